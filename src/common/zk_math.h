@@ -1,0 +1,111 @@
+/* Scalar math shared by the CPU backend and the CUDA backend: the
+ * activation functions and their derivatives (spec §1) and the Philox
+ * counter RNG of dropout (spec §4.0).  Everything is f32, written once,
+ * compiled as host code by the C compiler and as host+device code by nvcc,
+ * so both backends evaluate the same formulas. */
+#ifndef ZK_COMMON_MATH_H
+#define ZK_COMMON_MATH_H
+
+#include <stdint.h>
+
+#ifdef __CUDACC__
+#define ZK_HD __host__ __device__ __forceinline__
+#else
+#include <math.h>
+#define ZK_HD static inline
+#endif
+
+/* ------------------------------------------------------------ activations */
+
+/* σ(x) from e^(-|x|): no overflow, -Inf -> 0, +Inf -> 1, NaN -> NaN. */
+ZK_HD float zk_sigmoid_f(float x) {
+  float e = expf(-fabsf(x));
+  float s = 1.0f / (1.0f + e);
+  return x >= 0.0f ? s : e * s;
+}
+
+ZK_HD float zk_silu_f(float x) { return x * zk_sigmoid_f(x); }
+
+ZK_HD float zk_silu_deriv_f(float x) {
+  float s = zk_sigmoid_f(x);
+  return s * (1.0f + x * (1.0f - s));
+}
+
+#define ZK_GELU_C0 0.7978845608028654f /* sqrt(2/pi) */
+#define ZK_GELU_C1 0.044715f
+
+/* gelu_tanh(x) = ½x(1 + tanh u) = x·σ(2u): no cancellation for x << 0. */
+ZK_HD float zk_gelu_tanh_f(float x) {
+  float u = ZK_GELU_C0 * (x + ZK_GELU_C1 * x * x * x);
+  return x * zk_sigmoid_f(2.0f * u);
+}
+
+ZK_HD float zk_gelu_tanh_deriv_f(float x) {
+  float x2 = x * x;
+  float u = ZK_GELU_C0 * (x + ZK_GELU_C1 * x2 * x);
+  float t = tanhf(u);
+  return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * ZK_GELU_C0 * (1.0f + 3.0f * ZK_GELU_C1 * x2);
+}
+
+/* log1p(e^z) without overflow: max(z, 0) + log1p(e^-|z|). */
+ZK_HD float zk_log1p_exp_f(float z) { return fmaxf(z, 0.0f) + log1pf(expf(-fabsf(z))); }
+
+/* PyTorch's thresholded softplus: x where beta·x > threshold. */
+ZK_HD float zk_softplus_f(float x, float beta, float threshold) {
+  float z = beta * x;
+  return z > threshold ? x : zk_log1p_exp_f(z) / beta;
+}
+
+ZK_HD float zk_softplus_deriv_f(float x, float beta, float threshold) {
+  float z = beta * x;
+  return z > threshold ? 1.0f : zk_sigmoid_f(z);
+}
+
+ZK_HD float zk_mish_f(float x) { return x * tanhf(zk_softplus_f(x, 1.0f, 20.0f)); }
+
+ZK_HD float zk_mish_deriv_f(float x) {
+  float t = tanhf(zk_softplus_f(x, 1.0f, 20.0f));
+  return t + x * zk_sigmoid_f(x) * (1.0f - t * t);
+}
+
+/* relu(NaN) = NaN, so no fmaxf. */
+ZK_HD float zk_relu_f(float x) { return x <= 0.0f ? 0.0f : x; }
+
+ZK_HD float zk_elu_f(float x, float alpha) { return x > 0.0f ? x : alpha * expm1f(x); }
+
+ZK_HD float zk_elu_deriv_f(float x, float alpha) { return x > 0.0f ? 1.0f : alpha * expf(x); }
+
+/* ------------------------------------------------------- Philox4x32-10 */
+
+#define ZK_PHILOX_M0 0xD2511F53u
+#define ZK_PHILOX_M1 0xCD9E8D57u
+#define ZK_PHILOX_W0 0x9E3779B9u
+#define ZK_PHILOX_W1 0xBB67AE85u
+
+/* Ten rounds on counter c with key (k0, k1); the result replaces c. */
+ZK_HD void zk_philox4x32_10(uint32_t c[4], uint32_t k0, uint32_t k1) {
+  for (int round = 0; round < 10; round++) {
+    uint64_t p0 = (uint64_t)ZK_PHILOX_M0 * c[0];
+    uint64_t p1 = (uint64_t)ZK_PHILOX_M1 * c[2];
+    uint32_t n0 = (uint32_t)(p1 >> 32) ^ c[1] ^ k0;
+    uint32_t n1 = (uint32_t)p1;
+    uint32_t n2 = (uint32_t)(p0 >> 32) ^ c[3] ^ k1;
+    uint32_t n3 = (uint32_t)p0;
+    c[0] = n0, c[1] = n1, c[2] = n2, c[3] = n3;
+    k0 += ZK_PHILOX_W0;
+    k1 += ZK_PHILOX_W1;
+  }
+}
+
+/* The four 24-bit draws for counters n = 4·block .. 4·block+3 of the
+ * dropout stream (spec §4.0): draw[n & 3] = word[n & 3] >> 8. */
+ZK_HD void zk_dropout_draws(uint64_t seed, uint64_t block, uint32_t draw[4]) {
+  uint32_t c[4] = {(uint32_t)block, (uint32_t)(block >> 32), 0u, 0u};
+  zk_philox4x32_10(c, (uint32_t)seed, (uint32_t)(seed >> 32));
+  for (int k = 0; k < 4; k++) draw[k] = c[k] >> 8;
+}
+
+/* Dropped iff u = draw·2^-24 < p, compared exactly in f32. */
+ZK_HD int zk_dropout_drops(uint32_t draw, float p) { return (float)draw * 5.9604644775390625e-8f < p; }
+
+#endif

@@ -1,0 +1,194 @@
+/* DLTensor checks at the API boundary: dtype, device, layout, shapes.
+ * Each check names the op and the offending value in the context's message. */
+#include <inttypes.h>
+#include <stdio.h>
+#include "internal.h"
+#include "tensor.h"
+
+int zk_dtype_size(zk_dtype t) {
+  switch (t) {
+    case ZK_F32: case ZK_I32: return 4;
+    case ZK_F16: case ZK_BF16: return 2;
+    case ZK_I64: return 8;
+    case ZK_U8: return 1;
+    default: return 0;
+  }
+}
+
+const char *zk_dtype_name(zk_dtype t) {
+  static const char *names[] = {"f32", "f16", "bf16", "int32", "int64", "uint8"};
+  return t >= 0 && t < ZK_DTYPE_COUNT ? names[t] : "invalid";
+}
+
+zk_dtype zk_dtype_of(DLDataType t) {
+  if (t.lanes != 1) return ZK_DTYPE_INVALID;
+  switch (t.code) {
+    case kDLFloat: return t.bits == 32 ? ZK_F32 : t.bits == 16 ? ZK_F16 : ZK_DTYPE_INVALID;
+    case kDLBfloat: return t.bits == 16 ? ZK_BF16 : ZK_DTYPE_INVALID;
+    case kDLInt: return t.bits == 32 ? ZK_I32 : t.bits == 64 ? ZK_I64 : ZK_DTYPE_INVALID;
+    case kDLUInt: return t.bits == 8 ? ZK_U8 : ZK_DTYPE_INVALID;
+    case ZK_DLPACK_BOOL: return t.bits == 8 ? ZK_U8 : ZK_DTYPE_INVALID;
+    default: return ZK_DTYPE_INVALID;
+  }
+}
+
+static const char *device_name(DLDeviceType t) {
+  switch (t) {
+    case kDLCPU: return "cpu";
+    case kDLCUDA: return "cuda";
+    case kDLCUDAHost: return "cuda_host";
+    case kDLCUDAManaged: return "cuda_managed";
+    default: return "an unsupported device";
+  }
+}
+
+static int on_ctx_device(const zk_ctx *ctx, DLDevice d) {
+  if (ctx->device.device_type == kDLCPU) return d.device_type == kDLCPU || d.device_type == kDLCUDAHost;
+  return (d.device_type == kDLCUDA || d.device_type == kDLCUDAManaged) &&
+         d.device_id == ctx->device.device_id;
+}
+
+void zk_format_shape(const DLTensor *t, char *buf, size_t cap) {
+  size_t n = (size_t)snprintf(buf, cap, "[");
+  for (int i = 0; i < t->ndim && n < cap; i++)
+    n += (size_t)snprintf(buf + n, cap - n, i ? ", %" PRId64 : "%" PRId64, t->shape[i]);
+  if (n < cap) snprintf(buf + n, cap - n, "]");
+}
+
+static int64_t dim_stride(const DLTensor *t, int i) {
+  if (t->strides) return t->strides[i];
+  int64_t s = 1;
+  for (int k = i + 1; k < t->ndim; k++) s *= t->shape[k];
+  return s;
+}
+
+zk_status zk_take(const zk_call *c, const char *name, const DLTensor *t, zk_rows *out, int output) {
+  if (!t) return zk_fail(c, ZK_ERR_ARG, "%s is NULL", name);
+  zk_dtype dt = zk_dtype_of(t->dtype);
+  if (dt == ZK_DTYPE_INVALID)
+    return zk_fail(c, ZK_ERR_DTYPE, "%s has an unsupported dtype (code %u, %u bits, %u lanes)", name,
+                   t->dtype.code, t->dtype.bits, t->dtype.lanes);
+  if (!on_ctx_device(c->ctx, t->device))
+    return zk_fail(c, ZK_ERR_DEVICE, "%s is on %s:%d, the context is on %s:%d", name,
+                   device_name(t->device.device_type), t->device.device_id,
+                   device_name(c->ctx->device.device_type), c->ctx->device.device_id);
+  if (t->ndim < 0 || (t->ndim > 0 && !t->shape))
+    return zk_fail(c, ZK_ERR_SHAPE, "%s has ndim %d and no shape", name, t->ndim);
+
+  int64_t cols = t->ndim ? t->shape[t->ndim - 1] : 1, rows = 1;
+  for (int i = 0; i < t->ndim; i++) {
+    if (t->shape[i] < 0) return zk_fail(c, ZK_ERR_SHAPE, "%s has a negative dimension %d", name, i);
+    if (i < t->ndim - 1) rows *= t->shape[i];
+  }
+  out->dtype = dt;
+  out->rows = rows;
+  out->cols = cols;
+  out->stride = cols;
+  if (rows == 0 || cols == 0) {  /* empty: nothing is read or written, layout is moot */
+    out->data = (char *)t->data + t->byte_offset;
+    return ZK_OK;
+  }
+  if (!t->data) return zk_fail(c, ZK_ERR_ARG, "%s has a NULL data pointer", name);
+
+  if (cols > 1 && dim_stride(t, t->ndim - 1) != 1)
+    return zk_fail(c, ZK_ERR_LAYOUT, "%s's last dimension has stride %" PRId64 ", must be 1", name,
+                   dim_stride(t, t->ndim - 1));
+  /* The leading dims must act as one dim of R rows with a single stride. */
+  int64_t stride = -1, expect = -1;
+  for (int i = t->ndim - 2; i >= 0; i--) {
+    if (t->shape[i] == 1) continue;
+    int64_t s = dim_stride(t, i);
+    if (stride < 0) {
+      stride = s;
+    } else if (s != expect) {
+      return zk_fail(c, ZK_ERR_LAYOUT,
+                     "%s's leading dimensions do not collapse to one row stride (dim %d has stride %" PRId64
+                     ", expected %" PRId64 ")",
+                     name, i, s, expect);
+    }
+    expect = s * t->shape[i];
+  }
+  if (stride < 0) stride = cols;  /* a single row */
+  if (stride < 0 || (output && rows > 1 && stride < cols))
+    return zk_fail(c, ZK_ERR_LAYOUT, "%s has row stride %" PRId64 " for rows of %" PRId64 " elements",
+                   name, stride, cols);
+  out->stride = stride;
+  char *p = (char *)t->data + t->byte_offset;
+  if ((uintptr_t)p % (uintptr_t)zk_dtype_size(dt))
+    return zk_fail(c, ZK_ERR_LAYOUT, "%s's data is not aligned to its %d-byte elements", name,
+                   zk_dtype_size(dt));
+  out->data = p;
+  return ZK_OK;
+}
+
+zk_status zk_take_opt(const zk_call *c, const char *name, const DLTensor *t, zk_rows *out, int output) {
+  if (!t) {
+    *out = (zk_rows){0};
+    out->dtype = ZK_DTYPE_INVALID;
+    return ZK_OK;
+  }
+  return zk_take(c, name, t, out, output);
+}
+
+zk_status zk_expect_float(const zk_call *c, const char *name, const zk_rows *t) {
+  if (zk_dtype_is_float(t->dtype)) return ZK_OK;
+  return zk_fail(c, ZK_ERR_DTYPE, "%s has dtype %s, must be f32, f16 or bf16", name, zk_dtype_name(t->dtype));
+}
+
+zk_status zk_expect_same_dtype(const zk_call *c, const char *name, const zk_rows *t, const char *ref_name,
+                               const zk_rows *ref) {
+  if (t->dtype == ref->dtype) return ZK_OK;
+  return zk_fail(c, ZK_ERR_DTYPE, "%s has dtype %s, %s has %s", name, zk_dtype_name(t->dtype), ref_name,
+                 zk_dtype_name(ref->dtype));
+}
+
+zk_status zk_expect_same_shape(const zk_call *c, const char *name, const DLTensor *t, const char *ref_name,
+                               const DLTensor *ref) {
+  int same = t->ndim == ref->ndim;
+  for (int i = 0; same && i < t->ndim; i++) same = t->shape[i] == ref->shape[i];
+  if (same) return ZK_OK;
+  char a[160], b[160];
+  zk_format_shape(t, a, sizeof a);
+  zk_format_shape(ref, b, sizeof b);
+  return zk_fail(c, ZK_ERR_SHAPE, "%s has shape %s, %s has %s", name, a, ref_name, b);
+}
+
+zk_status zk_expect_last_dim(const zk_call *c, const char *name, const DLTensor *t, const char *ref_name,
+                             const DLTensor *ref, int64_t num, int64_t den) {
+  int same = t->ndim == ref->ndim && t->ndim >= 1;
+  for (int i = 0; same && i < t->ndim - 1; i++) same = t->shape[i] == ref->shape[i];
+  int64_t want = ref->ndim ? ref->shape[ref->ndim - 1] * num / den : 0;
+  if (same && t->shape[t->ndim - 1] == want) return ZK_OK;
+  char a[160], b[160];
+  zk_format_shape(t, a, sizeof a);
+  zk_format_shape(ref, b, sizeof b);
+  return zk_fail(c, ZK_ERR_SHAPE, "%s has shape %s, expected %s's %s with last dimension %" PRId64, name, a,
+                 ref_name, b, want);
+}
+
+zk_status zk_expect_vector(const zk_call *c, const char *name, const DLTensor *t, int64_t n,
+                           const char *what) {
+  if (t->ndim == 1 && t->shape[0] == n) return ZK_OK;
+  char a[160];
+  zk_format_shape(t, a, sizeof a);
+  return zk_fail(c, ZK_ERR_SHAPE, "%s has shape %s, must be [%" PRId64 "] (%s)", name, a, n, what);
+}
+
+zk_status zk_expect_eps(const zk_call *c, float eps) {
+  if (eps >= 0.0f && eps <= 3.4e38f) return ZK_OK;
+  return zk_fail(c, ZK_ERR_ARG, "eps is %g, must be finite and >= 0", (double)eps);
+}
+
+zk_status zk_make_dropout(const zk_call *c, float p, uint64_t seed, uint64_t offset, zk_dropout_cfg *out) {
+  if (!(p >= 0.0f && p <= 1.0f)) return zk_fail(c, ZK_ERR_ARG, "p is %g, must be in [0, 1]", (double)p);
+  out->p = p;
+  out->scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+  out->seed = seed;
+  out->offset = offset;
+  return ZK_OK;
+}
+
+zk_status zk_expect_rank(const zk_call *c, const char *name, const DLTensor *t, int min_ndim) {
+  if (t->ndim >= min_ndim) return ZK_OK;
+  return zk_fail(c, ZK_ERR_SHAPE, "%s has %d dimensions, needs at least %d", name, t->ndim, min_ndim);
+}

@@ -1,0 +1,57 @@
+/* Boundary checks used by the API files (src/api/<family>.c).  Each returns
+ * ZK_OK or records a message naming the op and the value, and returns the
+ * error; API functions run every check before dispatching, so a rejected
+ * call writes nothing. */
+#ifndef ZK_CORE_TENSOR_H
+#define ZK_CORE_TENSOR_H
+
+#include "internal.h"
+
+/* DLPack's kDLBool (newer headers) is type code 6. */
+#define ZK_DLPACK_BOOL 6
+
+/* A required tensor as rows of its last dimension: checks NULL, dtype
+ * known, device, last-dim contiguity, one leading row stride, alignment.
+ * output: rows of an output must not overlap (stride >= row size). */
+zk_status zk_take(const zk_call *c, const char *name, const DLTensor *t, zk_rows *out, int output);
+/* As zk_take, but NULL is allowed: out->data is then NULL. */
+zk_status zk_take_opt(const zk_call *c, const char *name, const DLTensor *t, zk_rows *out, int output);
+
+zk_status zk_expect_float(const zk_call *c, const char *name, const zk_rows *t);
+zk_status zk_expect_same_dtype(const zk_call *c, const char *name, const zk_rows *t, const char *ref_name,
+                               const zk_rows *ref);
+/* Exactly the same shape. */
+zk_status zk_expect_same_shape(const zk_call *c, const char *name, const DLTensor *t, const char *ref_name,
+                               const DLTensor *ref);
+/* ref's shape with the last dimension scaled by num/den (swiglu: 1/2). */
+zk_status zk_expect_last_dim(const zk_call *c, const char *name, const DLTensor *t, const char *ref_name,
+                             const DLTensor *ref, int64_t num, int64_t den);
+/* A 1-D [n] parameter vector; what says what n is ("x's last dimension"). */
+zk_status zk_expect_vector(const zk_call *c, const char *name, const DLTensor *t, int64_t n,
+                           const char *what);
+zk_status zk_expect_eps(const zk_call *c, float eps);
+/* Validates p and forms the f32 scale of spec §4.0. */
+zk_status zk_make_dropout(const zk_call *c, float p, uint64_t seed, uint64_t offset, zk_dropout_cfg *out);
+
+void zk_format_shape(const DLTensor *t, char *buf, size_t cap);
+
+/* Chains checks: ZK_CHECK(expr) returns from the API function on failure. */
+#define ZK_CHECK(expr)                \
+  do {                                \
+    zk_status zk_check_s_ = (expr);   \
+    if (zk_check_s_ != ZK_OK) return zk_check_s_; \
+  } while (0)
+
+/* Opens an API function: NULL context -> ZK_ERR_ARG; declares `call`. */
+#define ZK_BEGIN(opname)                        \
+  if (!ctx) return ZK_ERR_ARG;                  \
+  zk_call call_ = {ctx, "zk_" #opname};         \
+  const zk_call *call = &call_;                 \
+  ctx->error[0] = 0
+
+#endif
+
+/* Row ops need at least one dimension (the row). */
+zk_status zk_expect_rank(const zk_call *c, const char *name, const DLTensor *t, int min_ndim);
+/* True when the call has no work: no rows or empty rows. */
+static inline int zk_no_rows(const zk_rows *t) { return t->rows == 0 || t->cols == 0; }

@@ -1,0 +1,236 @@
+/* The CPU backend's shared machinery (see cpu.h). */
+#include <stdlib.h>
+#include <math.h>
+#include <string.h>
+#include "cpu.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+ZK_HOT static void load_f16(const uint16_t *src, int64_t n, float *dst) {
+  for (int64_t i = 0; i < n; i++) dst[i] = zk_f16_to_f32(src[i]);
+}
+ZK_HOT static void load_bf16(const uint16_t *src, int64_t n, float *dst) {
+  for (int64_t i = 0; i < n; i++) dst[i] = zk_bf16_to_f32(src[i]);
+}
+ZK_HOT static void store_f16(uint16_t *dst, int64_t n, const float *src) {
+  for (int64_t i = 0; i < n; i++) dst[i] = zk_f32_to_f16(src[i]);
+}
+ZK_HOT static void store_bf16(uint16_t *dst, int64_t n, const float *src) {
+  for (int64_t i = 0; i < n; i++) dst[i] = zk_f32_to_bf16(src[i]);
+}
+
+void zk_cpu_load(const zk_rows *t, int64_t r, int64_t j, int64_t n, float *dst) {
+  void *p = zk_row_ptr(t, r, j);
+  switch (t->dtype) {
+    case ZK_F32: memcpy(dst, p, (size_t)n * 4); break;
+    case ZK_F16: load_f16(p, n, dst); break;
+    case ZK_BF16: load_bf16(p, n, dst); break;
+    default: break;
+  }
+}
+
+void zk_cpu_store(const zk_rows *t, int64_t r, int64_t j, int64_t n, const float *src) {
+  void *p = zk_row_ptr(t, r, j);
+  switch (t->dtype) {
+    case ZK_F32: if (p != (const void *)src) memmove(p, src, (size_t)n * 4); break;
+    case ZK_F16: store_f16(p, n, src); break;
+    case ZK_BF16: store_bf16(p, n, src); break;
+    default: break;
+  }
+}
+
+const float *zk_cpu_view(const zk_rows *t, int64_t r, int64_t j, int64_t n, float *buf) {
+  if (t->dtype == ZK_F32) return (const float *)zk_row_ptr(t, r, j);
+  zk_cpu_load(t, r, j, n, buf);
+  return buf;
+}
+
+float *zk_cpu_target(const zk_rows *t, int64_t r, int64_t j, float *buf) {
+  return t->dtype == ZK_F32 ? (float *)zk_row_ptr(t, r, j) : buf;
+}
+
+void zk_cpu_commit(const zk_rows *t, int64_t r, int64_t j, int64_t n, const float *target) {
+  if (t->dtype != ZK_F32) zk_cpu_store(t, r, j, n, target);
+}
+
+/* Small problems run on the calling thread: waking a team costs more. */
+static int team_size(const zk_ctx *ctx, int64_t elements) {
+  if (elements < (1 << 15)) return 1;
+  return ctx->threads;
+}
+
+void zk_cpu_map(zk_ctx *ctx, int n_out, const zk_rows *out, int n_in, const zk_rows *in, zk_map_fn fn,
+                const void *params) {
+  const zk_rows *shape = n_out ? &out[0] : &in[0];
+  int64_t rows = shape->rows, cols = shape->cols;
+  if (rows == 0 || cols == 0) return;
+  int64_t per_row = (cols + ZK_CHUNK - 1) / ZK_CHUNK, chunks = rows * per_row;
+#pragma omp parallel for schedule(static) num_threads(team_size(ctx, rows * cols))
+  for (int64_t c = 0; c < chunks; c++) {
+    float buf[2 * ZK_MAP_MAX][ZK_CHUNK];
+    int64_t r = c / per_row, j = (c % per_row) * ZK_CHUNK;
+    int64_t n = cols - j < ZK_CHUNK ? cols - j : ZK_CHUNK;
+    const float *src[ZK_MAP_MAX];
+    float *dst[ZK_MAP_MAX];
+    for (int k = 0; k < n_in; k++) src[k] = zk_cpu_view(&in[k], r, j, n, buf[k]);
+    for (int k = 0; k < n_out; k++) dst[k] = zk_cpu_target(&out[k], r, j, buf[ZK_MAP_MAX + k]);
+    fn(dst, src, n, (uint64_t)(r * cols + j), params);
+    for (int k = 0; k < n_out; k++) zk_cpu_commit(&out[k], r, j, n, dst[k]);
+  }
+}
+
+zk_status zk_cpu_for_rows(zk_ctx *ctx, const zk_call *call, int64_t rows, int64_t cols,
+                          int64_t scratch_floats, zk_row_fn fn, const void *arg) {
+  if (rows == 0) return ZK_OK;
+  int team = team_size(ctx, rows * cols);
+  if (team > rows) team = (int)rows;
+  int64_t per_thread = (scratch_floats + 15) & ~(int64_t)15;
+  float *scratch = zk_workspace(ctx, (size_t)(team * per_thread + 16) * sizeof(float));
+  if (!scratch) return zk_fail(call, ZK_ERR_OOM, "cannot allocate %lld bytes of scratch",
+                               (long long)(team * per_thread * 4));
+#pragma omp parallel num_threads(team)
+  {
+#ifdef _OPENMP
+    int tid = omp_get_thread_num();
+#else
+    int tid = 0;
+#endif
+    float *mine = scratch + tid * per_thread;
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; r++) fn(r, mine, arg);
+  }
+  return ZK_OK;
+}
+
+float *zk_cpu_param_f32(const zk_rows *p) {
+  if (!zk_present(p)) return NULL;
+  float *dst = malloc((size_t)(p->cols ? p->cols : 1) * sizeof(float));
+  if (dst) zk_cpu_load(p, 0, 0, p->cols, dst);
+  return dst;
+}
+
+/* At most about 2M floats of partial sums, blocks of at least 16 rows. */
+zk_colsum_plan zk_cpu_colsum_plan(int64_t rows, int64_t cols) {
+  int64_t max_blocks = cols > 0 ? (1 << 21) / cols : 1;
+  if (max_blocks < 1) max_blocks = 1;
+  if (max_blocks > 1024) max_blocks = 1024;
+  int64_t per = (rows + max_blocks - 1) / max_blocks;
+  if (per < 16) per = 16;
+  zk_colsum_plan plan = {per, rows > 0 ? (rows + per - 1) / per : 0};
+  return plan;
+}
+
+ZK_HOT static void add_into(float *acc, const float *v, int64_t n) {
+  for (int64_t i = 0; i < n; i++) acc[i] += v[i];
+}
+
+zk_status zk_cpu_for_row_blocks(zk_ctx *ctx, const zk_call *call, int64_t rows, int64_t cols,
+                                int64_t scratch_floats, int n_sums, zk_block_fn fn, const void *arg,
+                                float **sums) {
+  zk_colsum_plan plan = zk_cpu_colsum_plan(rows, cols);
+  int team = team_size(ctx, rows * cols);
+  if (team > plan.blocks) team = plan.blocks > 0 ? (int)plan.blocks : 1;
+  int64_t per_thread = (scratch_floats + 15) & ~(int64_t)15;
+  int64_t per_block = ((int64_t)n_sums * cols + 15) & ~(int64_t)15;
+  size_t floats = (size_t)(team * per_thread + plan.blocks * per_block + 16);
+  float *scratch = zk_workspace(ctx, floats * sizeof(float));
+  if (!scratch) return zk_fail(call, ZK_ERR_OOM, "cannot allocate %zu bytes of scratch", floats * 4);
+  float *partials = scratch + team * per_thread;
+  memset(partials, 0, (size_t)(plan.blocks * per_block) * sizeof(float));
+#pragma omp parallel num_threads(team)
+  {
+#ifdef _OPENMP
+    int tid = omp_get_thread_num();
+#else
+    int tid = 0;
+#endif
+    float *mine = scratch + tid * per_thread;
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < plan.blocks; b++) {
+      int64_t r0 = b * plan.rows_per_block, r1 = r0 + plan.rows_per_block;
+      fn(r0, r1 < rows ? r1 : rows, mine, partials + b * per_block, arg);
+    }
+  }
+  for (int k = 0; k < n_sums; k++) {
+    if (!sums[k]) continue;
+    memset(sums[k], 0, (size_t)cols * sizeof(float));
+    for (int64_t b = 0; b < plan.blocks; b++) add_into(sums[k], partials + b * per_block + k * cols, cols);
+  }
+  return ZK_OK;
+}
+
+/* ------------------------------------------------------- row primitives */
+
+#define LANES 16
+
+static float fold_lanes(float *acc) {
+  for (int w = LANES / 2; w; w >>= 1)
+    for (int l = 0; l < w; l++) acc[l] += acc[l + w];
+  return acc[0];
+}
+
+ZK_HOT float zk_cpu_sum(const float *v, int64_t n) {
+  float acc[LANES] = {0};
+  int64_t i = 0;
+  for (; i + LANES <= n; i += LANES)
+    for (int l = 0; l < LANES; l++) acc[l] += v[i + l];
+  for (int l = 0; i < n; i++, l++) acc[l] += v[i];
+  return fold_lanes(acc);
+}
+
+ZK_HOT float zk_cpu_dot(const float *a, const float *b, int64_t n) {
+  float acc[LANES] = {0};
+  int64_t i = 0;
+  for (; i + LANES <= n; i += LANES)
+    for (int l = 0; l < LANES; l++) acc[l] += a[i + l] * b[i + l];
+  for (int l = 0; i < n; i++, l++) acc[l] += a[i] * b[i];
+  return fold_lanes(acc);
+}
+
+/* A NaN anywhere makes the result NaN (the comparisons alone would drop it). */
+ZK_HOT float zk_cpu_max(const float *v, int64_t n) {
+  float acc[LANES], nan[LANES];
+  for (int l = 0; l < LANES; l++) acc[l] = -INFINITY, nan[l] = 0.0f;
+  int64_t i = 0;
+  for (; i + LANES <= n; i += LANES)
+    for (int l = 0; l < LANES; l++) {
+      float x = v[i + l];
+      acc[l] = x > acc[l] ? x : acc[l];
+      nan[l] += x - x; /* 0, or NaN for NaN and ±Inf */
+    }
+  for (int l = 0; i < n; i++, l++) {
+    acc[l] = v[i] > acc[l] ? v[i] : acc[l];
+    nan[l] += v[i] - v[i];
+  }
+  float m = acc[0], poison = 0.0f;
+  for (int l = 0; l < LANES; l++) {
+    m = acc[l] > m ? acc[l] : m;
+    poison += nan[l];
+  }
+  /* x - x is NaN for ±Inf too; only a real NaN input should poison. */
+  if (poison != poison) {
+    for (int64_t k = 0; k < n; k++)
+      if (v[k] != v[k]) return v[k];
+  }
+  return m;
+}
+
+void zk_cpu_round_trip(zk_dtype t, float *v, int64_t n) {
+  if (t == ZK_F16) {
+    for (int64_t i = 0; i < n; i++) v[i] = zk_f16_to_f32(zk_f32_to_f16(v[i]));
+  } else if (t == ZK_BF16) {
+    for (int64_t i = 0; i < n; i++) v[i] = zk_bf16_to_f32(zk_f32_to_bf16(v[i]));
+  }
+}
+
+ZK_HOT void zk_cpu_dropout_keep(const zk_dropout_cfg *d, uint64_t first, int64_t n, uint8_t *keep) {
+  uint64_t start = d->offset + first; /* mod 2^64 */
+  int64_t i = 0;
+  while (i < n) {
+    uint64_t c = start + (uint64_t)i;
+    uint32_t draw[4];
+    zk_dropout_draws(d->seed, c >> 2, draw);
+    for (unsigned k = (unsigned)(c & 3); k < 4 && i < n; k++, i++) keep[i] = !zk_dropout_drops(draw[k], d->p);
+  }
+}

@@ -1,0 +1,228 @@
+/* The table-driven test harness (DESIGN §6), shared by the test suite,
+ * `zkern check` and `zkern bench`.
+ *
+ * Each op has a descriptor (zk_op_test): its tensors (role, shape rule,
+ * dtype rule, input distribution, tolerance class), how to call it, and
+ * its float64 reference.  The harness builds a case for (backend, dtype,
+ * R, D, strided): fresh random inputs, NaN-poisoned outputs with poisoned
+ * gaps between strided rows, copies to the device where needed, calls the
+ * op, compares every output with the reference under the spec's tolerance
+ * class, and checks that nothing outside the outputs was written.  Bad-input
+ * cases (NULL, dtype, shape, device, layout, and the op's scalar limits)
+ * are derived from the same descriptor.
+ *
+ * A family file tests/<family>_test.c defines its descriptors and extras
+ * and exports a zk_family_tests; tests/harness/registry.c lists them. */
+#ifndef ZK_TESTS_HARNESS_H
+#define ZK_TESTS_HARNESS_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <zkern/zkern.h>
+#include "../../src/core/internal.h"
+
+#define ZK_T_MAX 8
+
+typedef enum zk_tol { ZK_TOL_EXACT, ZK_TOL_EW, ZK_TOL_ROW, ZK_TOL_ACC, ZK_TOL_GRAD, ZK_TOL_GRAD_ACC } zk_tol;
+const char *zk_tol_name(zk_tol t);
+
+typedef enum zk_role { ZK_IN, ZK_OUT } zk_role;
+
+/* A case has R rows of D elements; each tensor's shape follows from them. */
+typedef enum zk_shape_rule {
+  ZK_SHAPE_ROWS,   /* [R, D] (as [D] when the case is 1-D) */
+  ZK_SHAPE_ROWS2,  /* [R, 2D]: gate|up inputs of the gated MLPs */
+  ZK_SHAPE_VEC,    /* [D]: a parameter */
+  ZK_SHAPE_VEC2,   /* [2D]: the bias of bias_swiglu / bias_geglu */
+} zk_shape_rule;
+
+typedef enum zk_dtype_rule {
+  ZK_DT_CASE,   /* the case's activation dtype */
+  ZK_DT_PARAM,  /* the case's parameter dtype (any float, independent) */
+  ZK_DT_F32,    /* always f32 */
+} zk_dtype_rule;
+
+typedef enum zk_dist {
+  ZK_DIST_NORMAL,   /* N(0, 1) */
+  ZK_DIST_UNIFORM,  /* U(lo, hi) */
+  ZK_DIST_CUSTOM,   /* the descriptor's fill hook */
+} zk_dist;
+
+typedef struct zk_tensor_spec {
+  const char *name;     /* the public parameter name, as messages use it */
+  zk_role role;
+  zk_shape_rule shape;
+  zk_dtype_rule dtype;
+  int optional;         /* NULL allowed */
+  zk_tol tol;           /* outputs */
+  zk_dist dist;         /* inputs */
+  double lo, hi;
+} zk_tensor_spec;
+
+/* A scalar the op rejects: scalar slot `slot` set to `value` -> `expect`. */
+typedef struct zk_bad_scalar {
+  int slot;
+  double value;
+  zk_status expect;
+} zk_bad_scalar;
+
+struct zk_case;
+
+typedef struct zk_op_test {
+  const char *op;                  /* catalog name */
+  zk_tensor_spec t[ZK_T_MAX];      /* in the order of the public signature */
+  int nt;
+  double scalars[4];               /* default scalar values (eps, p, ...) */
+  uint64_t seeds[2];               /* default integer scalars (seed, offset) */
+  /* Calls the op with the case's tensors (zk_case_tensor) and scalars. */
+  zk_status (*call)(zk_ctx *ctx, struct zk_case *c);
+  /* Fills c->ref (and c->refabs for ACC outputs) from c->val. */
+  void (*ref)(struct zk_case *c);
+  /* Optional: custom input values for ZK_DIST_CUSTOM tensors. */
+  void (*fill)(struct zk_case *c, int k, double *vals, int64_t n);
+  /* Optional: checks the reference VJP against central differences of the
+   * reference forward; returns the max relative error (spec: <= 1e-6). */
+  double (*fd_check)(uint64_t seed);
+  /* Output k may be an exact alias of input alias_of[k] (-1 or 0 = none;
+   * store input index + 1). */
+  int alias_of[ZK_T_MAX];
+  zk_bad_scalar bad[6];
+  int nbad;
+  int64_t max_cols;                /* cap on D for the sweep (0 = none) */
+  int min_cols;                    /* smallest D (e.g. 1) */
+} zk_op_test;
+
+typedef enum zk_backend { ZK_BACKEND_CPU, ZK_BACKEND_CUDA } zk_backend;
+
+typedef struct zk_case {
+  const zk_op_test *test;
+  zk_backend backend;
+  int64_t R, D;
+  int one_d;             /* rows tensors built as 1-D [D] (R must be 1) */
+  zk_dtype dtype, param_dtype;
+  int strided;           /* rows tensors get row stride = row size + 13 */
+  double s[4];
+  uint64_t u[2];
+  int present[ZK_T_MAX];
+  int alias[ZK_T_MAX];   /* output k shares input alias[k]-1's memory */
+  DLTensor dl[ZK_T_MAX];
+  int64_t shape[ZK_T_MAX][2], strides[ZK_T_MAX][2];
+  zk_dtype tdtype[ZK_T_MAX];
+  int64_t rows[ZK_T_MAX], cols[ZK_T_MAX], stride[ZK_T_MAX];
+  size_t bytes[ZK_T_MAX];
+  void *host[ZK_T_MAX];  /* storage as laid out (with gaps) */
+  void *dev[ZK_T_MAX];   /* device copy (CUDA) */
+  double *val[ZK_T_MAX]; /* inputs: the stored values, compact [rows × cols] */
+  double *ref[ZK_T_MAX]; /* outputs: reference values, compact */
+  double *refabs[ZK_T_MAX]; /* outputs of ACC classes: the S term, compact */
+  double *got[ZK_T_MAX]; /* outputs read back, compact */
+  uint64_t seed;
+} zk_case;
+
+/* The tensor to pass for slot k (NULL when absent). */
+static inline DLTensor *zk_case_tensor(zk_case *c, int k) { return c->present[k] ? &c->dl[k] : NULL; }
+#define ZT(c, k) zk_case_tensor((c), (k))
+
+/* Elements of tensor k (rows × cols). */
+static inline int64_t zk_case_numel(const zk_case *c, int k) { return c->rows[k] * c->cols[k]; }
+
+/* ---------------------------------------------------------------- cases */
+
+typedef struct zk_case_opts {
+  zk_backend backend;
+  zk_dtype dtype, param_dtype;
+  int64_t R, D;
+  int strided, one_d;
+  uint64_t seed;
+  int absent;            /* slot of an optional tensor left NULL (-1 none) */
+  int alias;             /* output slot run as an exact alias (-1 none) */
+} zk_case_opts;
+
+/* Builds inputs and poisoned outputs (on the device too).  0 on success. */
+int zk_case_init(zk_case *c, const zk_op_test *t, const zk_case_opts *o);
+void zk_case_free(zk_case *c);
+/* Runs the op on ctx, reads outputs back, checks gaps; returns the status. */
+zk_status zk_case_run(zk_case *c, zk_ctx *ctx);
+/* Compares every present output with the reference; 0 when all pass, else
+ * writes the first failure to msg. */
+int zk_case_check(zk_case *c, char *msg, size_t cap);
+
+/* One full case: init, run, ref, check.  0 = pass. */
+int zk_run_case(const zk_op_test *t, zk_ctx *ctx, const zk_case_opts *o, char *msg, size_t cap);
+
+/* Every bad-input case of the descriptor on ctx's backend.  0 = pass. */
+int zk_run_bad_inputs(const zk_op_test *t, zk_ctx *ctx, zk_backend backend, char *msg, size_t cap);
+
+/* --------------------------------------------------------------- sweeps */
+
+typedef struct zk_sweep {
+  const int64_t *rows;
+  int nrows;
+  const int64_t *cols;
+  int ncols;
+  int64_t max_elements;  /* skip R·D above this (0 = none) */
+} zk_sweep;
+
+/* The spec's standard sweep (KERNELS.md §0). */
+extern const zk_sweep zk_standard_sweep;
+
+typedef struct zk_sweep_result {
+  int cases, failed;
+  char first_failure[512];
+} zk_sweep_result;
+
+/* The standard sweep of one op on one backend: every dtype, every (R, D),
+ * compact and strided, each alias, each optional output absent. */
+void zk_run_sweep(const zk_op_test *t, zk_ctx *ctx, zk_backend backend, const zk_sweep *sw,
+                  uint64_t seed, zk_sweep_result *res);
+
+/* -------------------------------------------------------------- helpers */
+
+/* Reference rounding of a value into a stored dtype (round to nearest even). */
+double zk_round_to(double v, zk_dtype t);
+/* Deterministic random numbers for inputs. */
+uint64_t zk_rand_u64(uint64_t *state);
+double zk_rand_uniform(uint64_t *state, double lo, double hi);
+double zk_rand_normal(uint64_t *state);
+
+/* The run's base seed: ZK_TEST_SEED from the environment, else fresh. */
+uint64_t zk_test_seed(void);
+
+/* Central-difference check of a vector-Jacobian product.  f maps x[n] to
+ * y[m]; dx is the analytic VJP at x for cotangent dy.  Returns the max
+ * relative error over x's coordinates (relative to max|dx|). */
+typedef void (*zk_fd_fn)(const double *x, double *y, const void *ctx);
+double zk_fd_vjp_error(zk_fd_fn f, const void *ctx, const double *x, int64_t n, int64_t m,
+                       const double *dy, const double *dx);
+
+/* ---------------------------------------------------------------- families */
+
+/* An extra test of a family (known answers, statistics, properties):
+ * returns 0 on pass, else writes why to msg. */
+typedef int (*zk_extra_fn)(zk_ctx *ctx, zk_backend backend, char *msg, size_t cap);
+typedef struct zk_extra_test {
+  const char *name;
+  zk_extra_fn fn;
+} zk_extra_test;
+
+typedef struct zk_family_tests {
+  const char *family;
+  const zk_op_test *ops;
+  int nops;
+  const zk_extra_test *extras;
+  int nextras;
+} zk_family_tests;
+
+extern const zk_family_tests *const zk_all_families[];
+extern const int zk_n_families;
+/* The descriptor of a catalog op, NULL when it has none. */
+const zk_op_test *zk_find_test(const char *op);
+
+/* Device memory for CUDA cases (no-ops returning errors without CUDA). */
+int zk_dev_alloc(void **p, size_t bytes);
+void zk_dev_free(void *p);
+int zk_dev_upload(void *dst, const void *src, size_t bytes);
+int zk_dev_download(void *dst, const void *src, size_t bytes);
+int zk_dev_available(void);
+
+#endif
