@@ -15,6 +15,26 @@
 #define ZK_HD static inline
 #endif
 
+/* ------------------------------------------------------------------ bf16 */
+
+/* bf16 is stored as the top 16 bits of an f32.  f32 -> bf16 rounds to
+ * nearest even, overflows to ±Inf and keeps NaN (quietened): the same bits
+ * on both backends, which the bitwise kernels (dropout) rely on. */
+ZK_HD float zk_bf16_bits_to_f32(uint16_t h) {
+  union { uint32_t u; float f; } v;
+  v.u = (uint32_t)h << 16;
+  return v.f;
+}
+
+ZK_HD uint16_t zk_f32_to_bf16_bits(float f) {
+  union { uint32_t u; float f; } v;
+  v.f = f;
+  uint32_t u = v.u;
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u); /* NaN */
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return (uint16_t)(u >> 16);
+}
+
 /* ------------------------------------------------------------------- exp */
 
 /* e^x in f32.  CUDA uses the accurate expf.  On the CPU, glibc's expf is a

@@ -7,21 +7,10 @@
 
 #include <stdint.h>
 #include <string.h>
+#include "../common/zk_math.h"
 
-static inline float zk_bf16_to_f32(uint16_t h) {
-  uint32_t u = (uint32_t)h << 16;
-  float f;
-  memcpy(&f, &u, 4);
-  return f;
-}
-
-static inline uint16_t zk_f32_to_bf16(float f) {
-  uint32_t u;
-  memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u); /* NaN */
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return (uint16_t)(u >> 16);
-}
+static inline float zk_bf16_to_f32(uint16_t h) { return zk_bf16_bits_to_f32(h); }
+static inline uint16_t zk_f32_to_bf16(float f) { return zk_f32_to_bf16_bits(f); }
 
 static inline float zk_f16_to_f32(uint16_t h) {
   _Float16 v;
