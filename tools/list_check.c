@@ -89,7 +89,7 @@ int zk_cmd_check(int argc, char **argv) {
     }
     zk_sweep_result res;
     zk_run_sweep(t, ctx, backend, &sweep, seed + i, &res);
-    char bad[512] = "";
+    char bad[600] = "";
     if (!res.failed) {
       char msg[512];
       if (zk_run_bad_inputs(t, ctx, backend, msg, sizeof msg)) {

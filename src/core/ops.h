@@ -14,6 +14,10 @@ typedef enum zk_op_id {
   ZK_OP_COUNT
 } zk_op_id;
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct zk_ctx;
 struct zk_args;
 /* Every backend entry point has this shape; the args struct carries the
@@ -26,5 +30,9 @@ extern const zk_backend_fn zk_cpu_ops[ZK_OP_COUNT];
 extern const zk_backend_fn *zk_cuda_ops_table(void);
 
 const char *zk_op_name(zk_op_id op);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

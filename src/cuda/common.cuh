@@ -1,0 +1,174 @@
+// Shared machinery of the CUDA backend: dtype traits and 16-byte vector
+// access, block and warp reductions in a fixed order, launch helpers, error
+// checking, the per-context state.  Kernels are templates over the storage
+// dtype inside .cu files; entry points are extern "C" zk_cuda_<op>.
+#ifndef ZK_CUDA_COMMON_CUH
+#define ZK_CUDA_COMMON_CUH
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include "../common/zk_math.h"
+#include "../core/internal.h"
+
+// ------------------------------------------------------------- context state
+
+struct zk_cuda_state {
+  cudaStream_t stream;
+  int device;
+  int sm_count;
+  int max_threads_per_sm;
+  size_t l2_bytes;
+  int *error_flag;       // device int: set by kernels that see a bad index
+  void *workspace;       // device scratch, grown on demand
+  size_t workspace_size;
+};
+
+static inline zk_cuda_state *zk_cuda(zk_ctx *ctx) { return (zk_cuda_state *)ctx->cuda; }
+
+// Makes the context's device current; returns its stream.
+zk_status zk_cuda_enter(zk_ctx *ctx, const zk_call *call, cudaStream_t *stream);
+
+// Device scratch from the context (stream-ordered reuse: one call at a time
+// per context).  NULL after recording ZK_ERR_OOM / ZK_ERR_BACKEND.
+void *zk_cuda_workspace(zk_ctx *ctx, const zk_call *call, size_t bytes, zk_status *status);
+
+// Checks a CUDA runtime call or the last launch; on failure records
+// "zk_<op>: CUDA error: <string>" and returns ZK_ERR_BACKEND.
+zk_status zk_cuda_check(const zk_call *call, cudaError_t err, const char *what);
+#define ZK_CUDA_TRY(call, expr)                                       \
+  do {                                                                \
+    zk_status zk_cuda_s_ = zk_cuda_check((call), (expr), #expr);      \
+    if (zk_cuda_s_ != ZK_OK) return zk_cuda_s_;                       \
+  } while (0)
+#define ZK_CUDA_LAUNCHED(call) zk_cuda_check((call), cudaGetLastError(), "kernel launch")
+
+#define ZK_CUDA_CALL(ctx, opname) \
+  zk_call call_ = {ctx, "zk_" #opname}; \
+  const zk_call *call = &call_
+
+// ------------------------------------------------------------------ dtypes
+
+template <typename T> struct zk_type;
+template <> struct zk_type<float> {
+  static __device__ __forceinline__ float load(float v) { return v; }
+  static __device__ __forceinline__ float store(float v) { return v; }
+};
+template <> struct zk_type<__half> {
+  static __device__ __forceinline__ float load(__half v) { return __half2float(v); }
+  static __device__ __forceinline__ __half store(float v) { return __float2half_rn(v); }
+};
+// bf16 through the shared bit conversion, so both backends round alike.
+template <> struct zk_type<__nv_bfloat16> {
+  static __device__ __forceinline__ float load(__nv_bfloat16 v) {
+    return zk_bf16_bits_to_f32(__bfloat16_as_ushort(v));
+  }
+  static __device__ __forceinline__ __nv_bfloat16 store(float v) {
+    return __ushort_as_bfloat16(zk_f32_to_bf16_bits(v));
+  }
+};
+
+template <typename T> __device__ __forceinline__ float zk_ld(const T *p) { return zk_type<T>::load(*p); }
+template <typename T> __device__ __forceinline__ void zk_st(T *p, float v) { *p = zk_type<T>::store(v); }
+
+// A parameter vector element of any float dtype (the dtype is uniform per
+// launch, so the branch costs nothing inside a warp).
+__device__ __forceinline__ float zk_ld_param(const void *p, zk_dtype t, int64_t j) {
+  switch (t) {
+    case ZK_F16: return __half2float(((const __half *)p)[j]);
+    case ZK_BF16: return zk_bf16_bits_to_f32(((const uint16_t *)p)[j]);
+    default: return ((const float *)p)[j];
+  }
+}
+__device__ __forceinline__ void zk_st_param(void *p, zk_dtype t, int64_t j, float v) {
+  switch (t) {
+    case ZK_F16: ((__half *)p)[j] = __float2half_rn(v); break;
+    case ZK_BF16: ((uint16_t *)p)[j] = zk_f32_to_bf16_bits(v); break;
+    default: ((float *)p)[j] = v; break;
+  }
+}
+
+// 16 bytes of T: EPV elements loaded and stored as one vector.
+template <typename T> struct zk_vec {
+  static constexpr int EPV = 16 / sizeof(T);
+  union {
+    uint4 raw;
+    T e[EPV];
+  };
+  __device__ __forceinline__ void load(const T *p) { raw = *reinterpret_cast<const uint4 *>(p); }
+  __device__ __forceinline__ void store(T *p) const { *reinterpret_cast<uint4 *>(p) = raw; }
+  __device__ __forceinline__ float get(int k) const { return zk_type<T>::load(e[k]); }
+  __device__ __forceinline__ void set(int k, float v) { e[k] = zk_type<T>::store(v); }
+};
+
+// True when every row of t starts on a 16-byte boundary, so rows can be
+// read with 16-byte vectors (row length a multiple of the vector width).
+static inline bool zk_rows_vec_ok(const zk_rows *t) {
+  int es = zk_dtype_size(t->dtype);
+  return ((uintptr_t)t->data % 16 == 0) && ((t->stride * es) % 16 == 0 || t->rows <= 1) &&
+         ((t->cols * es) % 16 == 0);
+}
+
+// Row r of a view as a typed pointer.
+template <typename T> __device__ __forceinline__ T *zk_row(void *base, int64_t stride, int64_t r) {
+  return (T *)base + r * stride;
+}
+
+// ----------------------------------------------------------- reductions
+// Fixed shuffle trees: the same inputs give the same bits on every run.
+
+__device__ __forceinline__ float zk_warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+__device__ __forceinline__ float zk_warp_max(float v) {
+#pragma unroll
+  for (int o = 16; o; o >>= 1) {
+    float w = __shfl_xor_sync(0xffffffffu, v, o);
+    v = (w > v || w != w) ? w : v;  // NaN wins
+  }
+  return v;
+}
+
+// Sum over the block (blockDim.x a multiple of 32, at most 1024); every
+// thread gets the result.  scratch: 33 floats of shared memory.
+__device__ __forceinline__ float zk_block_sum(float v, float *scratch) {
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  v = zk_warp_sum(v);
+  __syncthreads();  // scratch may still be read by a previous reduction
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  v = lane < warps ? scratch[lane] : 0.0f;
+  v = zk_warp_sum(v);
+  return v;
+}
+
+__device__ __forceinline__ float zk_block_max(float v, float *scratch) {
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  v = zk_warp_max(v);
+  __syncthreads();
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  v = lane < warps ? scratch[lane] : -INFINITY;
+  v = zk_warp_max(v);
+  return v;
+}
+
+// ---------------------------------------------------------------- launches
+
+static inline unsigned zk_div_up(int64_t a, int64_t b) { return (unsigned)((a + b - 1) / b); }
+
+// Grid for a grid-stride elementwise kernel: enough blocks to fill the chip.
+static inline unsigned zk_grid_for(zk_ctx *ctx, int64_t work_items, int threads) {
+  zk_cuda_state *st = zk_cuda(ctx);
+  int64_t need = (work_items + threads - 1) / threads;
+  int64_t cap = (int64_t)st->sm_count * (st->max_threads_per_sm / threads) * 4;
+  if (need > cap) need = cap;
+  return (unsigned)(need > 0 ? need : 1);
+}
+
+#endif

@@ -1,0 +1,360 @@
+// Norms on CUDA (spec §3) through the row engine of norms.cuh, which the
+// transformer family's residual and dropout fusions use too.
+//
+// One block per row.  Each pass walks the row with 16-byte vectors; the
+// first pass brings the row into L1/L2, so later passes are cache hits and
+// DRAM sees one read of x (and x2, dy) and one write of each output.
+// Statistics are fixed-order block reductions; LayerNorm uses the shifted
+// mean (exact zero for constant rows), then Σ(x-μ)².  Parameter gradients
+// sum over rows through per-block partial rows in a fixed row partition,
+// reduced in block order by a second kernel: no atomics, same bits on
+// every run.
+#include "norms.cuh"
+#include "rows.cuh"
+
+namespace {
+
+struct FwdParams {
+  const void *x, *x2;
+  void *y, *h;
+  const void *w, *b;
+  zk_dtype wt, bt;
+  int64_t sx, sx2, sy, sh;
+  int64_t rows, D;
+  float eps;
+  int layer;
+  int drop;
+  float p, scale;
+  uint64_t seed, offset;
+};
+
+// The row's input value at j: x, or h = round_T(x + x2).
+template <typename T>
+__device__ __forceinline__ float combine(float a, const T *x2row, int64_t j) {
+  if (!x2row) return a;
+  return zk_type<T>::load(zk_type<T>::store(a + zk_ld(x2row + j)));
+}
+
+template <typename T, bool VEC, typename F>
+__device__ __forceinline__ void row_input_each(const T *xr, const T *x2r, int64_t D, F f) {
+  zk_row_each<T, VEC>(xr, D, [&](int64_t j, float v) { f(j, combine<T>(v, x2r, j)); });
+}
+
+// Mean and rstd (LayerNorm) or rstd alone (RMS, mean = 0) of one row.
+template <typename T, bool VEC>
+__device__ __forceinline__ void row_stats(const T *xr, const T *x2r, int64_t D, int layer, float eps, float *red,
+                                          float *mean_out, float *rstd_out) {
+  if (!layer) {
+    float ss = 0.0f;
+    row_input_each<T, VEC>(xr, x2r, D, [&](int64_t, float v) { ss += v * v; });
+    ss = zk_block_sum(ss, red);
+    *mean_out = 0.0f;
+    *rstd_out = 1.0f / sqrtf(ss / (float)D + eps);
+    return;
+  }
+  float x0 = combine<T>(zk_ld(xr), x2r, 0), s = 0.0f;
+  row_input_each<T, VEC>(xr, x2r, D, [&](int64_t, float v) { s += v - x0; });
+  float mean = x0 + zk_block_sum(s, red) / (float)D, sq = 0.0f;
+  row_input_each<T, VEC>(xr, x2r, D, [&](int64_t, float v) { sq += (v - mean) * (v - mean); });
+  float var = zk_block_sum(sq, red) / (float)D;
+  *mean_out = mean;
+  *rstd_out = 1.0f / sqrtf((var > 0.0f ? var : 0.0f) + eps);
+}
+
+template <typename T, bool VEC>
+__global__ void norm_forward_kernel(FwdParams a) {
+  __shared__ float red[33];
+  for (int64_t r = blockIdx.x; r < a.rows; r += gridDim.x) {
+    const T *xr = (const T *)a.x + r * a.sx;
+    const T *x2r = a.x2 ? (const T *)a.x2 + r * a.sx2 : nullptr;
+    if (a.h) {
+      T *hr = (T *)a.h + r * a.sh;
+      // h first: the statistics are taken from the stored h.  When h
+      // aliases x2 (in-place residual), every thread has read its own
+      // elements of x2 before overwriting them, and later passes read h.
+      zk_row_write<T, VEC>(hr, a.D, [&](int64_t j) { return combine<T>(zk_ld(xr + j), x2r, j); });
+      __syncthreads();
+      xr = hr;
+      x2r = nullptr;
+    }
+    float mean, rstd;
+    row_stats<T, VEC>(xr, x2r, a.D, a.layer, a.eps, red, &mean, &rstd);
+    T *yr = (T *)a.y + r * a.sy;
+    zk_drop_stream ds = {a.seed, 0, {0, 0, 0, 0}, false};
+    uint64_t base = a.offset + (uint64_t)(r * a.D);
+    // The output pass re-reads x: when y aliases x, each element is read by
+    // the thread that then writes it, after every statistic is final.
+    zk_row_write<T, VEC>(yr, a.D, [&](int64_t j) {
+      float v = combine<T>(zk_ld(xr + j), x2r, j);
+      float n = (v - mean) * rstd;
+      if (a.w) n *= zk_ld_param(a.w, a.wt, j);
+      if (a.b) n += zk_ld_param(a.b, a.bt, j);
+      if (a.drop) {
+        bool dropped = zk_dropout_drops(ds.at(base + (uint64_t)j), a.p);
+        n = dropped ? 0.0f : n * a.scale;
+      }
+      return n;
+    });
+    __syncthreads();  // red[] is reused by the next row
+  }
+}
+
+struct BwdParams {
+  const void *x, *x2, *dy, *dh;
+  void *dx;
+  const void *w;
+  zk_dtype wt;
+  int64_t sx, sx2, sdy, sdh, sdx;
+  int64_t rows, D, rows_per_block;
+  float eps;
+  int layer;
+  int drop;
+  float p, scale;
+  uint64_t seed, offset;
+  float *partial_w, *partial_b;  // [gridDim.x][D] each, or NULL
+};
+
+template <typename T, bool VEC>
+__global__ void norm_backward_kernel(BwdParams a) {
+  __shared__ float red[33];
+  int64_t r0 = (int64_t)blockIdx.x * a.rows_per_block, r1 = r0 + a.rows_per_block;
+  if (r1 > a.rows) r1 = a.rows;
+  float *pw = a.partial_w ? a.partial_w + (int64_t)blockIdx.x * a.D : nullptr;
+  float *pb = a.partial_b ? a.partial_b + (int64_t)blockIdx.x * a.D : nullptr;
+  for (int64_t j = threadIdx.x; j < a.D; j += blockDim.x) {
+    if (pw) pw[j] = 0.0f;
+    if (pb) pb[j] = 0.0f;
+  }
+  for (int64_t r = r0; r < r1; r++) {
+    const T *xr = (const T *)a.x + r * a.sx;
+    const T *x2r = a.x2 ? (const T *)a.x2 + r * a.sx2 : nullptr;
+    const T *dyr = (const T *)a.dy + r * a.sdy;
+    uint64_t base = a.offset + (uint64_t)(r * a.D);
+    zk_drop_stream ds = {a.seed, 0, {0, 0, 0, 0}, false};
+    // dy' = dy·keep·s (dropout), g = dy'·w.
+    auto dyp = [&](int64_t j, float d) {
+      if (!a.drop) return d;
+      return zk_dropout_drops(ds.at(base + (uint64_t)j), a.p) ? 0.0f : d * a.scale;
+    };
+    auto weight = [&](int64_t j) { return a.w ? zk_ld_param(a.w, a.wt, j) : 1.0f; };
+    float mean = 0.0f;
+    if (a.layer) {
+      float x0 = combine<T>(zk_ld(xr), x2r, 0), s = 0.0f;
+      row_input_each<T, VEC>(xr, x2r, a.D, [&](int64_t, float v) { s += v - x0; });
+      mean = x0 + zk_block_sum(s, red) / (float)a.D;
+    }
+    // One pass: Σ(x-μ)², Σg, Σg·(x-μ).
+    float sq = 0.0f, sg = 0.0f, sgx = 0.0f;
+    row_input_each<T, VEC>(xr, x2r, a.D, [&](int64_t j, float v) {
+      float c = v - mean, g = dyp(j, zk_ld(dyr + j)) * weight(j);
+      sq += c * c;
+      sg += g;
+      sgx += g * c;
+    });
+    sq = zk_block_sum(sq, red);
+    sg = a.layer ? zk_block_sum(sg, red) : 0.0f;
+    sgx = zk_block_sum(sgx, red);
+    float var = sq / (float)a.D;
+    float rstd = 1.0f / sqrtf((var > 0.0f ? var : 0.0f) + a.eps);
+    float c_mean = sg / (float)a.D, c_xhat = rstd * sgx / (float)a.D;
+    const T *dhr = a.dh ? (const T *)a.dh + r * a.sdh : nullptr;
+    if (pw || pb) {
+      for (int64_t j = threadIdx.x; j < a.D; j += blockDim.x) {
+        float d = dyp(j, zk_ld(dyr + j));
+        if (pw) pw[j] += d * (combine<T>(zk_ld(xr + j), x2r, j) - mean) * rstd;
+        if (pb) pb[j] += d;
+      }
+    }
+    if (a.dx) {
+      T *dxr = (T *)a.dx + r * a.sdx;
+      // dx may alias dy: each element is read by the thread that writes it.
+      zk_row_write<T, VEC>(dxr, a.D, [&](int64_t j) {
+        float xhat = (combine<T>(zk_ld(xr + j), x2r, j) - mean) * rstd;
+        float g = dyp(j, zk_ld(dyr + j)) * weight(j);
+        float v = rstd * (g - c_mean - xhat * c_xhat);
+        return dhr ? v + zk_ld(dhr + j) : v;
+      });
+    }
+    __syncthreads();
+  }
+}
+
+// sums[j] = Σ_b partial[b][j] in block order, stored in the parameter dtype.
+__global__ void column_sum_kernel(const float *partial, int64_t blocks, int64_t D, void *out, zk_dtype t) {
+  for (int64_t j = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; j < D; j += (int64_t)gridDim.x * blockDim.x) {
+    float s = 0.0f;
+    for (int64_t b = 0; b < blocks; b++) s += partial[b * D + j];
+    zk_st_param(out, t, j, s);
+  }
+}
+
+const zk_rows *present(const zk_rows *t) { return t && zk_present(t) ? t : nullptr; }
+
+template <typename T>
+zk_status launch_forward(const zk_call *call, cudaStream_t stream, const FwdParams &p, bool vec, unsigned grid,
+                         int threads) {
+  if (vec) norm_forward_kernel<T, true><<<grid, threads, 0, stream>>>(p);
+  else norm_forward_kernel<T, false><<<grid, threads, 0, stream>>>(p);
+  return ZK_CUDA_LAUNCHED(call);
+}
+
+template <typename T>
+zk_status launch_backward(const zk_call *call, cudaStream_t stream, const BwdParams &p, bool vec, unsigned grid,
+                          int threads) {
+  if (vec) norm_backward_kernel<T, true><<<grid, threads, 0, stream>>>(p);
+  else norm_backward_kernel<T, false><<<grid, threads, 0, stream>>>(p);
+  return ZK_CUDA_LAUNCHED(call);
+}
+
+bool all_vec_ok(const zk_rows *const *ts, int n) {
+  for (int i = 0; i < n; i++)
+    if (ts[i] && !zk_rows_vec_ok(ts[i])) return false;
+  return true;
+}
+
+}  // namespace
+
+zk_status zk_cuda_norm_forward(zk_ctx *ctx, const zk_call *call, const zk_cuda_norm_fwd *f) {
+  cudaStream_t stream;
+  {
+    zk_status s = zk_cuda_enter(ctx, call, &stream);
+    if (s != ZK_OK) return s;
+  }
+  const zk_rows *w = present(f->weight), *b = present(f->bias);
+  FwdParams p = {};
+  p.x = f->x->data;
+  p.x2 = f->x2 ? f->x2->data : nullptr;
+  p.y = f->y->data;
+  p.h = f->h ? f->h->data : nullptr;
+  p.w = w ? w->data : nullptr;
+  p.b = b ? b->data : nullptr;
+  p.wt = w ? w->dtype : ZK_F32;
+  p.bt = b ? b->dtype : ZK_F32;
+  p.sx = f->x->stride;
+  p.sx2 = f->x2 ? f->x2->stride : 0;
+  p.sy = f->y->stride;
+  p.sh = f->h ? f->h->stride : 0;
+  p.rows = f->x->rows;
+  p.D = f->x->cols;
+  p.eps = f->eps;
+  p.layer = f->kind == ZK_CUDA_LAYER;
+  if (f->drop) {
+    p.drop = 1;
+    p.p = f->drop->p;
+    p.scale = f->drop->scale;
+    p.seed = f->drop->seed;
+    p.offset = f->drop->offset;
+  }
+  const zk_rows *views[] = {f->x, f->x2, f->y, f->h};
+  bool vec = all_vec_ok(views, 4);
+  int threads = zk_row_threads(p.D, zk_dtype_size(f->x->dtype));
+  unsigned grid = (unsigned)(p.rows < 65535 * 16 ? p.rows : 65535 * 16);
+  switch (f->x->dtype) {
+    case ZK_F32: return launch_forward<float>(call, stream, p, vec, grid, threads);
+    case ZK_F16: return launch_forward<__half>(call, stream, p, vec, grid, threads);
+    default: return launch_forward<__nv_bfloat16>(call, stream, p, vec, grid, threads);
+  }
+}
+
+zk_status zk_cuda_norm_backward(zk_ctx *ctx, const zk_call *call, const zk_cuda_norm_bwd *b) {
+  cudaStream_t stream;
+  {
+    zk_status s = zk_cuda_enter(ctx, call, &stream);
+    if (s != ZK_OK) return s;
+  }
+  const zk_rows *w = present(b->weight), *dw = present(b->dweight), *db = present(b->dbias);
+  const zk_rows *dx = present(b->dx), *dh = present(b->dh);
+  int64_t R = b->x->rows, D = b->x->cols;
+  // Fixed row partition (shapes only): at most 528 blocks, and at most
+  // 64 MiB of partial sums.
+  int nsums = (dw != nullptr) + (db != nullptr);
+  int64_t blocks = R < 528 ? R : 528;
+  if (nsums) {
+    int64_t cap = ((int64_t)64 << 20) / (D * 4 * nsums);
+    if (cap < 1) cap = 1;
+    if (blocks > cap) blocks = cap;
+  }
+  int64_t per = blocks ? (R + blocks - 1) / blocks : 0;
+  float *partial = nullptr;
+  if (nsums) {
+    zk_status s;
+    partial = (float *)zk_cuda_workspace(ctx, call, (size_t)(blocks > 0 ? blocks : 1) * D * 4 * nsums, &s);
+    if (!partial) return s;
+  }
+  BwdParams p = {};
+  p.x = b->x->data;
+  p.x2 = b->x2 ? b->x2->data : nullptr;
+  p.dy = b->dy->data;
+  p.dh = dh ? dh->data : nullptr;
+  p.dx = dx ? dx->data : nullptr;
+  p.w = w ? w->data : nullptr;
+  p.wt = w ? w->dtype : ZK_F32;
+  p.sx = b->x->stride;
+  p.sx2 = b->x2 ? b->x2->stride : 0;
+  p.sdy = b->dy->stride;
+  p.sdh = dh ? dh->stride : 0;
+  p.sdx = dx ? dx->stride : 0;
+  p.rows = R;
+  p.D = D;
+  p.rows_per_block = per;
+  p.eps = b->eps;
+  p.layer = b->kind == ZK_CUDA_LAYER;
+  if (b->drop) {
+    p.drop = 1;
+    p.p = b->drop->p;
+    p.scale = b->drop->scale;
+    p.seed = b->drop->seed;
+    p.offset = b->drop->offset;
+  }
+  p.partial_w = dw ? partial : nullptr;
+  p.partial_b = db ? partial + (dw ? blocks * D : 0) : nullptr;
+  const zk_rows *views[] = {b->x, b->x2, b->dy, dh, dx};
+  bool vec = all_vec_ok(views, 5);
+  int threads = zk_row_threads(D, zk_dtype_size(b->x->dtype));
+  if (blocks > 0) {
+    zk_status s;
+    switch (b->x->dtype) {
+      case ZK_F32: s = launch_backward<float>(call, stream, p, vec, (unsigned)blocks, threads); break;
+      case ZK_F16: s = launch_backward<__half>(call, stream, p, vec, (unsigned)blocks, threads); break;
+      default: s = launch_backward<__nv_bfloat16>(call, stream, p, vec, (unsigned)blocks, threads); break;
+    }
+    if (s != ZK_OK) return s;
+  }
+  const zk_rows *outs[2] = {dw, db};
+  float *parts[2] = {p.partial_w, p.partial_b};
+  for (int k = 0; k < 2; k++) {
+    if (!outs[k]) continue;
+    unsigned grid = zk_div_up(D, 256);
+    column_sum_kernel<<<grid, 256, 0, stream>>>(parts[k], blocks, D, outs[k]->data, outs[k]->dtype);
+    zk_status s = ZK_CUDA_LAUNCHED(call);
+    if (s != ZK_OK) return s;
+  }
+  return ZK_OK;
+}
+
+// ------------------------------------------------------------ entry points
+// Slots follow the public signatures in include/zkern/norms.h.
+
+#define NORM_FWD(name, kind, x, w, b, y, drop)                                             \
+  extern "C" zk_status zk_cuda_##name(zk_ctx *ctx, const zk_args *a) {                    \
+    ZK_CUDA_CALL(ctx, name);                                                               \
+    zk_cuda_norm_fwd f = {kind, x, nullptr, y, nullptr, w, b, a->f[0], drop};              \
+    return zk_cuda_norm_forward(ctx, call, &f);                                            \
+  }
+#define NORM_BWD(name, kind, x, w, dy, dx, dw, db, drop)                                   \
+  extern "C" zk_status zk_cuda_##name(zk_ctx *ctx, const zk_args *a) {                    \
+    ZK_CUDA_CALL(ctx, name);                                                               \
+    zk_cuda_norm_bwd b = {kind, x, nullptr, dy, nullptr, dx, w, dw, db, a->f[0], drop};    \
+    return zk_cuda_norm_backward(ctx, call, &b);                                           \
+  }
+
+NORM_FWD(rmsnorm, ZK_CUDA_RMS, &a->t[0], &a->t[1], nullptr, &a->t[2], nullptr)
+NORM_BWD(rmsnorm_grad, ZK_CUDA_RMS, &a->t[0], &a->t[1], &a->t[2], &a->t[3], &a->t[4], nullptr, nullptr)
+NORM_FWD(rms_norm_no_weight, ZK_CUDA_RMS, &a->t[0], nullptr, nullptr, &a->t[1], nullptr)
+NORM_BWD(rms_norm_no_weight_grad, ZK_CUDA_RMS, &a->t[0], nullptr, &a->t[1], &a->t[2], nullptr, nullptr, nullptr)
+NORM_FWD(layernorm, ZK_CUDA_LAYER, &a->t[0], &a->t[1], &a->t[2], &a->t[3], nullptr)
+NORM_BWD(layernorm_grad, ZK_CUDA_LAYER, &a->t[0], &a->t[1], &a->t[2], &a->t[3], &a->t[4], &a->t[5], nullptr)
+NORM_FWD(layer_norm_no_weight, ZK_CUDA_LAYER, &a->t[0], nullptr, nullptr, &a->t[1], nullptr)
+NORM_BWD(layer_norm_no_weight_grad, ZK_CUDA_LAYER, &a->t[0], nullptr, &a->t[1], &a->t[2], nullptr, nullptr, nullptr)
+NORM_FWD(layer_norm_dropout, ZK_CUDA_LAYER, &a->t[0], &a->t[1], &a->t[2], &a->t[3], &a->drop)
+NORM_BWD(layer_norm_dropout_grad, ZK_CUDA_LAYER, &a->t[0], &a->t[1], &a->t[2], &a->t[3], &a->t[4], &a->t[5], &a->drop)
