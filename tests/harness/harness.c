@@ -275,10 +275,11 @@ int zk_case_check(zk_case *c, char *msg, size_t cap) {
         return 1;
       }
     }
-    /* NMSE catches systematic error in a tensor of meaningful values; a
-     * reference whose RMS is below atol (cancellation to ~0, as in a
-     * D = 1 norm gradient) is judged by the element bounds alone. */
-    if (tol.nmse > 0 && sr > (double)n * tol.atol * tol.atol && se / sr > tol.nmse) {
+    /* NMSE catches systematic error over a tensor: it needs a sample (64
+     * elements or more) of meaningful values.  Tiny tensors and references
+     * whose RMS is below atol (cancellation to ~0, as in a D = 1 norm
+     * gradient) are judged by the element bounds alone. */
+    if (tol.nmse > 0 && n >= 64 && sr > (double)n * tol.atol * tol.atol && se / sr > tol.nmse) {
       snprintf(msg, cap, "%s: %s NMSE %.3g above %.3g", what, t->t[k].name, se / sr, tol.nmse);
       return 1;
     }
