@@ -136,6 +136,7 @@ typedef struct zk_case_opts {
   uint64_t seed;
   int absent;            /* slot of an optional tensor left NULL (-1 none) */
   int alias;             /* output slot run as an exact alias (-1 none) */
+  int bench;             /* benchmark case: fast U(-2, 2) inputs, no float64 copies */
 } zk_case_opts;
 
 /* Builds inputs and poisoned outputs (on the device too).  0 on success. */
