@@ -94,11 +94,12 @@ zk_status zk_take(const zk_call *c, const char *name, const DLTensor *t, zk_rows
     return zk_fail(c, ZK_ERR_LAYOUT, "%s's last dimension has stride %" PRId64 ", must be 1", name,
                    dim_stride(t, t->ndim - 1));
   /* The leading dims must act as one dim of R rows with a single stride. */
-  int64_t stride = -1, expect = -1;
+  int64_t stride = cols, expect = 0;
+  int leading = 0;
   for (int i = t->ndim - 2; i >= 0; i--) {
     if (t->shape[i] == 1) continue;
     int64_t s = dim_stride(t, i);
-    if (stride < 0) {
+    if (!leading++) {
       stride = s;
     } else if (s != expect) {
       return zk_fail(c, ZK_ERR_LAYOUT,
@@ -108,7 +109,6 @@ zk_status zk_take(const zk_call *c, const char *name, const DLTensor *t, zk_rows
     }
     expect = s * t->shape[i];
   }
-  if (stride < 0) stride = cols;  /* a single row */
   if (stride < 0 || (output && rows > 1 && stride < cols))
     return zk_fail(c, ZK_ERR_LAYOUT, "%s has row stride %" PRId64 " for rows of %" PRId64 " elements",
                    name, stride, cols);
