@@ -98,5 +98,6 @@ int zk_has_cuda(void);
 #include <zkern/softmax.h>
 #include <zkern/norms.h>
 #include <zkern/transformer.h>
+#include <zkern/fused.h>
 
 #endif

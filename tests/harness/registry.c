@@ -3,13 +3,15 @@
 #include <string.h>
 #include "harness.h"
 
-extern const zk_family_tests zk_tests_activations, zk_tests_softmax, zk_tests_norms, zk_tests_transformer;
+extern const zk_family_tests zk_tests_activations, zk_tests_softmax, zk_tests_norms, zk_tests_transformer,
+    zk_tests_fused;
 
 const zk_family_tests *const zk_all_families[] = {
     &zk_tests_activations,
     &zk_tests_softmax,
     &zk_tests_norms,
     &zk_tests_transformer,
+    &zk_tests_fused,
 };
 const int zk_n_families = sizeof zk_all_families / sizeof zk_all_families[0];
 
