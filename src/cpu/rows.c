@@ -194,6 +194,9 @@ ZK_HOT float zk_cpu_max(const float *v, int64_t n) {
   for (int l = 0; l < LANES; l++) acc[l] = -INFINITY, nan[l] = 0.0f;
   int64_t i = 0;
   for (; i + LANES <= n; i += LANES)
+    /* gcc leaves this select scalar unless told the lanes are independent
+     * (about 6x slower); each lane's operations are unchanged. */
+#pragma omp simd
     for (int l = 0; l < LANES; l++) {
       float x = v[i + l];
       acc[l] = x > acc[l] ? x : acc[l];
