@@ -170,7 +170,8 @@ static const zk_op_test softmax_tests[N_OPS] = {
 static const zk_dtype dtypes[] = {ZK_F32, ZK_F16, ZK_BF16};
 
 static zk_case_opts opts(zk_backend b, zk_dtype dt, int64_t R, int64_t D, int strided, uint64_t salt) {
-  zk_case_opts o = {b, dt, dt, R, D, strided, 0, zk_test_seed() ^ (salt * 0xD1B54A32D192ED03ull), -1, -1};
+  zk_case_opts o = {.backend = b, .dtype = dt, .param_dtype = dt, .R = R, .D = D, .strided = strided,
+                    .seed = zk_test_seed() ^ (salt * 0xD1B54A32D192ED03ull), .absent = -1, .alias = -1};
   return o;
 }
 
