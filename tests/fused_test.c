@@ -664,17 +664,39 @@ static int extra_no_rows_dbias(zk_ctx *ctx, zk_backend be, char *msg, size_t cap
   return 0;
 }
 
-/* Many rows into few columns and few rows into many: the dbias row
- * partition at its extremes, against float64 (GRAD+ACC). */
+/* Every op on shapes the standard sweep (odd D) never makes: rows that
+ * take CUDA's 16-byte vector path, short rows that do once a compact
+ * tensor is flattened, and long flat tensors of odd length (a vectorized
+ * prefix, then a scalar tail). */
+static int extra_vector_shapes(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
+  static const int64_t shapes[][2] = {{33, 4096}, {7, 24}, {1, 8}, {5, 6}, {1025, 1025}, {1, 1048583}};
+  uint64_t rng = zk_test_seed() ^ 0x7ec;
+  for (int i = 0; i < N_OPS; i++)
+    for (int s = 0; s < 6; s++)
+      for (int d = 0; d < 3; d++)
+        if (check_case(&fused_tests[i], ctx, be, all_dtypes[d], all_dtypes[(d + s) % 3], shapes[s][0], shapes[s][1], 0,
+                       zk_rand_u64(&rng), msg, cap))
+          return 1;
+  return 0;
+}
+
+/* The dbias row partition at its extremes, against float64 (GRAD+ACC): many
+ * rows into few columns, few rows into many, and shapes whose rows take
+ * CUDA's vector path (D a multiple of 8, compact), one and many row blocks.
+ * (The standard sweep's D are all odd.) */
 static int extra_dbias_shapes(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
-  static const int64_t shapes[][2] = {{20000, 3}, {4099, 64}, {2, 65537}, {1000, 1000}};
+  static const struct {
+    int64_t R, D;
+    int strided;
+  } shapes[] = {{20000, 3, 0}, {4099, 64, 1}, {4099, 64, 0}, {2, 65537, 0},   {1000, 1000, 1},
+                {1000, 1024, 0}, {3000, 8, 0}, {1025, 2048, 0}, {31, 4096, 0}, {77, 16, 1}};
   uint64_t rng = zk_test_seed() ^ 0xdb1a5;
   for (int i = 0; i < N_OPS; i++) {
     const zk_op_test *t = &fused_tests[i];
     if (slot(t, "dbias") < 0) continue;
-    for (int s = 0; s < 4; s++)
-      if (check_case(t, ctx, be, all_dtypes[s % 3], all_dtypes[(s + 1) % 3], shapes[s][0], shapes[s][1], s & 1,
-                     zk_rand_u64(&rng), msg, cap))
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+      if (check_case(t, ctx, be, all_dtypes[s % 3], all_dtypes[(s + s / 3) % 3], shapes[s].R, shapes[s].D,
+                     shapes[s].strided, zk_rand_u64(&rng), msg, cap))
         return 1;
   }
   return 0;
@@ -691,6 +713,7 @@ static const zk_extra_test fused_extras[] = {
     {"grad_outputs_alone", extra_grad_outputs_alone},
     {"no_rows_dbias_zero", extra_no_rows_dbias},
     {"dbias_shapes", extra_dbias_shapes},
+    {"vector_path_shapes", extra_vector_shapes},
 };
 
 const zk_family_tests zk_tests_fused = {"fused", fused_tests, N_OPS, fused_extras,
