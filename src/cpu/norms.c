@@ -1,44 +1,63 @@
 /* Norms on the CPU (spec §3), through the row engine of norms.h that the
  * transformer family's residual and dropout fusions use too.
  *
- * Per row: load to f32 (forming h = round(x + x2) first where asked), one
- * fixed-order pass for the statistics (RMS: Σx²; LayerNorm: shifted mean,
- * then Σ(x-μ)², never E[x²]-μ²), then the scaled output.  The row stays in
- * L1/L2 between passes, so DRAM sees one read and one write. */
+ * Per row: an f32 view of x (the tensor itself when it is f32; h = round(x +
+ * x2) is formed in scratch first where asked), fixed-order passes for the
+ * statistics (RMS: Σx²; LayerNorm: shifted mean, then Σ(x-μ)², never
+ * E[x²]-μ²), then the scaled output, written straight into y when y is f32.
+ * The row stays in L1/L2 between passes, so DRAM sees one read and one
+ * write. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "norms.h"
 
+/* x̂_j = (c[j] - mean)·rstd.  RMS: c is the row itself and mean 0.
+ * LayerNorm: c_j = (x_j - x_0) - m1 with m1 = Σ(x_j - x_0)/D (the spec's
+ * shifted mean), and mean = Σc/D, the residual left by m1's rounding.  A
+ * constant row gives c = 0 exactly; a row of mean 1e4 keeps the low bits
+ * that subtracting an f32 μ ≈ 1e4 would lose; and the second pass corrects
+ * the shifted sum's rounding, which grows with D·|x_0|. */
 typedef struct row_stats {
-  float mean;  /* 0 for RMS */
-  float rstd;  /* r or rstd */
+  const float *c;
+  float mean;
+  float rstd;
 } row_stats;
 
+ZK_HOT static void shift_row(float *dst, const float *v, float by, int64_t n) {
+  for (int64_t j = 0; j < n; j++) dst[j] = v[j] - by;
+}
+
+/* tmp: n floats (LayerNorm's c). */
 static row_stats stats_of(zk_norm_kind kind, const float *v, int64_t n, float eps, float *tmp) {
-  row_stats s = {0.0f, 0.0f};
+  float inv_n = 1.0f / (float)n;
+  row_stats s = {v, 0.0f, 0.0f};
+  float var;
   if (kind == ZK_NORM_RMS) {
-    s.rstd = 1.0f / sqrtf(zk_cpu_dot(v, v, n) / (float)n + eps);
-    return s;
+    var = zk_cpu_dot(v, v, n) * inv_n;
+  } else {
+    shift_row(tmp, v, v[0], n);
+    shift_row(tmp, tmp, zk_cpu_sum(tmp, n) * inv_n, n);
+    s.c = tmp;
+    s.mean = zk_cpu_sum(tmp, n) * inv_n;
+    /* Σ(c-mean)² = Σc² - D·mean² (corrected two-pass); mean is tiny next to
+     * the spread, so nothing cancels. */
+    var = zk_cpu_dot(tmp, tmp, n) * inv_n - s.mean * s.mean;
   }
-  /* Shifted mean: a constant row gives x - μ = 0 exactly. */
-  float x0 = v[0];
-  for (int64_t j = 0; j < n; j++) tmp[j] = v[j] - x0;
-  s.mean = x0 + zk_cpu_sum(tmp, n) / (float)n;
-  for (int64_t j = 0; j < n; j++) tmp[j] = v[j] - s.mean;
-  float var = zk_cpu_dot(tmp, tmp, n) / (float)n;
-  s.rstd = 1.0f / sqrtf((var > 0.0f ? var : 0.0f) + eps);
+  /* Clamped at 0, written so that a NaN stays NaN. */
+  s.rstd = 1.0f / sqrtf((var < 0.0f ? 0.0f : var) + eps);
   return s;
 }
 
-/* Loads row r of x (or of h = round(x + x2)) as f32 into v. */
-static void load_input(const zk_rows *x, const zk_rows *x2, int64_t r, float *v, float *tmp) {
+/* Row r of x, or of h = round(x + x2) (built in buf), as f32. */
+static const float *input_row(const zk_rows *x, const zk_rows *x2, int64_t r, float *buf, float *tmp) {
   int64_t n = x->cols;
-  zk_cpu_load(x, r, 0, n, v);
-  if (!x2) return;
-  zk_cpu_load(x2, r, 0, n, tmp);
-  for (int64_t j = 0; j < n; j++) v[j] += tmp[j];
-  zk_cpu_round_trip(x->dtype, v, n);
+  if (!x2) return zk_cpu_view(x, r, 0, n, buf);
+  zk_cpu_load(x, r, 0, n, buf);
+  const float *b = zk_cpu_view(x2, r, 0, n, tmp);
+  for (int64_t j = 0; j < n; j++) buf[j] += b[j];
+  zk_cpu_round_trip(x->dtype, buf, n);
+  return buf;
 }
 
 typedef struct fwd_job {
@@ -46,37 +65,45 @@ typedef struct fwd_job {
   const float *w, *b;
 } fwd_job;
 
-ZK_HOT static void scale_row(float *out, const float *v, int64_t n, row_stats s, const float *w, const float *b) {
+/* out may be the row of c itself (y aliasing x): element j is read before
+ * it is written. */
+ZK_HOT static void scale_row(float *out, row_stats s, int64_t n, const float *w, const float *b) {
+  const float *c = s.c;
   if (w && b) {
-    for (int64_t j = 0; j < n; j++) out[j] = (v[j] - s.mean) * s.rstd * w[j] + b[j];
+    for (int64_t j = 0; j < n; j++) out[j] = (c[j] - s.mean) * s.rstd * w[j] + b[j];
   } else if (w) {
-    for (int64_t j = 0; j < n; j++) out[j] = (v[j] - s.mean) * s.rstd * w[j];
+    for (int64_t j = 0; j < n; j++) out[j] = (c[j] - s.mean) * s.rstd * w[j];
   } else if (b) {
-    for (int64_t j = 0; j < n; j++) out[j] = (v[j] - s.mean) * s.rstd + b[j];
+    for (int64_t j = 0; j < n; j++) out[j] = (c[j] - s.mean) * s.rstd + b[j];
   } else {
-    for (int64_t j = 0; j < n; j++) out[j] = (v[j] - s.mean) * s.rstd;
+    for (int64_t j = 0; j < n; j++) out[j] = (c[j] - s.mean) * s.rstd;
   }
 }
 
-ZK_HOT static void drop_row(float *out, int64_t n, const uint8_t *keep, float scale) {
-  for (int64_t j = 0; j < n; j++) out[j] = keep[j] ? out[j] * scale : 0.0f;
+/* dst = v·scale where kept, +0 where dropped (whatever v is). */
+ZK_HOT static void drop_row(float *dst, const float *v, int64_t n, const uint8_t *keep, float scale) {
+  for (int64_t j = 0; j < n; j++) dst[j] = keep[j] ? v[j] * scale : 0.0f;
 }
+
+/* Scratch per thread: 3 rows of floats and a row of keep bytes. */
+#define FWD_SCRATCH(n) (3 * (n) + (n) / 4 + 16)
 
 static void forward_row(int64_t r, float *scratch, const void *arg) {
   const fwd_job *job = arg;
   const zk_norm_fwd *f = job->f;
   int64_t n = f->x->cols;
-  float *v = scratch, *tmp = scratch + n, *out = scratch + 2 * n;
-  load_input(f->x, f->x2, r, v, tmp);
+  float *buf = scratch, *tmp = scratch + n, *obuf = scratch + 2 * n;
+  const float *v = input_row(f->x, f->x2, r, buf, tmp);
   if (f->h) zk_cpu_store(f->h, r, 0, n, v);
   row_stats s = stats_of(f->kind, v, n, f->eps, tmp);
-  scale_row(out, v, n, s, job->w, job->b);
+  float *out = zk_cpu_target(f->y, r, 0, obuf);
+  scale_row(out, s, n, job->w, job->b);
   if (f->drop) {
     uint8_t *keep = (uint8_t *)(scratch + 3 * n);
     zk_cpu_dropout_keep(f->drop, (uint64_t)(r * n), n, keep);
-    drop_row(out, n, keep, f->drop->scale);
+    drop_row(out, out, n, keep, f->drop->scale);
   }
-  zk_cpu_store(f->y, r, 0, n, out);
+  zk_cpu_commit(f->y, r, 0, n, out);
 }
 
 static const zk_rows *present_or_null(const zk_rows *t) { return t && zk_present(t) ? t : NULL; }
@@ -90,7 +117,7 @@ zk_status zk_cpu_norm_forward(zk_ctx *ctx, const zk_call *call, const zk_norm_fw
     s = zk_fail(call, ZK_ERR_OOM, "cannot allocate the f32 parameters");
   } else {
     fwd_job job = {f, w, b};
-    s = zk_cpu_for_rows(ctx, call, f->x->rows, n, 4 * n + 16, forward_row, &job);
+    s = zk_cpu_for_rows(ctx, call, f->x->rows, n, FWD_SCRATCH(n), forward_row, &job);
   }
   free(w);
   free(b);
@@ -105,42 +132,76 @@ typedef struct bwd_job {
   int want_dw, want_db;
 } bwd_job;
 
+ZK_HOT static void xhat_row(float *xh, row_stats s, int64_t n) {
+  for (int64_t j = 0; j < n; j++) xh[j] = (s.c[j] - s.mean) * s.rstd;
+}
+
+ZK_HOT static void mul_row(float *dst, const float *a, const float *b, int64_t n) {
+  for (int64_t j = 0; j < n; j++) dst[j] = a[j] * b[j];
+}
+
+ZK_HOT static void add_row(float *acc, const float *v, int64_t n) {
+  for (int64_t j = 0; j < n; j++) acc[j] += v[j];
+}
+
+ZK_HOT static void add_product(float *acc, const float *a, const float *b, int64_t n) {
+  for (int64_t j = 0; j < n; j++) acc[j] += a[j] * b[j];
+}
+
+/* dx = rstd·(g - c_mean - x̂·c_xhat) (+ dh).  dx may be the row of g (dx
+ * aliasing dy): element j is read before it is written. */
+ZK_HOT static void dx_row(float *dx, const float *g, const float *xh, int64_t n, float rstd, float c_mean,
+                          float c_xhat, const float *dh) {
+  if (dh) {
+    for (int64_t j = 0; j < n; j++) dx[j] = rstd * (g[j] - c_mean - xh[j] * c_xhat) + dh[j];
+  } else {
+    for (int64_t j = 0; j < n; j++) dx[j] = rstd * (g[j] - c_mean - xh[j] * c_xhat);
+  }
+}
+
+/* Scratch per thread: 5 rows of floats and a row of keep bytes. */
+#define BWD_SCRATCH(n) (5 * (n) + (n) / 4 + 16)
+
 /* Rows [r0, r1): dx per row, and the block's partial Σ dy·x̂ and Σ dy. */
 static void backward_rows(int64_t r0, int64_t r1, float *scratch, float *partials, const void *arg) {
   const bwd_job *job = arg;
   const zk_norm_bwd *b = job->b;
   int64_t n = b->x->cols;
-  float *v = scratch, *tmp = scratch + n, *g = scratch + 2 * n, *dy = scratch + 3 * n;
+  float *buf = scratch, *tmp = scratch + n, *xh = scratch + 2 * n, *gbuf = scratch + 3 * n, *obuf = scratch + 4 * n;
   float *dw = partials, *db = partials + n;
-  uint8_t *keep = (uint8_t *)(scratch + 4 * n);
+  uint8_t *keep = (uint8_t *)(scratch + 5 * n);
+  float inv_n = 1.0f / (float)n;
   for (int64_t r = r0; r < r1; r++) {
-    load_input(b->x, b->x2, r, v, tmp);
-    row_stats s = stats_of(b->kind, v, n, b->eps, tmp);
-    for (int64_t j = 0; j < n; j++) v[j] = (v[j] - s.mean) * s.rstd; /* x̂ */
-    zk_cpu_load(b->dy, r, 0, n, dy);
+    row_stats s = stats_of(b->kind, input_row(b->x, b->x2, r, buf, tmp), n, b->eps, tmp);
+    xhat_row(xh, s, n);
+    /* dy' = dy·keep·s (dropout), then g = dy'·w. */
+    const float *dy = zk_cpu_view(b->dy, r, 0, n, gbuf);
     if (b->drop) {
       zk_cpu_dropout_keep(b->drop, (uint64_t)(r * n), n, keep);
-      drop_row(dy, n, keep, b->drop->scale);
+      drop_row(gbuf, dy, n, keep, b->drop->scale);
+      dy = gbuf;
     }
-    if (job->want_dw)
-      for (int64_t j = 0; j < n; j++) dw[j] += dy[j] * v[j];
-    if (job->want_db)
-      for (int64_t j = 0; j < n; j++) db[j] += dy[j];
+    if (job->want_dw) add_product(dw, dy, xh, n);
+    if (job->want_db) add_row(db, dy, n);
     if (!b->dx) continue;
+    const float *g = dy;
     if (job->w) {
-      for (int64_t j = 0; j < n; j++) g[j] = dy[j] * job->w[j];
-    } else {
-      memcpy(g, dy, (size_t)n * sizeof(float));
+      mul_row(gbuf, dy, job->w, n);
+      g = gbuf;
     }
-    float inv_n = 1.0f / (float)n;
-    float c_xhat = zk_cpu_dot(g, v, n) * inv_n;
+    float c_xhat = zk_cpu_dot(g, xh, n) * inv_n;
     float c_mean = b->kind == ZK_NORM_LAYER ? zk_cpu_sum(g, n) * inv_n : 0.0f;
-    for (int64_t j = 0; j < n; j++) g[j] = s.rstd * (g[j] - c_mean - v[j] * c_xhat);
-    if (b->dh) {
-      zk_cpu_load(b->dh, r, 0, n, tmp);
-      for (int64_t j = 0; j < n; j++) g[j] += tmp[j];
+    if (n == 1 && b->kind == ZK_NORM_RMS && isfinite(xh[0])) {
+      /* One-element RMS row: g - x̂·c = g·(1 - x̂²) = g·eps·r² exactly; the
+       * general form gets there by cancellation, up to 5% off in f32. */
+      gbuf[0] = g[0] * (b->eps * s.rstd * s.rstd);
+      g = gbuf;
+      c_xhat = 0.0f;
     }
-    zk_cpu_store(b->dx, r, 0, n, g);
+    const float *dh = b->dh ? zk_cpu_view(b->dh, r, 0, n, buf) : NULL;
+    float *out = zk_cpu_target(b->dx, r, 0, obuf);
+    dx_row(out, g, xh, n, s.rstd, c_mean, c_xhat, dh);
+    zk_cpu_commit(b->dx, r, 0, n, out);
   }
 }
 
@@ -159,7 +220,7 @@ zk_status zk_cpu_norm_backward(zk_ctx *ctx, const zk_call *call, const zk_norm_b
   } else {
     bwd_job job = {&local, w, dwt != NULL, dbt != NULL};
     float *out[2] = {dwt ? sums : NULL, dbt ? sums + n : NULL};
-    s = zk_cpu_for_row_blocks(ctx, call, b->x->rows, n, 5 * n + 16, 2, backward_rows, &job, out);
+    s = zk_cpu_for_row_blocks(ctx, call, b->x->rows, n, BWD_SCRATCH(n), 2, backward_rows, &job, out);
     if (s == ZK_OK && dwt) zk_cpu_store(dwt, 0, 0, n, sums);
     if (s == ZK_OK && dbt) zk_cpu_store(dbt, 0, 0, n, sums + n);
   }
