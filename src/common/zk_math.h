@@ -72,11 +72,32 @@ ZK_HD float zk_exp_f(float x) {
 
 /* ------------------------------------------------------------ activations */
 
+/* exp's VJP dy·e^x as (dy·e^(x/2))·e^(x/2): e^x alone overflows f32 for
+ * x > 88.7 even where the product is finite (dy = 0.2 at x = 89). */
+ZK_HD float zk_exp_grad_f(float x, float dy) {
+  float h = zk_exp_f(0.5f * x);
+  return dy * h * h;
+}
+
 /* σ(x) from e^(-|x|): no overflow, -Inf -> 0, +Inf -> 1, NaN -> NaN. */
 ZK_HD float zk_sigmoid_f(float x) {
   float e = zk_exp_f(-fabsf(x));
   float s = 1.0f / (1.0f + e);
   return x >= 0.0f ? s : e * s;
+}
+
+/* σ'(x) = σ(x)(1-σ(x)) = σ(|x|)·σ(-|x|), from one e^(-|x|): 1 - σ(x)
+ * would cancel for large x. */
+ZK_HD float zk_sigmoid_deriv_f(float x) {
+  float e = zk_exp_f(-fabsf(x));
+  float s = 1.0f / (1.0f + e);
+  return e * s * s;
+}
+
+/* tanh'(x) = 1 - tanh²x. */
+ZK_HD float zk_tanh_deriv_f(float x) {
+  float t = tanhf(x);
+  return 1.0f - t * t;
 }
 
 ZK_HD float zk_silu_f(float x) { return x * zk_sigmoid_f(x); }
@@ -125,6 +146,10 @@ ZK_HD float zk_mish_deriv_f(float x) {
 
 /* relu(NaN) = NaN, so no fmaxf. */
 ZK_HD float zk_relu_f(float x) { return x <= 0.0f ? 0.0f : x; }
+
+/* relu's VJP selects rather than multiplies: dy where x > 0, else 0 (also
+ * at x = 0 and for NaN x, whatever dy holds). */
+ZK_HD float zk_relu_grad_f(float x, float dy) { return x > 0.0f ? dy : 0.0f; }
 
 ZK_HD float zk_elu_f(float x, float alpha) { return x > 0.0f ? x : alpha * expm1f(x); }
 
