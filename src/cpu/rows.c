@@ -227,13 +227,26 @@ void zk_cpu_round_trip(zk_dtype t, float *v, int64_t n) {
   }
 }
 
+/* Philox blocks are independent, so a batch of them runs as one loop over
+ * block indices that the compiler vectorizes (32x32->64-bit products,
+ * xors, adds); the draws are then compared in a second loop.  Element i
+ * uses counter n = start + i: block n >> 2 (mod 2^62, as n wraps mod 2^64),
+ * word n & 3. */
+#define DROPOUT_BLOCKS 256
+
 ZK_HOT void zk_cpu_dropout_keep(const zk_dropout_cfg *d, uint64_t first, int64_t n, uint8_t *keep) {
+  uint32_t draw[4 * DROPOUT_BLOCKS];
   uint64_t start = d->offset + first; /* mod 2^64 */
   int64_t i = 0;
   while (i < n) {
-    uint64_t c = start + (uint64_t)i;
-    uint32_t draw[4];
-    zk_dropout_draws(d->seed, c >> 2, draw);
-    for (unsigned k = (unsigned)(c & 3); k < 4 && i < n; k++, i++) keep[i] = !zk_dropout_drops(draw[k], d->p);
+    uint64_t c = start + (uint64_t)i, block0 = c >> 2;
+    int64_t lead = (int64_t)(c & 3), left = n - i;
+    int64_t blocks = (lead + left + 3) / 4;
+    if (blocks > DROPOUT_BLOCKS) blocks = DROPOUT_BLOCKS;
+    for (int64_t k = 0; k < blocks; k++)
+      zk_dropout_draws(d->seed, (block0 + (uint64_t)k) & (((uint64_t)1 << 62) - 1), draw + 4 * k);
+    int64_t m = 4 * blocks - lead < left ? 4 * blocks - lead : left;
+    for (int64_t t = 0; t < m; t++) keep[i + t] = !zk_dropout_drops(draw[lead + t], d->p);
+    i += m;
   }
 }

@@ -34,12 +34,13 @@ static inline float gelu_and_deriv(float a, float *d) {
   return a * s;
 }
 
-/* One gated-MLP kernel pair over n columns of f32 chunks.  ba, bb: the
- * bias of the gate and up columns, or NULL.  bwd may run in place (da = a,
+/* One gated-MLP kernel pair over n columns of f32 chunks.  fwd: ba, bb are
+ * the bias of the gate and up columns, or NULL.  bwd takes a and b with any
+ * bias already added (seven pointers would exceed the runtime alias checks
+ * gcc versions a loop for, leaving it scalar), and may run in place (da = a,
  * db = b): each element is read before it is written. */
 typedef void (*glu_fwd_fn)(float *y, const float *a, const float *b, const float *ba, const float *bb, int64_t n);
-typedef void (*glu_bwd_fn)(float *da, float *db, const float *a, const float *b, const float *dy, const float *ba,
-                           const float *bb, int64_t n);
+typedef void (*glu_bwd_fn)(float *da, float *db, const float *a, const float *b, const float *dy, int64_t n);
 
 #define GLU_KERNELS(NAME, ACT, ACT_AND_DERIV)                                                                  \
   ZK_HOT static void NAME##_fwd(float *y, const float *a, const float *b, const float *ba, const float *bb,     \
@@ -50,17 +51,12 @@ typedef void (*glu_bwd_fn)(float *da, float *db, const float *a, const float *b,
       for (int64_t i = 0; i < n; i++) y[i] = ACT(a[i]) * b[i];                                                 \
     }                                                                                                          \
   }                                                                                                            \
-  static inline void NAME##_bwd1(float a, float b, float g, float *da, float *db) {                            \
-    float d, v = ACT_AND_DERIV(a, &d);                                                                         \
-    *da = g * b * d;                                                                                           \
-    *db = g * v;                                                                                               \
-  }                                                                                                            \
   ZK_HOT static void NAME##_bwd(float *da, float *db, const float *a, const float *b, const float *dy,          \
-                                const float *ba, const float *bb, int64_t n) {                                 \
-    if (ba) {                                                                                                  \
-      for (int64_t i = 0; i < n; i++) NAME##_bwd1(a[i] + ba[i], b[i] + bb[i], dy[i], &da[i], &db[i]);          \
-    } else {                                                                                                   \
-      for (int64_t i = 0; i < n; i++) NAME##_bwd1(a[i], b[i], dy[i], &da[i], &db[i]);                          \
+                                int64_t n) {                                                                   \
+    for (int64_t i = 0; i < n; i++) {                                                                          \
+      float av = a[i], bv = b[i], g = dy[i], d, v = ACT_AND_DERIV(av, &d);                                     \
+      da[i] = g * bv * d;                                                                                      \
+      db[i] = g * v;                                                                                           \
     }                                                                                                          \
   }
 
@@ -94,27 +90,20 @@ typedef struct glu_job {
   int want_dbias;
 } glu_job;
 
-/* Bias of columns [j, j + n) of each half, NULL without bias.  zk_cpu_map
- * chunks never cross a row, so the column is the flat index mod D. */
-static void chunk_bias(const glu_job *job, int64_t j, const float **ba, const float **bb) {
-  *ba = job->bias ? job->bias + j : NULL;
-  *bb = job->bias ? job->bias + job->d + j : NULL;
-}
-
-/* in: gate, up; out: y. */
+/* in: gate, up; out: y.  zk_cpu_map chunks never cross a row, so the
+ * chunk's first column (for the bias) is its flat index mod D. */
 static void glu_fwd_map(float *const *out, const float *const *in, int64_t n, uint64_t flat0, const void *params) {
   const glu_job *job = params;
-  const float *ba, *bb;
-  chunk_bias(job, (int64_t)(flat0 % (uint64_t)job->d), &ba, &bb);
+  int64_t j = (int64_t)(flat0 % (uint64_t)job->d);
+  const float *ba = job->bias ? job->bias + j : NULL, *bb = job->bias ? job->bias + job->d + j : NULL;
   job->kind->fwd(out[0], in[0], in[1], ba, bb, n);
 }
 
-/* in: gate, up, dy; out: dgate, dup. */
+/* Without bias.  in: gate, up, dy; out: dgate, dup. */
 static void glu_bwd_map(float *const *out, const float *const *in, int64_t n, uint64_t flat0, const void *params) {
+  (void)flat0;
   const glu_job *job = params;
-  const float *ba, *bb;
-  chunk_bias(job, (int64_t)(flat0 % (uint64_t)job->d), &ba, &bb);
-  job->kind->bwd(out[0], out[1], in[0], in[1], in[2], ba, bb, n);
+  job->kind->bwd(out[0], out[1], in[0], in[1], in[2], n);
 }
 
 /* A [2D] bias in f32, or NULL with *s untouched when there is none. */
@@ -141,25 +130,36 @@ ZK_HOT static void add_into(float *acc, const float *v, int64_t n) {
   for (int64_t i = 0; i < n; i++) acc[i] += v[i];
 }
 
-/* Rows [r0, r1) of a bias gradient: dx chunk by chunk, and its sum into the
- * block's partial dbias (partials[k], k < 2D). */
+ZK_HOT static void add_to(float *dst, const float *v, const float *w, int64_t n) {
+  for (int64_t i = 0; i < n; i++) dst[i] = v[i] + w[i];
+}
+
+/* Columns per step of a bias gradient: its five buffers and the partial
+ * sums' columns stay in L1 through the step's passes. */
+#define GLU_STEP 512
+
+/* Rows [r0, r1) of a bias gradient: dx step by step, and its sum into the
+ * block's partial dbias (partials[k], k < 2D) when asked. */
 static void glu_bwd_rows(int64_t r0, int64_t r1, float *scratch, float *partials, const void *arg) {
   const glu_job *job = arg;
   int64_t d = job->d;
   float *buf[5];
-  for (int k = 0; k < 5; k++) buf[k] = scratch + k * ZK_CHUNK;
+  for (int k = 0; k < 5; k++) buf[k] = scratch + k * GLU_STEP;
   for (int64_t r = r0; r < r1; r++)
-    for (int64_t j = 0; j < d; j += ZK_CHUNK) {
-      int64_t n = d - j < ZK_CHUNK ? d - j : ZK_CHUNK;
+    for (int64_t j = 0; j < d; j += GLU_STEP) {
+      int64_t n = d - j < GLU_STEP ? d - j : GLU_STEP;
       const float *a = zk_cpu_view(&job->x[0], r, j, n, buf[0]);
       const float *b = zk_cpu_view(&job->x[1], r, j, n, buf[1]);
       const float *dy = zk_cpu_view(job->dy, r, j, n, buf[2]);
       int store = zk_present(&job->dx[0]);
       float *da = store ? zk_cpu_target(&job->dx[0], r, j, buf[3]) : buf[3];
       float *db = store ? zk_cpu_target(&job->dx[1], r, j, buf[4]) : buf[4];
-      const float *ba, *bb;
-      chunk_bias(job, j, &ba, &bb);
-      job->kind->bwd(da, db, a, b, dy, ba, bb, n);
+      if (job->bias) { /* a + bias, b + bias in the chunk buffers (a view may already sit there) */
+        add_to(buf[0], a, job->bias + j, n);
+        add_to(buf[1], b, job->bias + d + j, n);
+        a = buf[0], b = buf[1];
+      }
+      job->kind->bwd(da, db, a, b, dy, n);
       if (job->want_dbias) {
         add_into(partials + j, da, n);
         add_into(partials + d + j, db, n);
@@ -180,20 +180,21 @@ static zk_status glu_backward(zk_ctx *ctx, const zk_call *call, const glu_kind *
   zk_rows in[3], out[2];
   split_halves(x, in);
   split_halves(dx, out);
-  if (!dbias || !zk_present(dbias)) {
+  if (!job.bias) { /* no bias, no dbias: a map */
     in[2] = *dy;
     zk_cpu_map(ctx, 2, out, 3, in, glu_bwd_map, &job);
   } else {
-    /* dbias = Σ_rows dx from the f32 values, before dx is rounded. */
+    /* Fixed row blocks: dbias = Σ_rows dx from the f32 values, before dx
+     * is rounded. */
     memcpy(job.x, in, sizeof job.x);
     memcpy(job.dx, out, sizeof job.dx);
-    job.want_dbias = 1;
+    job.want_dbias = dbias && zk_present(dbias);
     float *sum = malloc((size_t)(2 * job.d + 1) * sizeof(float));
     if (!sum) {
       s = zk_fail(call, ZK_ERR_OOM, "cannot allocate the dbias sums");
     } else {
-      s = zk_cpu_for_row_blocks(ctx, call, x->rows, x->cols, 5 * ZK_CHUNK, 1, glu_bwd_rows, &job, &sum);
-      if (s == ZK_OK) zk_cpu_store(dbias, 0, 0, 2 * job.d, sum);
+      s = zk_cpu_for_row_blocks(ctx, call, x->rows, x->cols, 5 * GLU_STEP, job.want_dbias, glu_bwd_rows, &job, &sum);
+      if (s == ZK_OK && job.want_dbias) zk_cpu_store(dbias, 0, 0, 2 * job.d, sum);
     }
     free(sum);
   }
