@@ -316,7 +316,9 @@ __global__ void __launch_bounds__(32 * kReduceLanes)
   const int c = threadIdx.x & 31, l = threadIdx.x >> 5;
   const int64_t j = (int64_t)blockIdx.x * 32 + c;
   float s = 0.0f;
+  // Unrolled so that several loads are in flight; the adds stay in order.
   if (j < cols)
+#pragma unroll 8
     for (int64_t b = l; b < blocks; b += kReduceLanes) s += partial[b * cols + j];
   lanes[l][c] = s;
   __syncthreads();
