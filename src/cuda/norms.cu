@@ -188,6 +188,35 @@ __global__ void column_sum_kernel(const float *partial, int64_t blocks, int64_t 
   }
 }
 
+// As column_sum_kernel, with the partial rows split into 8 contiguous
+// ranges, one per warp: warp w sums its range for 32 adjacent columns
+// (128-byte rows), and the 8 range sums are added in range order.  Enough
+// loads in flight to read the partials at memory speed even when D is a
+// few thousand columns, where one thread per column is latency-bound.
+constexpr int kColumnWarps = 8;
+
+__global__ void __launch_bounds__(32 * kColumnWarps) column_sums_kernel(const float *partial, int64_t blocks,
+                                                                        int64_t D, void *out, zk_dtype t) {
+  __shared__ float range_sum[kColumnWarps][32];
+  int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+  int64_t j = (int64_t)blockIdx.x * 32 + lane;
+  int64_t per = (blocks + kColumnWarps - 1) / kColumnWarps, b0 = w * per, b1 = b0 + per;
+  if (b1 > blocks) b1 = blocks;
+  float s = 0.0f;
+  if (j < D) {
+#pragma unroll 8
+    for (int64_t b = b0; b < b1; b++) s += partial[b * D + j];
+  }
+  range_sum[w][lane] = s;
+  __syncthreads();
+  if (w == 0 && j < D) {
+    float v = range_sum[0][lane];
+#pragma unroll
+    for (int k = 1; k < kColumnWarps; k++) v += range_sum[k][lane];
+    zk_st_param(out, t, j, v);
+  }
+}
+
 const zk_rows *present(const zk_rows *t) { return t && zk_present(t) ? t : nullptr; }
 
 template <typename T>
@@ -330,6 +359,13 @@ zk_status zk_cuda_norm_backward(zk_ctx *ctx, const zk_call *call, const zk_cuda_
     if (s != ZK_OK) return s;
   }
   return ZK_OK;
+}
+
+zk_status zk_cuda_column_sums(const zk_call *call, cudaStream_t stream, const float *partial, int64_t blocks,
+                              int64_t D, const zk_rows *dst) {
+  if (D <= 0) return ZK_OK;
+  column_sums_kernel<<<zk_div_up(D, 32), 32 * kColumnWarps, 0, stream>>>(partial, blocks, D, dst->data, dst->dtype);
+  return ZK_CUDA_LAUNCHED(call);
 }
 
 // ------------------------------------------------------------ entry points

@@ -34,4 +34,12 @@ struct zk_cuda_norm_bwd {
 zk_status zk_cuda_norm_forward(zk_ctx *ctx, const zk_call *call, const zk_cuda_norm_fwd *f);
 zk_status zk_cuda_norm_backward(zk_ctx *ctx, const zk_call *call, const zk_cuda_norm_bwd *b);
 
+// The second step of a sum over rows through per-block partials (dweight,
+// dbias): dst[j] = Σ_b partial[b·D + j] over the partial rows b < blocks,
+// in f32 and in a fixed order (eight contiguous ranges of b, each summed in
+// order, then the range sums in order), rounded once into dst's dtype;
+// blocks = 0 writes zeros.  The bits depend on (blocks, D) only: no atomics.
+zk_status zk_cuda_column_sums(const zk_call *call, cudaStream_t stream, const float *partial, int64_t blocks,
+                              int64_t D, const zk_rows *dst);
+
 #endif

@@ -60,7 +60,10 @@ struct zk_drop_stream {
       zk_dropout_draws(seed, block, draw);
       valid = true;
     }
-    return draw[n & 3];
+    // Constant indices only: a dynamic draw[n & 3] would put the stream
+    // (and whatever holds it) in local memory.
+    unsigned k = (unsigned)(n & 3);
+    return k == 0 ? draw[0] : k == 1 ? draw[1] : k == 2 ? draw[2] : draw[3];
   }
 };
 
