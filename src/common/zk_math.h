@@ -79,10 +79,26 @@ ZK_HD float zk_exp_grad_f(float x, float dy) {
   return dy * h * h;
 }
 
+/* 1/d, correctly rounded, for d in [1, 2] or NaN (σ's 1 + e^(-|x|)).  On
+ * CUDA, 1.0f/d is the reciprocal's fast path (MUFU.RCP and one Newton
+ * step) behind a range check and a slow-path call that such d never takes;
+ * those cost as much as the rest of σ and keep the compiler from
+ * interleaving elements, so the device runs the fast path alone: the same
+ * bits as 1.0f/d. */
+ZK_HD float zk_rcp_1to2_f(float d) {
+#ifdef __CUDA_ARCH__
+  float r;
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(d));
+  return fmaf(r, fmaf(-d, r, 1.0f), r);
+#else
+  return 1.0f / d;
+#endif
+}
+
 /* σ(x) from e^(-|x|): no overflow, -Inf -> 0, +Inf -> 1, NaN -> NaN. */
 ZK_HD float zk_sigmoid_f(float x) {
   float e = zk_exp_f(-fabsf(x));
-  float s = 1.0f / (1.0f + e);
+  float s = zk_rcp_1to2_f(1.0f + e);
   return x >= 0.0f ? s : e * s;
 }
 
@@ -90,7 +106,7 @@ ZK_HD float zk_sigmoid_f(float x) {
  * would cancel for large x. */
 ZK_HD float zk_sigmoid_deriv_f(float x) {
   float e = zk_exp_f(-fabsf(x));
-  float s = 1.0f / (1.0f + e);
+  float s = zk_rcp_1to2_f(1.0f + e);
   return e * s * s;
 }
 

@@ -103,6 +103,38 @@ template <typename T> struct zk_vec {
   __device__ __forceinline__ void set(int k, float v) { e[k] = zk_type<T>::store(v); }
 };
 
+// Rounds a whole vector's values at once: the same bits as set(k, v[k])
+// for every k.
+template <typename T>
+__device__ __forceinline__ void zk_vec_set_all(zk_vec<T> &out, const float (&v)[zk_vec<T>::EPV]) {
+#pragma unroll
+  for (int k = 0; k < zk_vec<T>::EPV; k++) out.set(k, v[k]);
+}
+
+// bf16: the shared bit conversion costs about eight integer instructions
+// an element, enough to make silu or gelu in bf16 issue-bound rather than
+// memory-bound.  The hardware's packed round-to-nearest-even (one
+// instruction per pair, no flush of subnormals, overflow to ±Inf) gives
+// the same bits for every value but NaN, whose payload only the shared
+// conversion fixes; so a vector holding a NaN takes the shared conversion.
+__device__ __forceinline__ void zk_vec_set_all(zk_vec<__nv_bfloat16> &out, const float (&v)[8]) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  bool nan = false;
+#pragma unroll
+  for (int k = 0; k < 8; k++) nan |= v[k] != v[k];
+  if (!nan) {
+    uint32_t w[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++)  // element 2i in the low half
+      asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(w[i]) : "f"(v[2 * i + 1]), "f"(v[2 * i]));
+    out.raw = make_uint4(w[0], w[1], w[2], w[3]);
+    return;
+  }
+#endif
+#pragma unroll
+  for (int k = 0; k < 8; k++) out.set(k, v[k]);
+}
+
 // True when every row of t starts on a 16-byte boundary, so rows can be
 // read with 16-byte vectors (row length a multiple of the vector width).
 static inline bool zk_rows_vec_ok(const zk_rows *t) {

@@ -29,7 +29,10 @@ __global__ void zk_map_kernel(zk_map_params<NIN, NOUT> p, Op op) {
   constexpr int E = VEC ? zk_vec<T>::EPV : 1;
   int64_t per_row = p.cols / E, total = p.rows * per_row;
   for (int64_t q = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; q < total; q += (int64_t)gridDim.x * blockDim.x) {
-    int64_t r = q / per_row, j0 = (q - r * per_row) * E;
+    // One row (a flattened tensor) needs no 64-bit division.
+    int64_t r = 0;
+    if (p.rows != 1) r = q / per_row;
+    int64_t j0 = (q - r * per_row) * E;
     float in[E][NIN];
 #pragma unroll
     for (int k = 0; k < NIN; k++) {
@@ -49,10 +52,12 @@ __global__ void zk_map_kernel(zk_map_params<NIN, NOUT> p, Op op) {
 #pragma unroll
     for (int k = 0; k < NOUT; k++) {
       T *dst = (T *)p.out[k].data + r * p.out[k].stride + j0;
-      if (VEC) {
-        zk_vec<T> v;
+      if constexpr (VEC) {
+        float w[E];
 #pragma unroll
-        for (int e = 0; e < E; e++) v.set(e, out[e][k]);
+        for (int e = 0; e < E; e++) w[e] = out[e][k];
+        zk_vec<T> v;
+        zk_vec_set_all(v, w);
         v.store(dst);
       } else {
         zk_st(dst, out[0][k]);

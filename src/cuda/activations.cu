@@ -1,0 +1,114 @@
+// Activations on CUDA (spec §1): every op is one elementwise map through
+// zk_cuda_map, with a functor that evaluates the shared scalar code of
+// src/common/zk_math.h, the same formulas as the CPU backend (the device
+// side of zk_exp_f is expf; tanhf, log1pf, expm1f are libdevice's accurate
+// functions).
+//
+// Entry points follow the slots of src/api/activations.c: forwards
+// t[0] = x -> t[1] = y; grads t[0] = x, t[1] = dy -> t[2] = dx; f[] = the
+// op's scalars (softplus: beta, threshold; elu: alpha).
+//
+// The ops are memory-bound.  Views are first flattened: when every view is
+// compact, the tensor is one row of R·D elements, so a short or odd D still
+// takes the 16-byte vector path, and a large flat tensor whose length is
+// not a multiple of the vector width runs its aligned prefix vectorized and
+// the last few elements in a second, scalar launch.
+#include "map.cuh"
+
+namespace {
+
+// Below this many elements a second launch would cost more than the scalar
+// path saves.
+constexpr int64_t kSplitMin = int64_t(1) << 20;
+
+// A view with every row next to the previous one (or a single row).
+bool compact(const zk_rows *t) { return t->rows <= 1 || t->stride == t->cols; }
+
+// Runs op over the NIN inputs at x[0..NIN) -> out.  All views share
+// rows × cols (checked by the API).  Flattening keeps exact aliases exact,
+// and the prefix and the tail are disjoint, so the map's read-before-write
+// still makes the allowed aliases safe.
+template <int NIN, typename Op>
+zk_status act_map(zk_ctx *ctx, const zk_call *call, const zk_rows *x, const zk_rows *out, const Op &op) {
+  zk_rows part[NIN + 1];
+  for (int k = 0; k < NIN; k++) part[k] = x[k];
+  part[NIN] = *out;
+  const zk_rows *in[NIN], *outs[1] = {&part[NIN]};
+  for (int k = 0; k < NIN; k++) in[k] = &part[k];
+
+  bool flat = true, aligned = true;
+  for (const zk_rows &v : part) {
+    flat = flat && compact(&v);
+    aligned = aligned && (uintptr_t)v.data % 16 == 0;
+  }
+  if (!flat) return zk_cuda_map(ctx, call, in, outs, op);
+
+  // One row of n elements, split after the last whole vector when it pays.
+  int64_t n = out->rows * out->cols, es = zk_dtype_size(out->dtype), epv = 16 / es;
+  int64_t head = (aligned && n >= kSplitMin) ? n / epv * epv : n;
+  for (zk_rows &v : part) v.rows = 1, v.cols = v.stride = head;
+  zk_status s = zk_cuda_map(ctx, call, in, outs, op);
+  if (s != ZK_OK || head == n) return s;
+
+  // The tail: fewer than epv elements, on the scalar path.
+  for (zk_rows &v : part) v.data = (char *)v.data + head * es, v.cols = v.stride = n - head;
+  return zk_cuda_map(ctx, call, in, outs, op);
+}
+
+}  // namespace
+
+// One functor and one entry point per op.  p[] holds the op's scalars;
+// (r, j) are unused: activations do not depend on the position.
+#define ZK_CUDA_ACT_FWD(name, EXPR)                                                                     \
+  namespace {                                                                                           \
+  struct name##_fwd {                                                                                   \
+    float p[2];                                                                                         \
+    __device__ __forceinline__ void operator()(float (&out)[1], const float (&in)[1], int64_t,          \
+                                               int64_t) const {                                         \
+      float x = in[0];                                                                                  \
+      out[0] = (EXPR);                                                                                  \
+    }                                                                                                   \
+  };                                                                                                    \
+  }                                                                                                     \
+  extern "C" zk_status zk_cuda_##name(zk_ctx *ctx, const zk_args *a) {                                  \
+    ZK_CUDA_CALL(ctx, name);                                                                            \
+    return act_map<1>(ctx, call, &a->t[0], &a->t[1], name##_fwd{{a->f[0], a->f[1]}});                   \
+  }
+
+// dx = EXPR(x, dy); inputs t[0] = x and t[1] = dy (adjacent slots).
+#define ZK_CUDA_ACT_GRAD(name, EXPR)                                                                    \
+  namespace {                                                                                           \
+  struct name##_grad {                                                                                  \
+    float p[2];                                                                                         \
+    __device__ __forceinline__ void operator()(float (&out)[1], const float (&in)[2], int64_t,          \
+                                               int64_t) const {                                         \
+      float x = in[0], dy = in[1];                                                                      \
+      out[0] = (EXPR);                                                                                  \
+    }                                                                                                   \
+  };                                                                                                    \
+  }                                                                                                     \
+  extern "C" zk_status zk_cuda_##name##_grad(zk_ctx *ctx, const zk_args *a) {                           \
+    ZK_CUDA_CALL(ctx, name##_grad);                                                                     \
+    return act_map<2>(ctx, call, &a->t[0], &a->t[2], name##_grad{{a->f[0], a->f[1]}});                  \
+  }
+
+ZK_CUDA_ACT_FWD(exp, zk_exp_f(x))
+ZK_CUDA_ACT_FWD(log, logf(x))
+ZK_CUDA_ACT_FWD(tanh, tanhf(x))
+ZK_CUDA_ACT_FWD(sigmoid, zk_sigmoid_f(x))
+ZK_CUDA_ACT_FWD(relu, zk_relu_f(x))
+ZK_CUDA_ACT_FWD(silu, zk_silu_f(x))
+ZK_CUDA_ACT_FWD(gelu_tanh, zk_gelu_tanh_f(x))
+ZK_CUDA_ACT_FWD(softplus, zk_softplus_f(x, p[0], p[1]))
+ZK_CUDA_ACT_FWD(mish, zk_mish_f(x))
+ZK_CUDA_ACT_FWD(elu, zk_elu_f(x, p[0]))
+
+ZK_CUDA_ACT_GRAD(exp, zk_exp_grad_f(x, dy))
+ZK_CUDA_ACT_GRAD(tanh, dy * zk_tanh_deriv_f(x))
+ZK_CUDA_ACT_GRAD(sigmoid, dy * zk_sigmoid_deriv_f(x))
+ZK_CUDA_ACT_GRAD(relu, zk_relu_grad_f(x, dy))
+ZK_CUDA_ACT_GRAD(silu, dy * zk_silu_deriv_f(x))
+ZK_CUDA_ACT_GRAD(gelu_tanh, dy * zk_gelu_tanh_deriv_f(x))
+ZK_CUDA_ACT_GRAD(softplus, dy * zk_softplus_deriv_f(x, p[0], p[1]))
+ZK_CUDA_ACT_GRAD(mish, dy * zk_mish_deriv_f(x))
+ZK_CUDA_ACT_GRAD(elu, dy * zk_elu_deriv_f(x, p[0]))
