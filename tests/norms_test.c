@@ -445,6 +445,27 @@ static int extra_wide_rows(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
   return 0;
 }
 
+/* Outputs of 16 MiB and more, which the CPU writes with streaming stores
+ * (bf16 with a staging row, rows at every alignment, in place too). */
+static int extra_large_outputs(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
+  static const char *ops[] = {"rmsnorm", "layernorm", "rmsnorm_grad", "layernorm_grad"};
+  uint64_t rng = zk_test_seed() ^ 0x16;
+  for (int o = 0; o < 4; o++)
+    for (int v = 0; v < 2; v++) {
+      const zk_op_test *t = zk_find_test(ops[o]);
+      int k = row_out(t);
+      zk_case_opts opts = {be, v ? ZK_F16 : ZK_BF16, ZK_F32, 129, 65537, !v, 0, zk_rand_u64(&rng), -1,
+                           v ? k : -1};
+      zk_case c;
+      int fail = zk_case_init(&c, t, &opts);
+      if (fail) snprintf(msg, cap, "cannot set up a case");
+      if (!fail) fail = run_checked(&c, ctx, msg, cap);
+      zk_case_free(&c);
+      if (fail) return 1;
+    }
+  return 0;
+}
+
 /* The no-weight norms equal the weighted ones with weight 1 and no bias,
  * forward within ROW and gradient within GRAD (spec §3.3, §3.5).  Both
  * cases draw x (and dy) from the same seed in the same order. */
@@ -824,6 +845,7 @@ static const zk_extra_test norms_extras[] = {
     {"zero_row_exact", extra_zero_row},
     {"mixed_param_dtypes", extra_mixed_param_dtypes},
     {"wide_rows_65537", extra_wide_rows},
+    {"large_outputs", extra_large_outputs},
     {"no_weight_equals_unit_weight", extra_no_weight_equals_unit_weight},
     {"mean_1e4_spread_1", extra_large_mean},
     {"constant_row_exact", extra_constant_row},
