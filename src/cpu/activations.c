@@ -48,8 +48,8 @@
   }
 
 ZK_CPU_FWD(exp, zk_exp_f(x))
-ZK_CPU_FWD(log, logf(x))
-ZK_CPU_FWD(tanh, tanhf(x))
+ZK_CPU_FWD(log, zk_log_f(x))
+ZK_CPU_FWD(tanh, zk_tanh_f(x))
 ZK_CPU_FWD(sigmoid, zk_sigmoid_f(x))
 ZK_CPU_FWD(relu, zk_relu_f(x))
 ZK_CPU_FWD(silu, zk_silu_f(x))
