@@ -589,6 +589,29 @@ static int untouched(const zk_case *c, int k) {
 
 static int is_pos_zero(double v) { return v == 0.0 && !signbit(v); }
 
+/* 1 when every op of the space-separated list is implemented on the
+ * backend.  Extras exercise ops, not backends: where one is missing (CUDA
+ * before its port), the extra passes and run_family reports the op as
+ * unsupported. */
+static int implemented(zk_backend be, const char *ops) {
+  size_t count;
+  const zk_op_info *info = zk_catalog(&count);
+  while (*ops) {
+    size_t len = strcspn(ops, " ");
+    int found = 0;
+    for (size_t i = 0; i < count && !found; i++)
+      if (strlen(info[i].name) == len && !strncmp(info[i].name, ops, len))
+        found = be == ZK_BACKEND_CUDA ? info[i].cuda : info[i].cpu;
+    if (!found) return 0;
+    ops += len + (ops[len] == ' ');
+  }
+  return 1;
+}
+#define SKIP_UNLESS(be, ops) \
+  do {                       \
+    if (!implemented(be, ops)) return 0; \
+  } while (0)
+
 /* ------------------------------------------------ extras: §4.0 known answers */
 
 static int check_philox(const uint32_t ctr[4], uint32_t k0, uint32_t k1, const uint32_t want[4], char *msg,
@@ -648,6 +671,7 @@ static int dropout_ones(zk_ctx *ctx, zk_backend be, zk_dtype dt, int64_t n, floa
  * kernels' Philox, and from the kernel itself: element i is kept at
  * p = draw·2^-24 (u < p fails) and dropped at p = (draw + 1)·2^-24. */
 static int extra_seed42_draws(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
+  SKIP_UNLESS(be, "dropout");
   static const uint32_t want[8] = {10283760, 7861577, 1228624, 5718707, 16571169, 5487212, 8621914, 7622150};
   uint32_t blocks[8];
   zk_dropout_draws(42, 0, blocks);
@@ -676,6 +700,7 @@ static int extra_seed42_draws(zk_ctx *ctx, zk_backend be, char *msg, size_t cap)
 /* p = 0.5, seed 42: the keep pattern of i = 0..31, from the reference and
  * from zk_dropout on ones in every dtype. */
 static int extra_keep_pattern(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
+  SKIP_UNLESS(be, "dropout");
   static const char want[] = "10001010111111100100000001000000";
   for (int i = 0; i < 32; i++)
     if (zk_ref_dropout_keep(0.5f, 42, 0, (uint64_t)i) != want[i] - '0') {
@@ -714,6 +739,7 @@ static double correlation(const uint8_t *a, const uint8_t *b, int64_t n, int64_t
  * 1 - ceil(p·2^24)/2^24, lag-1 and lag-10 autocorrelation below 5/√n;
  * seeds 1 and 2 uncorrelated. */
 static int extra_dropout_statistics(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
+  SKIP_UNLESS(be, "dropout");
   static const float ps[3] = {0.1f, 0.5f, 0.9f};
   uint8_t *m = malloc(STAT_N), *m2 = malloc(STAT_N);
   double bound = 5.0 / sqrt((double)STAT_N);
@@ -752,6 +778,7 @@ static int extra_dropout_statistics(zk_ctx *ctx, zk_backend be, char *msg, size_
  * everywhere (NaN and Inf included); dropout_grad is bitwise dropout of dy,
  * strided too.  Every dtype. */
 static int extra_dropout_p0_p1(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
+  SKIP_UNLESS(be, "dropout dropout_grad");
   zk_op_test fwd = filled("dropout", 1, FILL_SPECIALS), bwd = filled("dropout_grad", 1, FILL_SPECIALS);
   for (int d = 0; d < 3; d++) {
     static const double ps[3] = {0.0, 1.0, 0.3};
@@ -797,6 +824,7 @@ static int extra_dropout_p0_p1(zk_ctx *ctx, zk_backend be, char *msg, size_t cap
 /* A call at offset o over n elements reproduces elements o..o+n-1 of a call
  * at offset 0, for 1-D and strided 2-D tensors, across the 2^64 wrap. */
 static int extra_offset_composition(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
+  SKIP_UNLESS(be, "dropout");
   enum { N = 12007 };
   static const uint64_t offsets[] = {1, 5, 4099};
   uint8_t full[N], part[N];
@@ -833,6 +861,52 @@ static int extra_offset_composition(zk_ctx *ctx, zk_backend be, char *msg, size_
     return 1;
   }
   return 0;
+}
+
+/* On cuda: dropout and dropout_grad bit for bit equal to the CPU backend on
+ * the same inputs, and rms_norm_dropout drops the same elements (spec §4.0:
+ * the mask and plain dropout's values are bitwise across backends).  On the
+ * CPU backend there is nothing to compare with: the test passes vacuously
+ * (the sweep checks the CPU bits against the reference). */
+static int extra_cpu_equals_cuda(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
+  if (be != ZK_BACKEND_CUDA) return 0;
+  SKIP_UNLESS(be, "dropout dropout_grad rms_norm_dropout");
+  zk_ctx *cpu;
+  if (zk_ctx_create(&cpu, kDLCPU, 0) != ZK_OK) {
+    snprintf(msg, cap, "cannot create a CPU context");
+    return 1;
+  }
+  static const char *ops[3] = {"dropout", "dropout_grad", "rms_norm_dropout"};
+  int fail = 0;
+  for (int i = 0; i < 3 && !fail; i++)
+    for (int d = 0; d < 3 && !fail; d++) {
+      zk_case_opts o = opts(be, dtypes[d], 37, 4099, d == 2, 41);
+      zk_case_opts oc = o;
+      oc.backend = ZK_BACKEND_CPU;
+      zk_case g, c;
+      const zk_op_test *t = find(ops[i]);
+      int out = t->nt - 1;
+      if (run_kept(t, ctx, &o, &g, msg, cap)) {
+        fail = 1;
+      } else if (run_kept(t, cpu, &oc, &c, msg, cap)) {
+        fail = 1;
+        zk_case_free(&c);
+      } else {
+        for (int64_t k = 0; k < zk_case_numel(&g, out) && !fail; k++) {
+          double a = g.got[out][k], b = c.got[out][k];
+          int same = i < 2 ? memcmp(&a, &b, sizeof a) == 0 || (isnan(a) && isnan(b)) : (a == 0) == (b == 0);
+          if (!same) {
+            snprintf(msg, cap, "%s %s: element %lld is %.9g on cuda, %.9g on cpu", ops[i], zk_dtype_name(dtypes[d]),
+                     (long long)k, a, b);
+            fail = 1;
+          }
+        }
+        zk_case_free(&c);
+      }
+      zk_case_free(&g);
+    }
+  zk_ctx_destroy(cpu);
+  return fail;
 }
 
 /* ----------------------------------------- extras: norm fusions vs unfused */
@@ -874,6 +948,8 @@ static int same_as(const zk_op_test *ta, int oa, const zk_op_test *tb, int ob, i
 /* fused_add_* equals the normed output of *_residual (ROW);
  * rms_norm_dropout at p = 0 equals zk_rmsnorm (ROW). */
 static int extra_unfused_forms(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
+  SKIP_UNLESS(be, "rmsnorm rmsnorm_residual fused_add_rmsnorm layernorm_residual fused_add_layernorm "
+                  "rms_norm_dropout");
   const zk_op_test *rmsnorm = zk_find_test("rmsnorm");
   for (int d = 0; d < 3; d++)
     for (int strided = 0; strided < 2; strided++) {
@@ -894,6 +970,7 @@ static int extra_unfused_forms(zk_ctx *ctx, zk_backend be, char *msg, size_t cap
 /* rms_norm_dropout: the mask EXACT against the reference Philox (y is +0
  * exactly where dropped), p = 1 gives +0 everywhere and zero gradients. */
 static int extra_rms_norm_dropout_mask(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
+  SKIP_UNLESS(be, "rms_norm_dropout rms_norm_dropout_grad");
   for (int d = 0; d < 3; d++)
     for (int k = 0; k < 2; k++) {
       float p = k ? 1.0f : 0.5f;
@@ -934,6 +1011,7 @@ static int extra_rms_norm_dropout_mask(zk_ctx *ctx, zk_backend be, char *msg, si
 
 /* A NULL params struct is ZK_ERR_ARG, naming params, and writes nothing. */
 static int extra_null_params(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
+  SKIP_UNLESS(be, "rms_norm_dropout rms_norm_dropout_grad");
   const char *ops[2] = {"rms_norm_dropout", "rms_norm_dropout_grad"};
   for (int i = 0; i < 2; i++) {
     zk_case c;
@@ -963,6 +1041,7 @@ static int extra_null_params(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) 
 /* normed -> x and h -> residual in the same call (the in-place residual
  * stream), and fused_add_*'s normed -> x2. */
 static int extra_both_aliases(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
+  SKIP_UNLESS(be, "rmsnorm_residual layernorm_residual fused_add_rmsnorm fused_add_layernorm");
   struct {
     const char *op;
     int out, in;     /* the alias the harness sets up */
@@ -994,6 +1073,7 @@ static int extra_both_aliases(zk_ctx *ctx, zk_backend be, char *msg, size_t cap)
  * float64), and constant rows: normed is exactly round_T(beta) (0 without
  * beta), in the residual and fused-add LayerNorms and their grads. */
 static int extra_layernorm_rows(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
+  SKIP_UNLESS(be, "layernorm_residual fused_add_layernorm layernorm_residual_grad fused_add_layernorm_grad");
   static const char *fwd[2] = {"layernorm_residual", "fused_add_layernorm"};
   static const char *grad[2] = {"layernorm_residual_grad", "fused_add_layernorm_grad"};
   for (int d = 0; d < 3; d++)
@@ -1024,10 +1104,12 @@ static int extra_layernorm_rows(zk_ctx *ctx, zk_backend be, char *msg, size_t ca
 /* ------------------------------------------------- extras: gated MLPs */
 
 static const char *glu_forwards[4] = {"swiglu", "geglu", "bias_swiglu", "bias_geglu"};
+#define GLU_ALL "swiglu geglu bias_swiglu bias_geglu swiglu_grad geglu_grad bias_swiglu_grad bias_geglu_grad"
 
 /* ±Inf, NaN, ±0 and large values in gate and up: IEEE as written
  * (silu(-Inf)·b = NaN), against float64 in every dtype. */
 static int extra_glu_specials(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
+  SKIP_UNLESS(be, "swiglu geglu bias_swiglu bias_geglu");
   for (int i = 0; i < 4; i++)
     for (int d = 0; d < 3; d++) {
       zk_op_test t = filled(glu_forwards[i], 1, FILL_SPECIALS);
@@ -1039,6 +1121,7 @@ static int extra_glu_specials(zk_ctx *ctx, zk_backend be, char *msg, size_t cap)
 
 /* D = 0 (x [3, 0]): nothing to write, ZK_OK, for every gated op and grad. */
 static int extra_glu_empty(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
+  SKIP_UNLESS(be, GLU_ALL);
   static const char *ops[8] = {"swiglu", "geglu", "bias_swiglu", "bias_geglu",
                                "swiglu_grad", "geglu_grad", "bias_swiglu_grad", "bias_geglu_grad"};
   for (int i = 0; i < 8; i++) {
@@ -1089,6 +1172,7 @@ static int run_on_slice(const zk_op_test *t, zk_ctx *ctx, const zk_case_opts *o,
 }
 
 static int extra_glu_slice(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
+  SKIP_UNLESS(be, GLU_ALL);
   static const char *ops[8] = {"swiglu", "geglu", "bias_swiglu", "bias_geglu",
                                "swiglu_grad", "geglu_grad", "bias_swiglu_grad", "bias_geglu_grad"};
   for (int i = 0; i < 8; i++)
@@ -1106,6 +1190,7 @@ static const zk_extra_test transformer_extras[] = {
     {"dropout_statistics", extra_dropout_statistics},
     {"dropout_p0_p1_and_grad", extra_dropout_p0_p1},
     {"dropout_offset_composition", extra_offset_composition},
+    {"dropout_cpu_equals_cuda", extra_cpu_equals_cuda},
     {"norm_fusions_vs_unfused", extra_unfused_forms},
     {"rms_norm_dropout_mask", extra_rms_norm_dropout_mask},
     {"rms_norm_dropout_null_params", extra_null_params},
