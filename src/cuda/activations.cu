@@ -1,8 +1,8 @@
 // Activations on CUDA (spec §1): every op is one elementwise map through
 // zk_cuda_map, with a functor that evaluates the shared scalar code of
-// src/common/zk_math.h, the same formulas as the CPU backend (the device
-// side of zk_exp_f is expf; tanhf, log1pf, expm1f are libdevice's accurate
-// functions).
+// src/common/zk_math.h, the same formulas as the CPU backend (on the
+// device zk_exp_f, zk_log_f, zk_log1p_f, zk_expm1_f and zk_tanh_f are the
+// accurate library functions expf, logf, log1pf, expm1f and tanhf).
 //
 // Entry points follow the slots of src/api/activations.c: forwards
 // t[0] = x -> t[1] = y; grads t[0] = x, t[1] = dy -> t[2] = dx; f[] = the
@@ -93,8 +93,8 @@ zk_status act_map(zk_ctx *ctx, const zk_call *call, const zk_rows *x, const zk_r
   }
 
 ZK_CUDA_ACT_FWD(exp, zk_exp_f(x))
-ZK_CUDA_ACT_FWD(log, logf(x))
-ZK_CUDA_ACT_FWD(tanh, tanhf(x))
+ZK_CUDA_ACT_FWD(log, zk_log_f(x))
+ZK_CUDA_ACT_FWD(tanh, zk_tanh_f(x))
 ZK_CUDA_ACT_FWD(sigmoid, zk_sigmoid_f(x))
 ZK_CUDA_ACT_FWD(relu, zk_relu_f(x))
 ZK_CUDA_ACT_FWD(silu, zk_silu_f(x))
