@@ -227,11 +227,35 @@ void zk_cpu_round_trip(zk_dtype t, float *v, int64_t n) {
   }
 }
 
-/* Philox blocks are independent, so a batch of them runs as one loop over
- * block indices that the compiler vectorizes (32x32->64-bit products,
- * xors, adds); the draws are then compared in a second loop.  Element i
- * uses counter n = start + i: block n >> 2 (mod 2^62, as n wraps mod 2^64),
- * word n & 3. */
+/* The draws (w >> 8) of Philox blocks q0 .. q0 + nb - 1 (mod 2^62) under
+ * seed: zk_dropout_draws (src/common/zk_math.h) for a batch of blocks, as
+ * one loop over independent blocks that the compiler vectorizes.  Each
+ * 32-bit word lives in a 64-bit lane (masked after every round), so the
+ * products are plain 64-bit lane multiplies: with 32-bit lanes gcc widens
+ * and narrows around every product, which halves the AVX-512 speed. */
+ZK_HOT static void philox_draws(uint64_t seed, uint64_t q0, int64_t nb, uint32_t *draw) {
+  const uint64_t lo = 0xffffffffu, q_mask = ((uint64_t)1 << 62) - 1;
+  for (int64_t k = 0; k < nb; k++) {
+    uint64_t q = (q0 + (uint64_t)k) & q_mask;
+    uint64_t c0 = q & lo, c1 = q >> 32, c2 = 0, c3 = 0, k0 = seed & lo, k1 = seed >> 32;
+    for (int round = 0; round < 10; round++) {
+      uint64_t p0 = c0 * ZK_PHILOX_M0, p1 = c2 * ZK_PHILOX_M1;
+      c0 = ((p1 >> 32) ^ c1 ^ k0) & lo;
+      c1 = p1 & lo;
+      c2 = ((p0 >> 32) ^ c3 ^ k1) & lo;
+      c3 = p0 & lo;
+      k0 = (k0 + ZK_PHILOX_W0) & lo;
+      k1 = (k1 + ZK_PHILOX_W1) & lo;
+    }
+    draw[4 * k] = (uint32_t)(c0 >> 8);
+    draw[4 * k + 1] = (uint32_t)(c1 >> 8);
+    draw[4 * k + 2] = (uint32_t)(c2 >> 8);
+    draw[4 * k + 3] = (uint32_t)(c3 >> 8);
+  }
+}
+
+/* Element i uses counter n = start + i (mod 2^64): block n >> 2, word n & 3.
+ * Blocks are drawn a batch at a time, then compared in a second loop. */
 #define DROPOUT_BLOCKS 256
 
 ZK_HOT void zk_cpu_dropout_keep(const zk_dropout_cfg *d, uint64_t first, int64_t n, uint8_t *keep) {
@@ -239,12 +263,11 @@ ZK_HOT void zk_cpu_dropout_keep(const zk_dropout_cfg *d, uint64_t first, int64_t
   uint64_t start = d->offset + first; /* mod 2^64 */
   int64_t i = 0;
   while (i < n) {
-    uint64_t c = start + (uint64_t)i, block0 = c >> 2;
+    uint64_t c = start + (uint64_t)i;
     int64_t lead = (int64_t)(c & 3), left = n - i;
     int64_t blocks = (lead + left + 3) / 4;
     if (blocks > DROPOUT_BLOCKS) blocks = DROPOUT_BLOCKS;
-    for (int64_t k = 0; k < blocks; k++)
-      zk_dropout_draws(d->seed, (block0 + (uint64_t)k) & (((uint64_t)1 << 62) - 1), draw + 4 * k);
+    philox_draws(d->seed, c >> 2, blocks, draw);
     int64_t m = 4 * blocks - lead < left ? 4 * blocks - lead : left;
     for (int64_t t = 0; t < m; t++) keep[i + t] = !zk_dropout_drops(draw[lead + t], d->p);
     i += m;
