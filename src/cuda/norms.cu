@@ -28,51 +28,104 @@ struct FwdParams {
   uint64_t seed, offset;
 };
 
-// The row's input value at j: x, or h = round_T(x + x2).
-template <typename T>
-__device__ __forceinline__ float combine(float a, const T *x2row, int64_t j) {
-  if (!x2row) return a;
-  return zk_type<T>::load(zk_type<T>::store(a + zk_ld(x2row + j)));
-}
+// Rows are walked in chunks: one 16-byte vector per thread and step when
+// every view allows it (VEC), one element otherwise.  Every pass loads its
+// inputs as whole chunks; passes after the first hit L1/L2.
+template <typename T, bool VEC>
+struct chunk {
+  static constexpr int N = VEC ? zk_vec<T>::EPV : 1;
+  static __device__ __forceinline__ void load(const T *p, float (&v)[N]) {
+    if constexpr (VEC) {
+      zk_vec<T> q;
+      q.load(p);
+#pragma unroll
+      for (int e = 0; e < N; e++) v[e] = q.get(e);
+    } else {
+      v[0] = zk_ld(p);
+    }
+  }
+  static __device__ __forceinline__ void store(T *p, const float (&v)[N]) {
+    if constexpr (VEC) {
+      zk_vec<T> q;
+      zk_vec_set_all(q, v);
+      q.store(p);
+    } else {
+      zk_st(p, v[0]);
+    }
+  }
+  // The row's input chunk at j0: x, or h = round_T(x + x2).
+  static __device__ __forceinline__ void input(const T *xr, const T *x2r, int64_t j0, float (&v)[N]) {
+    load(xr + j0, v);
+    if (!x2r) return;
+    float w[N];
+    load(x2r + j0, w);
+#pragma unroll
+    for (int e = 0; e < N; e++) v[e] = zk_type<T>::load(zk_type<T>::store(v[e] + w[e]));
+  }
+};
 
+// f(j0) for every chunk of a row this thread owns.
 template <typename T, bool VEC, typename F>
-__device__ __forceinline__ void row_input_each(const T *xr, const T *x2r, int64_t D, F f) {
-  zk_row_each<T, VEC>(xr, D, [&](int64_t j, float v) { f(j, combine<T>(v, x2r, j)); });
+__device__ __forceinline__ void for_chunks(int64_t D, F f) {
+  constexpr int N = chunk<T, VEC>::N;
+  for (int64_t q = threadIdx.x; q * N < D; q += blockDim.x) f(q * N);
 }
 
 // Mean and rstd (LayerNorm) or rstd alone (RMS, mean = 0) of one row.
 template <typename T, bool VEC>
 __device__ __forceinline__ void row_stats(const T *xr, const T *x2r, int64_t D, int layer, float eps, float *red,
                                           float *mean_out, float *rstd_out) {
+  using C = chunk<T, VEC>;
+  float v[C::N];
   if (!layer) {
     float ss = 0.0f;
-    row_input_each<T, VEC>(xr, x2r, D, [&](int64_t, float v) { ss += v * v; });
+    for_chunks<T, VEC>(D, [&](int64_t j0) {
+      C::input(xr, x2r, j0, v);
+#pragma unroll
+      for (int e = 0; e < C::N; e++) ss += v[e] * v[e];
+    });
     ss = zk_block_sum(ss, red);
     *mean_out = 0.0f;
     *rstd_out = 1.0f / sqrtf(ss / (float)D + eps);
     return;
   }
-  float x0 = combine<T>(zk_ld(xr), x2r, 0), s = 0.0f;
-  row_input_each<T, VEC>(xr, x2r, D, [&](int64_t, float v) { s += v - x0; });
+  float first[C::N];
+  C::input(xr, x2r, 0, first);
+  float x0 = first[0], s = 0.0f;
+  for_chunks<T, VEC>(D, [&](int64_t j0) {
+    C::input(xr, x2r, j0, v);
+#pragma unroll
+    for (int e = 0; e < C::N; e++) s += v[e] - x0;
+  });
   float mean = x0 + zk_block_sum(s, red) / (float)D, sq = 0.0f;
-  row_input_each<T, VEC>(xr, x2r, D, [&](int64_t, float v) { sq += (v - mean) * (v - mean); });
+  for_chunks<T, VEC>(D, [&](int64_t j0) {
+    C::input(xr, x2r, j0, v);
+#pragma unroll
+    for (int e = 0; e < C::N; e++) sq += (v[e] - mean) * (v[e] - mean);
+  });
   float var = zk_block_sum(sq, red) / (float)D;
   *mean_out = mean;
-  *rstd_out = 1.0f / sqrtf((var > 0.0f ? var : 0.0f) + eps);
+  /* a NaN variance stays NaN (it must poison the row); negatives clamp */
+  *rstd_out = 1.0f / sqrtf((var < 0.0f ? 0.0f : var) + eps);
 }
 
 template <typename T, bool VEC>
 __global__ void norm_forward_kernel(FwdParams a) {
+  using C = chunk<T, VEC>;
   __shared__ float red[33];
   for (int64_t r = blockIdx.x; r < a.rows; r += gridDim.x) {
     const T *xr = (const T *)a.x + r * a.sx;
     const T *x2r = a.x2 ? (const T *)a.x2 + r * a.sx2 : nullptr;
+    float v[C::N];
     if (a.h) {
       T *hr = (T *)a.h + r * a.sh;
       // h first: the statistics are taken from the stored h.  When h
-      // aliases x2 (in-place residual), every thread has read its own
-      // elements of x2 before overwriting them, and later passes read h.
-      zk_row_write<T, VEC>(hr, a.D, [&](int64_t j) { return combine<T>(zk_ld(xr + j), x2r, j); });
+      // aliases x2 (in-place residual), each chunk of x2 is read by the
+      // thread that overwrites it; the barrier orders the later passes.
+      for_chunks<T, VEC>(a.D, [&](int64_t j0) {
+        C::input(xr, x2r, j0, v);
+        C::store(hr + j0, v);
+      });
       __syncthreads();
       xr = hr;
       x2r = nullptr;
@@ -82,18 +135,20 @@ __global__ void norm_forward_kernel(FwdParams a) {
     T *yr = (T *)a.y + r * a.sy;
     zk_drop_stream ds = {a.seed, 0, {0, 0, 0, 0}, false};
     uint64_t base = a.offset + (uint64_t)(r * a.D);
-    // The output pass re-reads x: when y aliases x, each element is read by
-    // the thread that then writes it, after every statistic is final.
-    zk_row_write<T, VEC>(yr, a.D, [&](int64_t j) {
-      float v = combine<T>(zk_ld(xr + j), x2r, j);
-      float n = (v - mean) * rstd;
-      if (a.w) n *= zk_ld_param(a.w, a.wt, j);
-      if (a.b) n += zk_ld_param(a.b, a.bt, j);
-      if (a.drop) {
-        bool dropped = zk_dropout_drops(ds.at(base + (uint64_t)j), a.p);
-        n = dropped ? 0.0f : n * a.scale;
+    // When y aliases x, each chunk is read by the thread that then writes
+    // it, after every statistic is final.
+    for_chunks<T, VEC>(a.D, [&](int64_t j0) {
+      C::input(xr, x2r, j0, v);
+#pragma unroll
+      for (int e = 0; e < C::N; e++) {
+        int64_t j = j0 + e;
+        float n = (v[e] - mean) * rstd;
+        if (a.w) n *= zk_ld_param(a.w, a.wt, j);
+        if (a.b) n += zk_ld_param(a.b, a.bt, j);
+        if (a.drop) n = zk_dropout_drops(ds.at(base + (uint64_t)j), a.p) ? 0.0f : n * a.scale;
+        v[e] = n;
       }
-      return n;
+      C::store(yr + j0, v);
     });
     __syncthreads();  // red[] is reused by the next row
   }
@@ -116,6 +171,7 @@ struct BwdParams {
 
 template <typename T, bool VEC>
 __global__ void norm_backward_kernel(BwdParams a) {
+  using C = chunk<T, VEC>;
   __shared__ float red[33];
   int64_t r0 = (int64_t)blockIdx.x * a.rows_per_block, r1 = r0 + a.rows_per_block;
   if (r1 > a.rows) r1 = a.rows;
@@ -125,74 +181,83 @@ __global__ void norm_backward_kernel(BwdParams a) {
     if (pw) pw[j] = 0.0f;
     if (pb) pb[j] = 0.0f;
   }
+  float v[C::N], g[C::N];
   for (int64_t r = r0; r < r1; r++) {
     const T *xr = (const T *)a.x + r * a.sx;
     const T *x2r = a.x2 ? (const T *)a.x2 + r * a.sx2 : nullptr;
     const T *dyr = (const T *)a.dy + r * a.sdy;
     uint64_t base = a.offset + (uint64_t)(r * a.D);
     zk_drop_stream ds = {a.seed, 0, {0, 0, 0, 0}, false};
-    // dy' = dy·keep·s (dropout), g = dy'·w.
-    auto dyp = [&](int64_t j, float d) {
-      if (!a.drop) return d;
-      return zk_dropout_drops(ds.at(base + (uint64_t)j), a.p) ? 0.0f : d * a.scale;
+    // dy' = dy·keep·s (dropout) into d[], and g = dy'·w.
+    auto cotangent = [&](int64_t j0, float (&d)[C::N], float (&gg)[C::N]) {
+      C::load(dyr + j0, d);
+#pragma unroll
+      for (int e = 0; e < C::N; e++) {
+        int64_t j = j0 + e;
+        if (a.drop) d[e] = zk_dropout_drops(ds.at(base + (uint64_t)j), a.p) ? 0.0f : d[e] * a.scale;
+        gg[e] = a.w ? d[e] * zk_ld_param(a.w, a.wt, j) : d[e];
+      }
     };
-    auto weight = [&](int64_t j) { return a.w ? zk_ld_param(a.w, a.wt, j) : 1.0f; };
     float mean = 0.0f;
     if (a.layer) {
-      float x0 = combine<T>(zk_ld(xr), x2r, 0), s = 0.0f;
-      row_input_each<T, VEC>(xr, x2r, a.D, [&](int64_t, float v) { s += v - x0; });
+      float first[C::N];
+      C::input(xr, x2r, 0, first);
+      float x0 = first[0], s = 0.0f;
+      for_chunks<T, VEC>(a.D, [&](int64_t j0) {
+        C::input(xr, x2r, j0, v);
+#pragma unroll
+        for (int e = 0; e < C::N; e++) s += v[e] - x0;
+      });
       mean = x0 + zk_block_sum(s, red) / (float)a.D;
     }
     // One pass: Σ(x-μ)², Σg, Σg·(x-μ).
-    float sq = 0.0f, sg = 0.0f, sgx = 0.0f;
-    row_input_each<T, VEC>(xr, x2r, a.D, [&](int64_t j, float v) {
-      float c = v - mean, g = dyp(j, zk_ld(dyr + j)) * weight(j);
-      sq += c * c;
-      sg += g;
-      sgx += g * c;
+    float sq = 0.0f, sg = 0.0f, sgx = 0.0f, d[C::N];
+    for_chunks<T, VEC>(a.D, [&](int64_t j0) {
+      C::input(xr, x2r, j0, v);
+      cotangent(j0, d, g);
+#pragma unroll
+      for (int e = 0; e < C::N; e++) {
+        float c = v[e] - mean;
+        sq += c * c;
+        sg += g[e];
+        sgx += g[e] * c;
+      }
     });
     sq = zk_block_sum(sq, red);
     sg = a.layer ? zk_block_sum(sg, red) : 0.0f;
     sgx = zk_block_sum(sgx, red);
     float var = sq / (float)a.D;
-    float rstd = 1.0f / sqrtf((var > 0.0f ? var : 0.0f) + a.eps);
+    float rstd = 1.0f / sqrtf((var < 0.0f ? 0.0f : var) + a.eps);
     float c_mean = sg / (float)a.D, c_xhat = rstd * sgx / (float)a.D;
     const T *dhr = a.dh ? (const T *)a.dh + r * a.sdh : nullptr;
-    if (pw || pb) {
-      for (int64_t j = threadIdx.x; j < a.D; j += blockDim.x) {
-        float d = dyp(j, zk_ld(dyr + j));
-        if (pw) pw[j] += d * (combine<T>(zk_ld(xr + j), x2r, j) - mean) * rstd;
-        if (pb) pb[j] += d;
+    T *dxr = a.dx ? (T *)a.dx + r * a.sdx : nullptr;
+    // dx (which may alias dy: each chunk is read by the thread that writes
+    // it) and this block's partial sums, which only this thread touches.
+    for_chunks<T, VEC>(a.D, [&](int64_t j0) {
+      C::input(xr, x2r, j0, v);
+      cotangent(j0, d, g);
+      float h[C::N];
+      if (dhr) C::load(dhr + j0, h);
+#pragma unroll
+      for (int e = 0; e < C::N; e++) {
+        float xhat = (v[e] - mean) * rstd;
+        if (pw) pw[j0 + e] += d[e] * xhat;
+        if (pb) pb[j0 + e] += d[e];
+        float dx = rstd * (g[e] - c_mean - xhat * c_xhat);
+        v[e] = dhr ? dx + h[e] : dx;
       }
-    }
-    if (a.dx) {
-      T *dxr = (T *)a.dx + r * a.sdx;
-      // dx may alias dy: each element is read by the thread that writes it.
-      zk_row_write<T, VEC>(dxr, a.D, [&](int64_t j) {
-        float xhat = (combine<T>(zk_ld(xr + j), x2r, j) - mean) * rstd;
-        float g = dyp(j, zk_ld(dyr + j)) * weight(j);
-        float v = rstd * (g - c_mean - xhat * c_xhat);
-        return dhr ? v + zk_ld(dhr + j) : v;
-      });
-    }
+      if (dxr) C::store(dxr + j0, v);
+    });
     __syncthreads();
   }
 }
 
-// sums[j] = Σ_b partial[b][j] in block order, stored in the parameter dtype.
-__global__ void column_sum_kernel(const float *partial, int64_t blocks, int64_t D, void *out, zk_dtype t) {
-  for (int64_t j = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; j < D; j += (int64_t)gridDim.x * blockDim.x) {
-    float s = 0.0f;
-    for (int64_t b = 0; b < blocks; b++) s += partial[b * D + j];
-    zk_st_param(out, t, j, s);
-  }
-}
-
-// As column_sum_kernel, with the partial rows split into 8 contiguous
-// ranges, one per warp: warp w sums its range for 32 adjacent columns
-// (128-byte rows), and the 8 range sums are added in range order.  Enough
-// loads in flight to read the partials at memory speed even when D is a
-// few thousand columns, where one thread per column is latency-bound.
+// sums[j] = Σ_b partial[b][j] in block order, stored in the parameter
+// dtype.  The partial rows are split into 8 contiguous ranges, one per
+// warp: warp w sums its range for 32 adjacent columns (128-byte rows), and
+// the 8 range sums are added in range order.  Enough loads in flight to
+// read the partials at memory speed even when D is a few thousand columns,
+// where one thread per column is latency-bound.
 constexpr int kColumnWarps = 8;
 
 __global__ void __launch_bounds__(32 * kColumnWarps) column_sums_kernel(const float *partial, int64_t blocks,
@@ -353,9 +418,7 @@ zk_status zk_cuda_norm_backward(zk_ctx *ctx, const zk_call *call, const zk_cuda_
   float *parts[2] = {p.partial_w, p.partial_b};
   for (int k = 0; k < 2; k++) {
     if (!outs[k]) continue;
-    unsigned grid = zk_div_up(D, 256);
-    column_sum_kernel<<<grid, 256, 0, stream>>>(parts[k], blocks, D, outs[k]->data, outs[k]->dtype);
-    zk_status s = ZK_CUDA_LAUNCHED(call);
+    zk_status s = zk_cuda_column_sums(call, stream, parts[k], blocks, D, outs[k]);
     if (s != ZK_OK) return s;
   }
   return ZK_OK;
