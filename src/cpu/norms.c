@@ -4,9 +4,10 @@
  * Per row: an f32 view of x (the tensor itself when it is f32; h = round(x +
  * x2) is formed in scratch first where asked), fixed-order passes for the
  * statistics (RMS: Σx²; LayerNorm: shifted mean, then Σ(x-μ)², never
- * E[x²]-μ²), then the scaled output, written straight into y when y is f32.
- * The row stays in L1/L2 between passes, so DRAM sees one read and one
- * write. */
+ * E[x²]-μ²), then the scaled output, written straight into y when y is f32
+ * (outputs larger than the caches: staged, then written with streaming
+ * stores).  The row stays in L1/L2 between passes, so DRAM sees one read and
+ * one write. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,7 +114,10 @@ static float *out_row(const zk_rows *t, int64_t r, float *buf, int stream) {
 /* Writes row r of t from out (as out_row gave it); stage: n floats of scratch. */
 static void put_row(const zk_rows *t, int64_t r, const float *out, float *stage, int stream) {
   int64_t n = t->cols;
-  if (!stream) return zk_cpu_commit(t, r, 0, n, out);
+  if (!stream) {
+    zk_cpu_commit(t, r, 0, n, out);
+    return;
+  }
   const void *src = out;
   if (t->dtype != ZK_F32) {
     zk_rows row = {stage, 1, n, n, t->dtype};
