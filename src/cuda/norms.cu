@@ -5,7 +5,8 @@
 // first pass brings the row into L1/L2, so later passes are cache hits and
 // DRAM sees one read of x (and x2, dy) and one write of each output.
 // Statistics are fixed-order block reductions; LayerNorm uses the shifted
-// mean (exact zero for constant rows), then Σ(x-μ)².  Parameter gradients
+// mean in two steps (exact zero for constant rows, f32 precision for rows
+// with a large mean; see row_stats).  Parameter gradients
 // sum over rows through per-block partial rows in a fixed row partition,
 // reduced in block order by a second kernel: no atomics, same bits on
 // every run.
@@ -71,12 +72,23 @@ __device__ __forceinline__ void for_chunks(int64_t D, F f) {
   for (int64_t q = threadIdx.x; q * N < D; q += blockDim.x) f(q * N);
 }
 
-// Mean and rstd (LayerNorm) or rstd alone (RMS, mean = 0) of one row.
+// Row statistics.  LayerNorm centres in three steps, as the CPU engine
+// does: c = (x - x0) - m1 with m1 the mean of x - x0 (a constant row gives
+// exactly 0), then the small remaining mean m2 of c and the variance
+// Σc²/D - m2² (nothing cancels: m2 is tiny next to the spread), so rows
+// with a large mean keep f32 precision.  RMS: x0 = m1 = m2 = 0.
+struct row_stat {
+  float x0, m1, m2, rstd;
+  __device__ __forceinline__ float centered(float v) const { return ((v - x0) - m1) - m2; }
+};
+
 template <typename T, bool VEC>
-__device__ __forceinline__ void row_stats(const T *xr, const T *x2r, int64_t D, int layer, float eps, float *red,
-                                          float *mean_out, float *rstd_out) {
+__device__ __forceinline__ row_stat row_stats(const T *xr, const T *x2r, int64_t D, int layer, float eps,
+                                              float *red) {
   using C = chunk<T, VEC>;
   float v[C::N];
+  row_stat st = {0.0f, 0.0f, 0.0f, 0.0f};
+  float inv_d = 1.0f / (float)D, var;
   if (!layer) {
     float ss = 0.0f;
     for_chunks<T, VEC>(D, [&](int64_t j0) {
@@ -84,29 +96,33 @@ __device__ __forceinline__ void row_stats(const T *xr, const T *x2r, int64_t D, 
 #pragma unroll
       for (int e = 0; e < C::N; e++) ss += v[e] * v[e];
     });
-    ss = zk_block_sum(ss, red);
-    *mean_out = 0.0f;
-    *rstd_out = 1.0f / sqrtf(ss / (float)D + eps);
-    return;
+    var = zk_block_sum(ss, red) * inv_d;
+  } else {
+    C::input(xr, x2r, 0, v);
+    st.x0 = v[0];
+    float s = 0.0f;
+    for_chunks<T, VEC>(D, [&](int64_t j0) {
+      C::input(xr, x2r, j0, v);
+#pragma unroll
+      for (int e = 0; e < C::N; e++) s += v[e] - st.x0;
+    });
+    st.m1 = zk_block_sum(s, red) * inv_d;
+    float s2 = 0.0f, sq = 0.0f;
+    for_chunks<T, VEC>(D, [&](int64_t j0) {
+      C::input(xr, x2r, j0, v);
+#pragma unroll
+      for (int e = 0; e < C::N; e++) {
+        float c = (v[e] - st.x0) - st.m1;
+        s2 += c;
+        sq += c * c;
+      }
+    });
+    st.m2 = zk_block_sum(s2, red) * inv_d;
+    var = zk_block_sum(sq, red) * inv_d - st.m2 * st.m2;
   }
-  float first[C::N];
-  C::input(xr, x2r, 0, first);
-  float x0 = first[0], s = 0.0f;
-  for_chunks<T, VEC>(D, [&](int64_t j0) {
-    C::input(xr, x2r, j0, v);
-#pragma unroll
-    for (int e = 0; e < C::N; e++) s += v[e] - x0;
-  });
-  float mean = x0 + zk_block_sum(s, red) / (float)D, sq = 0.0f;
-  for_chunks<T, VEC>(D, [&](int64_t j0) {
-    C::input(xr, x2r, j0, v);
-#pragma unroll
-    for (int e = 0; e < C::N; e++) sq += (v[e] - mean) * (v[e] - mean);
-  });
-  float var = zk_block_sum(sq, red) / (float)D;
-  *mean_out = mean;
   /* a NaN variance stays NaN (it must poison the row); negatives clamp */
-  *rstd_out = 1.0f / sqrtf((var < 0.0f ? 0.0f : var) + eps);
+  st.rstd = 1.0f / sqrtf((var < 0.0f ? 0.0f : var) + eps);
+  return st;
 }
 
 template <typename T, bool VEC>
@@ -130,8 +146,7 @@ __global__ void norm_forward_kernel(FwdParams a) {
       xr = hr;
       x2r = nullptr;
     }
-    float mean, rstd;
-    row_stats<T, VEC>(xr, x2r, a.D, a.layer, a.eps, red, &mean, &rstd);
+    row_stat st = row_stats<T, VEC>(xr, x2r, a.D, a.layer, a.eps, red);
     T *yr = (T *)a.y + r * a.sy;
     zk_drop_stream ds = {a.seed, 0, {0, 0, 0, 0}, false};
     uint64_t base = a.offset + (uint64_t)(r * a.D);
@@ -142,7 +157,7 @@ __global__ void norm_forward_kernel(FwdParams a) {
 #pragma unroll
       for (int e = 0; e < C::N; e++) {
         int64_t j = j0 + e;
-        float n = (v[e] - mean) * rstd;
+        float n = st.centered(v[e]) * st.rstd;
         if (a.w) n *= zk_ld_param(a.w, a.wt, j);
         if (a.b) n += zk_ld_param(a.b, a.bt, j);
         if (a.drop) n = zk_dropout_drops(ds.at(base + (uint64_t)j), a.p) ? 0.0f : n * a.scale;
@@ -198,37 +213,24 @@ __global__ void norm_backward_kernel(BwdParams a) {
         gg[e] = a.w ? d[e] * zk_ld_param(a.w, a.wt, j) : d[e];
       }
     };
-    float mean = 0.0f;
-    if (a.layer) {
-      float first[C::N];
-      C::input(xr, x2r, 0, first);
-      float x0 = first[0], s = 0.0f;
-      for_chunks<T, VEC>(a.D, [&](int64_t j0) {
-        C::input(xr, x2r, j0, v);
-#pragma unroll
-        for (int e = 0; e < C::N; e++) s += v[e] - x0;
-      });
-      mean = x0 + zk_block_sum(s, red) / (float)a.D;
-    }
-    // One pass: Σ(x-μ)², Σg, Σg·(x-μ).
-    float sq = 0.0f, sg = 0.0f, sgx = 0.0f, d[C::N];
+    row_stat st = row_stats<T, VEC>(xr, x2r, a.D, a.layer, a.eps, red);
+    // One pass: Σg and Σg·x̂.
+    float sg = 0.0f, sgx = 0.0f, d[C::N];
     for_chunks<T, VEC>(a.D, [&](int64_t j0) {
       C::input(xr, x2r, j0, v);
       cotangent(j0, d, g);
 #pragma unroll
       for (int e = 0; e < C::N; e++) {
-        float c = v[e] - mean;
-        sq += c * c;
         sg += g[e];
-        sgx += g[e] * c;
+        sgx += g[e] * (st.centered(v[e]) * st.rstd);
       }
     });
-    sq = zk_block_sum(sq, red);
     sg = a.layer ? zk_block_sum(sg, red) : 0.0f;
     sgx = zk_block_sum(sgx, red);
-    float var = sq / (float)a.D;
-    float rstd = 1.0f / sqrtf((var < 0.0f ? 0.0f : var) + a.eps);
-    float c_mean = sg / (float)a.D, c_xhat = rstd * sgx / (float)a.D;
+    float rstd = st.rstd, c_mean = sg / (float)a.D, c_xhat = sgx / (float)a.D;
+    // A one-element RMS row: g - x̂·c = g·(1 - x̂²) = g·eps·r² exactly; the
+    // general form gets there by cancellation (as the CPU engine).
+    bool one_rms = a.D == 1 && !a.layer;
     const T *dhr = a.dh ? (const T *)a.dh + r * a.sdh : nullptr;
     T *dxr = a.dx ? (T *)a.dx + r * a.sdx : nullptr;
     // dx (which may alias dy: each chunk is read by the thread that writes
@@ -240,10 +242,11 @@ __global__ void norm_backward_kernel(BwdParams a) {
       if (dhr) C::load(dhr + j0, h);
 #pragma unroll
       for (int e = 0; e < C::N; e++) {
-        float xhat = (v[e] - mean) * rstd;
+        float xhat = st.centered(v[e]) * rstd;
         if (pw) pw[j0 + e] += d[e] * xhat;
         if (pb) pb[j0 + e] += d[e];
-        float dx = rstd * (g[e] - c_mean - xhat * c_xhat);
+        float dx = one_rms && isfinite(xhat) ? rstd * (g[e] * (a.eps * rstd * rstd))
+                                             : rstd * (g[e] - c_mean - xhat * c_xhat);
         v[e] = dhr ? dx + h[e] : dx;
       }
       if (dxr) C::store(dxr + j0, v);
