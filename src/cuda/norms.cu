@@ -20,6 +20,7 @@ struct FwdParams {
   void *y, *h;
   const void *w, *b;
   zk_dtype wt, bt;
+  bool w_vec, b_vec;  // stored like x and 16-byte aligned: vector loads
   int64_t sx, sx2, sy, sh;
   int64_t rows, D;
   float eps;
@@ -28,6 +29,10 @@ struct FwdParams {
   float p, scale;
   uint64_t seed, offset;
 };
+
+// At most 512 threads a row: enough 16-byte loads in flight, and a register
+// budget (64K / 512 = 128) that never fails a launch.
+constexpr int kNormThreads = 512;
 
 // Rows are walked in chunks: one 16-byte vector per thread and step when
 // every view allows it (VEC), one element otherwise.  Every pass loads its
@@ -62,6 +67,31 @@ struct chunk {
     load(x2r + j0, w);
 #pragma unroll
     for (int e = 0; e < N; e++) v[e] = zk_type<T>::load(zk_type<T>::store(v[e] + w[e]));
+  }
+  // A parameter's chunk at j0: one vector when it is stored like T and
+  // aligned (vec), else element by element in its own dtype.
+  static __device__ __forceinline__ void param(const void *p, zk_dtype t, bool vec, int64_t j0, float (&v)[N]) {
+    if (VEC && vec) {
+      load((const T *)p + j0, v);
+    } else {
+#pragma unroll
+      for (int e = 0; e < N; e++) v[e] = zk_ld_param(p, t, j0 + e);
+    }
+  }
+  // p[j0 .. j0+N) += add, on a block-private f32 partial row (aligned to
+  // 16 bytes at every chunk when VEC).
+  static __device__ __forceinline__ void accumulate(float *p, int64_t j0, const float (&add)[N]) {
+    if constexpr (VEC && N % 4 == 0) {
+#pragma unroll
+      for (int k = 0; k < N / 4; k++) {
+        float4 q = *reinterpret_cast<float4 *>(p + j0 + 4 * k);
+        q.x += add[4 * k], q.y += add[4 * k + 1], q.z += add[4 * k + 2], q.w += add[4 * k + 3];
+        *reinterpret_cast<float4 *>(p + j0 + 4 * k) = q;
+      }
+    } else {
+#pragma unroll
+      for (int e = 0; e < N; e++) p[j0 + e] += add[e];
+    }
   }
 };
 
@@ -126,7 +156,7 @@ __device__ __forceinline__ row_stat row_stats(const T *xr, const T *x2r, int64_t
 }
 
 template <typename T, bool VEC>
-__global__ void norm_forward_kernel(FwdParams a) {
+__global__ void __launch_bounds__(kNormThreads) norm_forward_kernel(FwdParams a) {
   using C = chunk<T, VEC>;
   __shared__ float red[33];
   for (int64_t r = blockIdx.x; r < a.rows; r += gridDim.x) {
@@ -154,13 +184,15 @@ __global__ void norm_forward_kernel(FwdParams a) {
     // it, after every statistic is final.
     for_chunks<T, VEC>(a.D, [&](int64_t j0) {
       C::input(xr, x2r, j0, v);
+      float wv[C::N], bv[C::N];
+      if (a.w) C::param(a.w, a.wt, a.w_vec, j0, wv);
+      if (a.b) C::param(a.b, a.bt, a.b_vec, j0, bv);
 #pragma unroll
       for (int e = 0; e < C::N; e++) {
-        int64_t j = j0 + e;
         float n = st.centered(v[e]) * st.rstd;
-        if (a.w) n *= zk_ld_param(a.w, a.wt, j);
-        if (a.b) n += zk_ld_param(a.b, a.bt, j);
-        if (a.drop) n = zk_dropout_drops(ds.at(base + (uint64_t)j), a.p) ? 0.0f : n * a.scale;
+        if (a.w) n *= wv[e];
+        if (a.b) n += bv[e];
+        if (a.drop) n = zk_dropout_drops(ds.at(base + (uint64_t)(j0 + e)), a.p) ? 0.0f : n * a.scale;
         v[e] = n;
       }
       C::store(yr + j0, v);
@@ -174,6 +206,7 @@ struct BwdParams {
   void *dx;
   const void *w;
   zk_dtype wt;
+  bool w_vec;
   int64_t sx, sx2, sdy, sdh, sdx;
   int64_t rows, D, rows_per_block;
   float eps;
@@ -185,7 +218,7 @@ struct BwdParams {
 };
 
 template <typename T, bool VEC>
-__global__ void norm_backward_kernel(BwdParams a) {
+__global__ void __launch_bounds__(kNormThreads) norm_backward_kernel(BwdParams a) {
   using C = chunk<T, VEC>;
   __shared__ float red[33];
   int64_t r0 = (int64_t)blockIdx.x * a.rows_per_block, r1 = r0 + a.rows_per_block;
@@ -206,11 +239,12 @@ __global__ void norm_backward_kernel(BwdParams a) {
     // dy' = dy·keep·s (dropout) into d[], and g = dy'·w.
     auto cotangent = [&](int64_t j0, float (&d)[C::N], float (&gg)[C::N]) {
       C::load(dyr + j0, d);
+      float wv[C::N];
+      if (a.w) C::param(a.w, a.wt, a.w_vec, j0, wv);
 #pragma unroll
       for (int e = 0; e < C::N; e++) {
-        int64_t j = j0 + e;
-        if (a.drop) d[e] = zk_dropout_drops(ds.at(base + (uint64_t)j), a.p) ? 0.0f : d[e] * a.scale;
-        gg[e] = a.w ? d[e] * zk_ld_param(a.w, a.wt, j) : d[e];
+        if (a.drop) d[e] = zk_dropout_drops(ds.at(base + (uint64_t)(j0 + e)), a.p) ? 0.0f : d[e] * a.scale;
+        gg[e] = a.w ? d[e] * wv[e] : d[e];
       }
     };
     row_stat st = row_stats<T, VEC>(xr, x2r, a.D, a.layer, a.eps, red);
@@ -240,15 +274,17 @@ __global__ void norm_backward_kernel(BwdParams a) {
       cotangent(j0, d, g);
       float h[C::N];
       if (dhr) C::load(dhr + j0, h);
+      float dwx[C::N];
 #pragma unroll
       for (int e = 0; e < C::N; e++) {
         float xhat = st.centered(v[e]) * rstd;
-        if (pw) pw[j0 + e] += d[e] * xhat;
-        if (pb) pb[j0 + e] += d[e];
+        dwx[e] = d[e] * xhat;
         float dx = one_rms && isfinite(xhat) ? rstd * (g[e] * (a.eps * rstd * rstd))
                                              : rstd * (g[e] - c_mean - xhat * c_xhat);
         v[e] = dhr ? dx + h[e] : dx;
       }
+      if (pw) C::accumulate(pw, j0, dwx);
+      if (pb) C::accumulate(pb, j0, d);
       if (dxr) C::store(dxr + j0, v);
     });
     __syncthreads();
@@ -344,7 +380,10 @@ zk_status zk_cuda_norm_forward(zk_ctx *ctx, const zk_call *call, const zk_cuda_n
   }
   const zk_rows *views[] = {f->x, f->x2, f->y, f->h};
   bool vec = all_vec_ok(views, 4);
+  p.w_vec = w && w->dtype == f->x->dtype && zk_rows_vec_ok(w);
+  p.b_vec = b && b->dtype == f->x->dtype && zk_rows_vec_ok(b);
   int threads = zk_row_threads(p.D, zk_dtype_size(f->x->dtype));
+  if (threads > kNormThreads) threads = kNormThreads;
   unsigned grid = (unsigned)(p.rows < 65535 * 16 ? p.rows : 65535 * 16);
   switch (f->x->dtype) {
     case ZK_F32: return launch_forward<float>(call, stream, p, vec, grid, threads);
@@ -407,7 +446,9 @@ zk_status zk_cuda_norm_backward(zk_ctx *ctx, const zk_call *call, const zk_cuda_
   p.partial_b = db ? partial + (dw ? blocks * D : 0) : nullptr;
   const zk_rows *views[] = {b->x, b->x2, b->dy, dh, dx};
   bool vec = all_vec_ok(views, 5);
+  p.w_vec = w && w->dtype == b->x->dtype && zk_rows_vec_ok(w);
   int threads = zk_row_threads(D, zk_dtype_size(b->x->dtype));
+  if (threads > kNormThreads) threads = kNormThreads;
   if (blocks > 0) {
     zk_status s;
     switch (b->x->dtype) {
