@@ -6,36 +6,19 @@
 #include <zkern/activations.h>
 #include "../core/tensor.h"
 
-/* A tensor shaped and typed like x (dy, y, dx). */
-static zk_status take_like_x(const zk_call *call, const char *name, const DLTensor *t, zk_rows *out, int output,
-                             const DLTensor *x, const zk_rows *ax) {
-  ZK_CHECK(zk_take(call, name, t, out, output));
-  ZK_CHECK(zk_expect_same_dtype(call, name, out, "x", ax));
-  return zk_expect_same_shape(call, name, t, "x", x);
-}
-
-static zk_status take_x(const zk_call *call, const DLTensor *x, zk_rows *ax) {
-  ZK_CHECK(zk_take(call, "x", x, ax, 0));
-  return zk_expect_float(call, "x", ax);
-}
-
 /* Forward slots: x, y. */
 static zk_status take_forward(const zk_call *call, const DLTensor *x, DLTensor *y, zk_args *a) {
-  ZK_CHECK(take_x(call, x, &a->t[0]));
-  return take_like_x(call, "y", y, &a->t[1], 1, x, &a->t[0]);
+  ZK_CHECK(zk_take_input(call, "x", x, &a->t[0], 0));
+  return zk_take_like(call, "y", y, &a->t[1], 1, "x", x, &a->t[0]);
 }
 
 /* Grad slots: x, dy, dx. */
 static zk_status take_grad(const zk_call *call, const DLTensor *x, const DLTensor *dy, DLTensor *dx, zk_args *a) {
-  ZK_CHECK(take_x(call, x, &a->t[0]));
-  ZK_CHECK(take_like_x(call, "dy", dy, &a->t[1], 0, x, &a->t[0]));
-  return take_like_x(call, "dx", dx, &a->t[2], 1, x, &a->t[0]);
+  ZK_CHECK(zk_take_input(call, "x", x, &a->t[0], 0));
+  ZK_CHECK(zk_take_like(call, "dy", dy, &a->t[1], 0, "x", x, &a->t[0]));
+  return zk_take_like(call, "dx", dx, &a->t[2], 1, "x", x, &a->t[0]);
 }
 
-static zk_status dispatch_elementwise(const zk_call *call, zk_args *a) {
-  if (zk_no_rows(&a->t[0])) return ZK_OK; /* empty: nothing to write */
-  return zk_dispatch(call, a);
-}
 
 static zk_status expect_softplus(const zk_call *call, float beta, float threshold) {
   if (!(beta > 0.0f && isfinite(beta)))
@@ -50,19 +33,19 @@ static zk_status expect_alpha(const zk_call *call, float alpha) {
 }
 
 /* The activations without scalars: y = f(x) and dx = dy·f'(x). */
-#define ZK_ACT_FWD(name)                                          \
+#define ZK_ACT_FWD(name)                                             \
   zk_status zk_##name(zk_ctx *ctx, const DLTensor *x, DLTensor *y) { \
-    ZK_BEGIN(name);                                               \
-    zk_args a = {.op = ZK_OP_##name};                             \
-    ZK_CHECK(take_forward(call, x, y, &a));        \
-    return dispatch_elementwise(call, &a);                        \
+    ZK_BEGIN(name);                                                  \
+    zk_args a = {.op = ZK_OP_##name};                                \
+    ZK_CHECK(take_forward(call, x, y, &a));                          \
+    return zk_dispatch_rows(call, &a, &a.t[0], 0);                   \
   }
-#define ZK_ACT_GRAD(name)                                                                          \
+#define ZK_ACT_GRAD(name)                                                                        \
   zk_status zk_##name##_grad(zk_ctx *ctx, const DLTensor *x, const DLTensor *dy, DLTensor *dx) { \
-    ZK_BEGIN(name##_grad);                                                                         \
-    zk_args a = {.op = ZK_OP_##name##_grad};                                                       \
-    ZK_CHECK(take_grad(call, x, dy, dx, &a));                                                      \
-    return dispatch_elementwise(call, &a);                                                         \
+    ZK_BEGIN(name##_grad);                                                                       \
+    zk_args a = {.op = ZK_OP_##name##_grad};                                                     \
+    ZK_CHECK(take_grad(call, x, dy, dx, &a));                                                    \
+    return zk_dispatch_rows(call, &a, &a.t[0], 0);                                               \
   }
 
 ZK_ACT_FWD(exp)
@@ -87,7 +70,7 @@ zk_status zk_softplus(zk_ctx *ctx, const DLTensor *x, DLTensor *y, float beta, f
   zk_args a = {.op = ZK_OP_softplus, .f = {beta, threshold}};
   ZK_CHECK(take_forward(call, x, y, &a));
   ZK_CHECK(expect_softplus(call, beta, threshold));
-  return dispatch_elementwise(call, &a);
+  return zk_dispatch_rows(call, &a, &a.t[0], 0);
 }
 
 zk_status zk_softplus_grad(zk_ctx *ctx, const DLTensor *x, const DLTensor *dy, DLTensor *dx, float beta,
@@ -96,7 +79,7 @@ zk_status zk_softplus_grad(zk_ctx *ctx, const DLTensor *x, const DLTensor *dy, D
   zk_args a = {.op = ZK_OP_softplus_grad, .f = {beta, threshold}};
   ZK_CHECK(take_grad(call, x, dy, dx, &a));
   ZK_CHECK(expect_softplus(call, beta, threshold));
-  return dispatch_elementwise(call, &a);
+  return zk_dispatch_rows(call, &a, &a.t[0], 0);
 }
 
 zk_status zk_elu(zk_ctx *ctx, const DLTensor *x, DLTensor *y, float alpha) {
@@ -104,7 +87,7 @@ zk_status zk_elu(zk_ctx *ctx, const DLTensor *x, DLTensor *y, float alpha) {
   zk_args a = {.op = ZK_OP_elu, .f = {alpha}};
   ZK_CHECK(take_forward(call, x, y, &a));
   ZK_CHECK(expect_alpha(call, alpha));
-  return dispatch_elementwise(call, &a);
+  return zk_dispatch_rows(call, &a, &a.t[0], 0);
 }
 
 zk_status zk_elu_grad(zk_ctx *ctx, const DLTensor *x, const DLTensor *dy, DLTensor *dx, float alpha) {
@@ -112,5 +95,5 @@ zk_status zk_elu_grad(zk_ctx *ctx, const DLTensor *x, const DLTensor *dy, DLTens
   zk_args a = {.op = ZK_OP_elu_grad, .f = {alpha}};
   ZK_CHECK(take_grad(call, x, dy, dx, &a));
   ZK_CHECK(expect_alpha(call, alpha));
-  return dispatch_elementwise(call, &a);
+  return zk_dispatch_rows(call, &a, &a.t[0], 0);
 }

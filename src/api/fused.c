@@ -8,29 +8,6 @@
 #include <zkern/fused.h>
 #include "../core/tensor.h"
 
-/* The first activation tensor (a or x): any float dtype; min_rank 1 where a
- * last dimension must exist (the bias ops). */
-static zk_status take_first(const zk_call *call, const char *name, const DLTensor *t, zk_rows *out, int min_rank) {
-  ZK_CHECK(zk_take(call, name, t, out, 0));
-  ZK_CHECK(zk_expect_float(call, name, out));
-  return zk_expect_rank(call, name, t, min_rank);
-}
-
-/* A tensor shaped and typed like the first one (b, dy, y, dx, da, db). */
-static zk_status take_like(const zk_call *call, const char *name, const DLTensor *t, zk_rows *out, int output,
-                           const char *ref_name, const DLTensor *ref, const zk_rows *aref) {
-  ZK_CHECK(zk_take(call, name, t, out, output));
-  ZK_CHECK(zk_expect_same_dtype(call, name, out, ref_name, aref));
-  return zk_expect_same_shape(call, name, t, ref_name, ref);
-}
-
-/* An optional output shaped like the first tensor. */
-static zk_status take_like_opt(const zk_call *call, const char *name, const DLTensor *t, zk_rows *out,
-                               const char *ref_name, const DLTensor *ref, const zk_rows *aref) {
-  if (!t) return zk_take_opt(call, name, t, out, 1);
-  return take_like(call, name, t, out, 1, ref_name, ref, aref);
-}
-
 /* bias [C], C = x's last dimension; its own float dtype. */
 static zk_status take_bias(const zk_call *call, const DLTensor *bias, zk_rows *out, const zk_rows *ax) {
   ZK_CHECK(zk_take(call, "bias", bias, out, 0));
@@ -47,38 +24,33 @@ static zk_status take_dbias(const zk_call *call, const DLTensor *dbias, zk_rows 
   return zk_expect_same_dtype(call, "dbias", out, "bias", abias);
 }
 
-static zk_status dispatch_rows(const zk_call *call, zk_args *a) {
-  if (zk_no_rows(&a->t[0])) return ZK_OK; /* empty: nothing to write */
-  return zk_dispatch(call, a);
-}
-
 /* a, b -> y (add, mul, silu_mul_grad). */
 static zk_status binary(const zk_call *call, zk_op_id op, const DLTensor *a, const DLTensor *b, DLTensor *y) {
   zk_args args = {.op = op};
-  ZK_CHECK(take_first(call, "a", a, &args.t[0], 0));
-  ZK_CHECK(take_like(call, "b", b, &args.t[1], 0, "a", a, &args.t[0]));
-  ZK_CHECK(take_like(call, "y", y, &args.t[2], 1, "a", a, &args.t[0]));
-  return dispatch_rows(call, &args);
+  ZK_CHECK(zk_take_input(call, "a", a, &args.t[0], 0));
+  ZK_CHECK(zk_take_like(call, "b", b, &args.t[1], 0, "a", a, &args.t[0]));
+  ZK_CHECK(zk_take_like(call, "y", y, &args.t[2], 1, "a", a, &args.t[0]));
+  return zk_dispatch_rows(call, &args, &args.t[0], 0);
 }
 
 /* x, bias -> y (add_bias, bias_gelu_tanh, bias_silu). */
 static zk_status bias_forward(const zk_call *call, zk_op_id op, const DLTensor *x, const DLTensor *bias,
                               DLTensor *y) {
   zk_args args = {.op = op};
-  ZK_CHECK(take_first(call, "x", x, &args.t[0], 1));
+  ZK_CHECK(zk_take_input(call, "x", x, &args.t[0], 1));
   ZK_CHECK(take_bias(call, bias, &args.t[1], &args.t[0]));
-  ZK_CHECK(take_like(call, "y", y, &args.t[2], 1, "x", x, &args.t[0]));
-  return dispatch_rows(call, &args);
+  ZK_CHECK(zk_take_like(call, "y", y, &args.t[2], 1, "x", x, &args.t[0]));
+  return zk_dispatch_rows(call, &args, &args.t[0], 0);
 }
 
 /* x, bias, dy -> dx?, dbias?.  dbias is written even without rows (zeros). */
 static zk_status bias_grad(const zk_call *call, zk_op_id op, const DLTensor *x, const DLTensor *bias,
                            const DLTensor *dy, DLTensor *dx, DLTensor *dbias) {
   zk_args args = {.op = op};
-  ZK_CHECK(take_first(call, "x", x, &args.t[0], 1));
+  ZK_CHECK(zk_take_input(call, "x", x, &args.t[0], 1));
   ZK_CHECK(take_bias(call, bias, &args.t[1], &args.t[0]));
-  ZK_CHECK(take_like(call, "dy", dy, &args.t[2], 0, "x", x, &args.t[0]));
-  ZK_CHECK(take_like_opt(call, "dx", dx, &args.t[3], "x", x, &args.t[0]));
+  ZK_CHECK(zk_take_like(call, "dy", dy, &args.t[2], 0, "x", x, &args.t[0]));
+  ZK_CHECK(zk_take_like_opt(call, "dx", dx, &args.t[3], 1, "x", x, &args.t[0]));
   ZK_CHECK(take_dbias(call, dbias, &args.t[4], &args.t[1], &args.t[0]));
   if (!dx && !dbias) return ZK_OK;
   if (args.t[0].cols == 0 || (args.t[0].rows == 0 && !dbias)) return ZK_OK;
@@ -131,11 +103,11 @@ zk_status zk_silu_mul_grad_grad(zk_ctx *ctx, const DLTensor *a, const DLTensor *
                                 DLTensor *da, DLTensor *db) {
   ZK_BEGIN(silu_mul_grad_grad);
   zk_args args = {.op = ZK_OP_silu_mul_grad_grad};
-  ZK_CHECK(take_first(call, "a", a, &args.t[0], 0));
-  ZK_CHECK(take_like(call, "b", b, &args.t[1], 0, "a", a, &args.t[0]));
-  ZK_CHECK(take_like(call, "dy", dy, &args.t[2], 0, "a", a, &args.t[0]));
-  ZK_CHECK(take_like_opt(call, "da", da, &args.t[3], "a", a, &args.t[0]));
-  ZK_CHECK(take_like_opt(call, "db", db, &args.t[4], "a", a, &args.t[0]));
+  ZK_CHECK(zk_take_input(call, "a", a, &args.t[0], 0));
+  ZK_CHECK(zk_take_like(call, "b", b, &args.t[1], 0, "a", a, &args.t[0]));
+  ZK_CHECK(zk_take_like(call, "dy", dy, &args.t[2], 0, "a", a, &args.t[0]));
+  ZK_CHECK(zk_take_like_opt(call, "da", da, &args.t[3], 1, "a", a, &args.t[0]));
+  ZK_CHECK(zk_take_like_opt(call, "db", db, &args.t[4], 1, "a", a, &args.t[0]));
   if (!da && !db) return ZK_OK;
-  return dispatch_rows(call, &args);
+  return zk_dispatch_rows(call, &args, &args.t[0], 0);
 }

@@ -27,71 +27,16 @@
 
 /* ------------------------------------------------------------- helpers */
 
-/* The first activation tensor of a call: float, at least one dimension. */
-static zk_status take_first(const zk_call *call, const char *name, const DLTensor *t, zk_rows *out) {
-  ZK_CHECK(zk_take(call, name, t, out, 0));
-  ZK_CHECK(zk_expect_float(call, name, out));
-  return zk_expect_rank(call, name, t, 1);
-}
-
-/* A tensor shaped and typed like `ref` (an input, or an output when output). */
-static zk_status take_like(const zk_call *call, const char *name, const DLTensor *t, zk_rows *out, int output,
-                           const char *ref_name, const DLTensor *ref, const zk_rows *aref) {
-  ZK_CHECK(zk_take(call, name, t, out, output));
-  ZK_CHECK(zk_expect_same_dtype(call, name, out, ref_name, aref));
-  return zk_expect_same_shape(call, name, t, ref_name, ref);
-}
-
-/* As take_like, but NULL is allowed (an absent optional tensor). */
-static zk_status take_like_opt(const zk_call *call, const char *name, const DLTensor *t, zk_rows *out, int output,
-                               const char *ref_name, const DLTensor *ref, const zk_rows *aref) {
-  if (!t) return zk_take_opt(call, name, t, out, output);
-  return take_like(call, name, t, out, output, ref_name, ref, aref);
-}
-
-/* A [n] float parameter in its own dtype (optional when opt). */
-static zk_status take_param(const zk_call *call, const char *name, const DLTensor *t, zk_rows *out, int opt,
-                            int64_t n, const char *what) {
-  if (opt && !t) return zk_take_opt(call, name, t, out, 0);
-  ZK_CHECK(zk_take(call, name, t, out, 0));
-  ZK_CHECK(zk_expect_float(call, name, out));
-  return zk_expect_vector(call, name, t, n, what);
-}
-
-/* An optional parameter gradient: [n], in its parameter's dtype (any float
- * when the parameter is not an argument of the call, as dbeta). */
-static zk_status take_param_grad(const zk_call *call, const char *name, const DLTensor *t, zk_rows *out,
-                                 int64_t n, const char *what, const char *param_name, const zk_rows *param) {
-  if (!t) return zk_take_opt(call, name, t, out, 1);
-  ZK_CHECK(zk_take(call, name, t, out, 1));
-  ZK_CHECK(zk_expect_vector(call, name, t, n, what));
-  if (param) return zk_expect_same_dtype(call, name, out, param_name, param);
-  return zk_expect_float(call, name, out);
-}
-
 static zk_status take_eps(const zk_call *call, float eps, zk_args *a) {
   a->f[0] = eps;
   return zk_expect_eps(call, eps);
-}
-
-/* Forwards: no rows or empty rows leave nothing to do. */
-static zk_status dispatch_rows(const zk_call *call, zk_args *a, const zk_rows *x) {
-  if (zk_no_rows(x)) return ZK_OK;
-  return zk_dispatch(call, a);
-}
-
-/* Gradients with a sum over rows ([D] parameter gradient) write it even
- * when there are no rows (sums 0). */
-static zk_status dispatch_grad(const zk_call *call, zk_args *a, const zk_rows *x, int has_param_grad) {
-  if (x->cols == 0 || (x->rows == 0 && !has_param_grad)) return ZK_OK;
-  return zk_dispatch(call, a);
 }
 
 /* ------------------------------------------------------------ gated MLPs */
 
 /* x [..., 2D] = gate | up: an even last dimension. */
 static zk_status take_gated(const zk_call *call, const DLTensor *x, zk_rows *ax) {
-  ZK_CHECK(take_first(call, "x", x, ax));
+  ZK_CHECK(zk_take_input(call, "x", x, ax, 1));
   if (ax->cols % 2)
     return zk_fail(call, ZK_ERR_SHAPE, "x's last dimension is %" PRId64 ", must be even (gate | up)", ax->cols);
   return ZK_OK;
@@ -111,9 +56,9 @@ static zk_status glu(const zk_call *call, zk_op_id op, int with_bias, const DLTe
   zk_args a = {.op = op};
   zk_rows *ax = &a.t[0], *ay = &a.t[with_bias ? 2 : 1];
   ZK_CHECK(take_gated(call, x, ax));
-  if (with_bias) ZK_CHECK(take_param(call, "bias", bias, &a.t[1], 0, ax->cols, "x's last dimension"));
+  if (with_bias) ZK_CHECK(zk_take_param(call, "bias", bias, &a.t[1], 0, ax->cols, "x's last dimension"));
   ZK_CHECK(take_half(call, "y", y, ay, 1, x, ax));
-  return dispatch_rows(call, &a, ax);
+  return zk_dispatch_rows(call, &a, ax, 0);
 }
 
 /* swiglu_grad / geglu_grad: slots x, dy, dx. */
@@ -122,8 +67,8 @@ static zk_status glu_grad(const zk_call *call, zk_op_id op, const DLTensor *x, c
   zk_args a = {.op = op};
   ZK_CHECK(take_gated(call, x, &a.t[0]));
   ZK_CHECK(take_half(call, "dy", dy, &a.t[1], 0, x, &a.t[0]));
-  ZK_CHECK(take_like(call, "dx", dx, &a.t[2], 1, "x", x, &a.t[0]));
-  return dispatch_rows(call, &a, &a.t[0]);
+  ZK_CHECK(zk_take_like(call, "dx", dx, &a.t[2], 1, "x", x, &a.t[0]));
+  return zk_dispatch_rows(call, &a, &a.t[0], 0);
 }
 
 /* bias_swiglu_grad / bias_geglu_grad: slots x, bias, dy, dx?, dbias?. */
@@ -131,12 +76,12 @@ static zk_status bias_glu_grad(const zk_call *call, zk_op_id op, const DLTensor 
                                const DLTensor *bias, const DLTensor *dy, DLTensor *dx, DLTensor *dbias) {
   zk_args a = {.op = op};
   ZK_CHECK(take_gated(call, x, &a.t[0]));
-  ZK_CHECK(take_param(call, "bias", bias, &a.t[1], 0, a.t[0].cols, "x's last dimension"));
+  ZK_CHECK(zk_take_param(call, "bias", bias, &a.t[1], 0, a.t[0].cols, "x's last dimension"));
   ZK_CHECK(take_half(call, "dy", dy, &a.t[2], 0, x, &a.t[0]));
-  ZK_CHECK(take_like_opt(call, "dx", dx, &a.t[3], 1, "x", x, &a.t[0]));
-  ZK_CHECK(take_param_grad(call, "dbias", dbias, &a.t[4], a.t[0].cols, "x's last dimension", "bias", &a.t[1]));
+  ZK_CHECK(zk_take_like_opt(call, "dx", dx, &a.t[3], 1, "x", x, &a.t[0]));
+  ZK_CHECK(zk_take_param_grad(call, "dbias", dbias, &a.t[4], a.t[0].cols, "x's last dimension", "bias", &a.t[1]));
   if (!dx && !dbias) return ZK_OK;
-  return dispatch_grad(call, &a, &a.t[0], dbias != NULL);
+  return zk_dispatch_rows(call, &a, &a.t[0], dbias != NULL);
 }
 
 zk_status zk_swiglu(zk_ctx *ctx, const DLTensor *x, DLTensor *y) {
@@ -186,15 +131,15 @@ zk_status zk_bias_geglu_grad(zk_ctx *ctx, const DLTensor *x, const DLTensor *bia
 /* The two addends x, residual (or x1, x2): same dtype, same shape. */
 static zk_status take_addends(const zk_call *call, const char *n1, const DLTensor *x1, const char *n2,
                               const DLTensor *x2, zk_rows *a1, zk_rows *a2) {
-  ZK_CHECK(take_first(call, n1, x1, a1));
-  return take_like(call, n2, x2, a2, 0, n1, x1, a1);
+  ZK_CHECK(zk_take_input(call, n1, x1, a1, 1));
+  return zk_take_like(call, n2, x2, a2, 0, n1, x1, a1);
 }
 
 /* The norm's [D] parameters: weight (RMS), or gamma and beta? (LayerNorm). */
 static zk_status take_norm_params(const zk_call *call, int layer, const DLTensor *w, const DLTensor *beta,
                                   zk_rows *aw, zk_rows *abeta, int64_t D) {
-  ZK_CHECK(take_param(call, layer ? "gamma" : "weight", w, aw, 0, D, "x's last dimension"));
-  if (layer) ZK_CHECK(take_param(call, "beta", beta, abeta, 1, D, "x's last dimension"));
+  ZK_CHECK(zk_take_param(call, layer ? "gamma" : "weight", w, aw, 0, D, "x's last dimension"));
+  if (layer) ZK_CHECK(zk_take_param(call, "beta", beta, abeta, 1, D, "x's last dimension"));
   return ZK_OK;
 }
 
@@ -207,10 +152,10 @@ static zk_status norm_residual(const zk_call *call, zk_op_id op, int layer, cons
   int o = layer ? 4 : 3; /* first output slot */
   ZK_CHECK(take_addends(call, "x", x, "residual", residual, &a.t[0], &a.t[1]));
   ZK_CHECK(take_norm_params(call, layer, w, beta, &a.t[2], &a.t[3], a.t[0].cols));
-  ZK_CHECK(take_like(call, "normed", normed, &a.t[o], 1, "x", x, &a.t[0]));
-  ZK_CHECK(take_like(call, "h", h, &a.t[o + 1], 1, "x", x, &a.t[0]));
+  ZK_CHECK(zk_take_like(call, "normed", normed, &a.t[o], 1, "x", x, &a.t[0]));
+  ZK_CHECK(zk_take_like(call, "h", h, &a.t[o + 1], 1, "x", x, &a.t[0]));
   ZK_CHECK(take_eps(call, eps, &a));
-  return dispatch_rows(call, &a, &a.t[0]);
+  return zk_dispatch_rows(call, &a, &a.t[0], 0);
 }
 
 /* Its VJP: slots h, weight|gamma, dnormed, dh?, dx?, dweight|dgamma?, [dbeta?]. */
@@ -218,18 +163,18 @@ static zk_status norm_residual_grad(const zk_call *call, zk_op_id op, int layer,
                                     const DLTensor *w, const DLTensor *dnormed, const DLTensor *dh, DLTensor *dx,
                                     DLTensor *dw, DLTensor *dbeta, float eps) {
   zk_args a = {.op = op};
-  ZK_CHECK(take_first(call, "h", h, &a.t[0]));
+  ZK_CHECK(zk_take_input(call, "h", h, &a.t[0], 1));
   int64_t D = a.t[0].cols;
-  ZK_CHECK(take_param(call, layer ? "gamma" : "weight", w, &a.t[1], 0, D, "h's last dimension"));
-  ZK_CHECK(take_like(call, "dnormed", dnormed, &a.t[2], 0, "h", h, &a.t[0]));
-  ZK_CHECK(take_like_opt(call, "dh", dh, &a.t[3], 0, "h", h, &a.t[0]));
-  ZK_CHECK(take_like_opt(call, "dx", dx, &a.t[4], 1, "h", h, &a.t[0]));
-  ZK_CHECK(take_param_grad(call, layer ? "dgamma" : "dweight", dw, &a.t[5], D, "h's last dimension",
+  ZK_CHECK(zk_take_param(call, layer ? "gamma" : "weight", w, &a.t[1], 0, D, "h's last dimension"));
+  ZK_CHECK(zk_take_like(call, "dnormed", dnormed, &a.t[2], 0, "h", h, &a.t[0]));
+  ZK_CHECK(zk_take_like_opt(call, "dh", dh, &a.t[3], 0, "h", h, &a.t[0]));
+  ZK_CHECK(zk_take_like_opt(call, "dx", dx, &a.t[4], 1, "h", h, &a.t[0]));
+  ZK_CHECK(zk_take_param_grad(call, layer ? "dgamma" : "dweight", dw, &a.t[5], D, "h's last dimension",
                            layer ? "gamma" : "weight", &a.t[1]));
-  if (layer) ZK_CHECK(take_param_grad(call, "dbeta", dbeta, &a.t[6], D, "h's last dimension", NULL, NULL));
+  if (layer) ZK_CHECK(zk_take_param_grad(call, "dbeta", dbeta, &a.t[6], D, "h's last dimension", NULL, NULL));
   ZK_CHECK(take_eps(call, eps, &a));
   if (!dx && !dw && !dbeta) return ZK_OK;
-  return dispatch_grad(call, &a, &a.t[0], dw || dbeta);
+  return zk_dispatch_rows(call, &a, &a.t[0], dw || dbeta);
 }
 
 /* Forward of fused_add_rmsnorm / fused_add_layernorm: slots x1, x2,
@@ -239,9 +184,9 @@ static zk_status fused_add_norm(const zk_call *call, zk_op_id op, int layer, con
   zk_args a = {.op = op};
   ZK_CHECK(take_addends(call, "x1", x1, "x2", x2, &a.t[0], &a.t[1]));
   ZK_CHECK(take_norm_params(call, layer, w, beta, &a.t[2], &a.t[3], a.t[0].cols));
-  ZK_CHECK(take_like(call, "normed", normed, &a.t[layer ? 4 : 3], 1, "x1", x1, &a.t[0]));
+  ZK_CHECK(zk_take_like(call, "normed", normed, &a.t[layer ? 4 : 3], 1, "x1", x1, &a.t[0]));
   ZK_CHECK(take_eps(call, eps, &a));
-  return dispatch_rows(call, &a, &a.t[0]);
+  return zk_dispatch_rows(call, &a, &a.t[0], 0);
 }
 
 /* Its VJP: slots x1, x2, weight|gamma, dnormed, dx?, dweight|dgamma?, [dbeta?]. */
@@ -251,15 +196,15 @@ static zk_status fused_add_norm_grad(const zk_call *call, zk_op_id op, int layer
   zk_args a = {.op = op};
   ZK_CHECK(take_addends(call, "x1", x1, "x2", x2, &a.t[0], &a.t[1]));
   int64_t D = a.t[0].cols;
-  ZK_CHECK(take_param(call, layer ? "gamma" : "weight", w, &a.t[2], 0, D, "x1's last dimension"));
-  ZK_CHECK(take_like(call, "dnormed", dnormed, &a.t[3], 0, "x1", x1, &a.t[0]));
-  ZK_CHECK(take_like_opt(call, "dx", dx, &a.t[4], 1, "x1", x1, &a.t[0]));
-  ZK_CHECK(take_param_grad(call, layer ? "dgamma" : "dweight", dw, &a.t[5], D, "x1's last dimension",
+  ZK_CHECK(zk_take_param(call, layer ? "gamma" : "weight", w, &a.t[2], 0, D, "x1's last dimension"));
+  ZK_CHECK(zk_take_like(call, "dnormed", dnormed, &a.t[3], 0, "x1", x1, &a.t[0]));
+  ZK_CHECK(zk_take_like_opt(call, "dx", dx, &a.t[4], 1, "x1", x1, &a.t[0]));
+  ZK_CHECK(zk_take_param_grad(call, layer ? "dgamma" : "dweight", dw, &a.t[5], D, "x1's last dimension",
                            layer ? "gamma" : "weight", &a.t[2]));
-  if (layer) ZK_CHECK(take_param_grad(call, "dbeta", dbeta, &a.t[6], D, "x1's last dimension", NULL, NULL));
+  if (layer) ZK_CHECK(zk_take_param_grad(call, "dbeta", dbeta, &a.t[6], D, "x1's last dimension", NULL, NULL));
   ZK_CHECK(take_eps(call, eps, &a));
   if (!dx && !dw && !dbeta) return ZK_OK;
-  return dispatch_grad(call, &a, &a.t[0], dw || dbeta);
+  return zk_dispatch_rows(call, &a, &a.t[0], dw || dbeta);
 }
 
 zk_status zk_rmsnorm_residual(zk_ctx *ctx, const DLTensor *x, const DLTensor *residual, const DLTensor *weight,
@@ -325,26 +270,26 @@ zk_status zk_rms_norm_dropout(zk_ctx *ctx, const DLTensor *x, const DLTensor *we
                               const zk_rms_norm_dropout_params *params) {
   ZK_BEGIN(rms_norm_dropout);
   zk_args a = {.op = ZK_OP_rms_norm_dropout};
-  ZK_CHECK(take_first(call, "x", x, &a.t[0]));
-  ZK_CHECK(take_param(call, "weight", weight, &a.t[1], 0, a.t[0].cols, "x's last dimension"));
-  ZK_CHECK(take_like(call, "y", y, &a.t[2], 1, "x", x, &a.t[0]));
+  ZK_CHECK(zk_take_input(call, "x", x, &a.t[0], 1));
+  ZK_CHECK(zk_take_param(call, "weight", weight, &a.t[1], 0, a.t[0].cols, "x's last dimension"));
+  ZK_CHECK(zk_take_like(call, "y", y, &a.t[2], 1, "x", x, &a.t[0]));
   ZK_CHECK(take_rms_dropout_params(call, params, &a));
-  return dispatch_rows(call, &a, &a.t[0]);
+  return zk_dispatch_rows(call, &a, &a.t[0], 0);
 }
 
 zk_status zk_rms_norm_dropout_grad(zk_ctx *ctx, const DLTensor *x, const DLTensor *weight, const DLTensor *dy,
                                    DLTensor *dx, DLTensor *dweight, const zk_rms_norm_dropout_params *params) {
   ZK_BEGIN(rms_norm_dropout_grad);
   zk_args a = {.op = ZK_OP_rms_norm_dropout_grad};
-  ZK_CHECK(take_first(call, "x", x, &a.t[0]));
+  ZK_CHECK(zk_take_input(call, "x", x, &a.t[0], 1));
   int64_t D = a.t[0].cols;
-  ZK_CHECK(take_param(call, "weight", weight, &a.t[1], 0, D, "x's last dimension"));
-  ZK_CHECK(take_like(call, "dy", dy, &a.t[2], 0, "x", x, &a.t[0]));
-  ZK_CHECK(take_like_opt(call, "dx", dx, &a.t[3], 1, "x", x, &a.t[0]));
-  ZK_CHECK(take_param_grad(call, "dweight", dweight, &a.t[4], D, "x's last dimension", "weight", &a.t[1]));
+  ZK_CHECK(zk_take_param(call, "weight", weight, &a.t[1], 0, D, "x's last dimension"));
+  ZK_CHECK(zk_take_like(call, "dy", dy, &a.t[2], 0, "x", x, &a.t[0]));
+  ZK_CHECK(zk_take_like_opt(call, "dx", dx, &a.t[3], 1, "x", x, &a.t[0]));
+  ZK_CHECK(zk_take_param_grad(call, "dweight", dweight, &a.t[4], D, "x's last dimension", "weight", &a.t[1]));
   ZK_CHECK(take_rms_dropout_params(call, params, &a));
   if (!dx && !dweight) return ZK_OK;
-  return dispatch_grad(call, &a, &a.t[0], dweight != NULL);
+  return zk_dispatch_rows(call, &a, &a.t[0], dweight != NULL);
 }
 
 /* Plain dropout takes a tensor of any rank (a 0-d tensor is one element). */
@@ -353,9 +298,9 @@ static zk_status dropout(const zk_call *call, zk_op_id op, const char *in_name, 
   zk_args a = {.op = op};
   ZK_CHECK(zk_take(call, in_name, x, &a.t[0], 0));
   ZK_CHECK(zk_expect_float(call, in_name, &a.t[0]));
-  ZK_CHECK(take_like(call, out_name, y, &a.t[1], 1, in_name, x, &a.t[0]));
+  ZK_CHECK(zk_take_like(call, out_name, y, &a.t[1], 1, in_name, x, &a.t[0]));
   ZK_CHECK(zk_make_dropout(call, p, seed, offset, &a.drop));
-  return dispatch_rows(call, &a, &a.t[0]);
+  return zk_dispatch_rows(call, &a, &a.t[0], 0);
 }
 
 zk_status zk_dropout(zk_ctx *ctx, const DLTensor *x, DLTensor *y, float p, uint64_t seed, uint64_t offset) {

@@ -192,3 +192,44 @@ zk_status zk_expect_rank(const zk_call *c, const char *name, const DLTensor *t, 
   if (t->ndim >= min_ndim) return ZK_OK;
   return zk_fail(c, ZK_ERR_SHAPE, "%s has %d dimensions, needs at least %d", name, t->ndim, min_ndim);
 }
+
+zk_status zk_take_input(const zk_call *c, const char *name, const DLTensor *t, zk_rows *out, int min_ndim) {
+  ZK_CHECK(zk_take(c, name, t, out, 0));
+  ZK_CHECK(zk_expect_float(c, name, out));
+  return zk_expect_rank(c, name, t, min_ndim);
+}
+
+zk_status zk_take_like(const zk_call *c, const char *name, const DLTensor *t, zk_rows *out, int output,
+                       const char *ref_name, const DLTensor *ref, const zk_rows *aref) {
+  ZK_CHECK(zk_take(c, name, t, out, output));
+  ZK_CHECK(zk_expect_same_dtype(c, name, out, ref_name, aref));
+  return zk_expect_same_shape(c, name, t, ref_name, ref);
+}
+
+zk_status zk_take_like_opt(const zk_call *c, const char *name, const DLTensor *t, zk_rows *out, int output,
+                           const char *ref_name, const DLTensor *ref, const zk_rows *aref) {
+  if (!t) return zk_take_opt(c, name, t, out, output);
+  return zk_take_like(c, name, t, out, output, ref_name, ref, aref);
+}
+
+zk_status zk_take_param(const zk_call *c, const char *name, const DLTensor *t, zk_rows *out, int opt, int64_t n,
+                        const char *what) {
+  if (opt && !t) return zk_take_opt(c, name, t, out, 0);
+  ZK_CHECK(zk_take(c, name, t, out, 0));
+  ZK_CHECK(zk_expect_float(c, name, out));
+  return zk_expect_vector(c, name, t, n, what);
+}
+
+zk_status zk_take_param_grad(const zk_call *c, const char *name, const DLTensor *t, zk_rows *out, int64_t n,
+                             const char *what, const char *param_name, const zk_rows *param) {
+  if (!t) return zk_take_opt(c, name, t, out, 1);
+  ZK_CHECK(zk_take(c, name, t, out, 1));
+  ZK_CHECK(zk_expect_vector(c, name, t, n, what));
+  if (param && zk_present(param)) return zk_expect_same_dtype(c, name, out, param_name, param);
+  return zk_expect_float(c, name, out);
+}
+
+zk_status zk_dispatch_rows(const zk_call *c, zk_args *a, const zk_rows *x, int has_row_sums) {
+  if (x->cols == 0 || (x->rows == 0 && !has_row_sums)) return ZK_OK;
+  return zk_dispatch(c, a);
+}

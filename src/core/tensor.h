@@ -55,3 +55,25 @@ void zk_format_shape(const DLTensor *t, char *buf, size_t cap);
 zk_status zk_expect_rank(const zk_call *c, const char *name, const DLTensor *t, int min_ndim);
 /* True when the call has no work: no rows or empty rows. */
 static inline int zk_no_rows(const zk_rows *t) { return t->rows == 0 || t->cols == 0; }
+
+/* ------------------------------------------------ helpers of the API files
+ * The shapes of check every family repeats. */
+
+/* The first activation tensor of a call: float, at least min_ndim dims. */
+zk_status zk_take_input(const zk_call *c, const char *name, const DLTensor *t, zk_rows *out, int min_ndim);
+/* A tensor shaped and typed exactly like ref (an output when output). */
+zk_status zk_take_like(const zk_call *c, const char *name, const DLTensor *t, zk_rows *out, int output,
+                       const char *ref_name, const DLTensor *ref, const zk_rows *aref);
+/* As zk_take_like, but NULL is allowed (an absent optional tensor). */
+zk_status zk_take_like_opt(const zk_call *c, const char *name, const DLTensor *t, zk_rows *out, int output,
+                           const char *ref_name, const DLTensor *ref, const zk_rows *aref);
+/* A [n] float parameter in its own dtype; NULL allowed when opt. */
+zk_status zk_take_param(const zk_call *c, const char *name, const DLTensor *t, zk_rows *out, int opt, int64_t n,
+                        const char *what);
+/* An optional [n] parameter gradient in its parameter's dtype (any float
+ * when the parameter is not an argument of the call: param NULL). */
+zk_status zk_take_param_grad(const zk_call *c, const char *name, const DLTensor *t, zk_rows *out, int64_t n,
+                             const char *what, const char *param_name, const zk_rows *param);
+/* Dispatch unless there is nothing to do: no rows or empty rows.  With
+ * sums over rows ([D] parameter gradients) rows == 0 still runs (sums 0). */
+zk_status zk_dispatch_rows(const zk_call *c, zk_args *a, const zk_rows *x, int has_row_sums);
