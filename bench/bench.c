@@ -164,11 +164,14 @@ int zk_cmd_bench(int argc, char **argv) {
   }
   char device[128];
   zk_device_name(o.backend, device, sizeof device);
-  double copy = zk_copy_bandwidth_gbps(o.backend, o.backend == ZK_BACKEND_CUDA ? (size_t)1 << 30 : (size_t)256 << 20);
+  double copy = zk_copy_bandwidth_gbps(o.backend, o.backend == ZK_BACKEND_CUDA ? (size_t)1 << 30 : (size_t)256 << 20,
+                                       zk_ctx_threads(ctx));
   size_t l2 = o.backend == ZK_BACKEND_CUDA ? zk_device_l2_bytes() : 0;
-  printf("zkern bench on %s (%s%s): copy bandwidth %.1f GB/s (read + write, median)\n", device,
-         o.backend == ZK_BACKEND_CUDA ? "cuda" : "cpu", o.backend == ZK_BACKEND_CPU ? "" : "", copy);
-  if (o.backend == ZK_BACKEND_CPU) printf("threads: %d\n", zk_ctx_threads(ctx));
+  if (o.backend == ZK_BACKEND_CPU)
+    printf("zkern bench on %s (cpu, %d threads): memcpy on %d threads %.1f GB/s (read + write, median)\n", device,
+           zk_ctx_threads(ctx), zk_ctx_threads(ctx), copy);
+  else
+    printf("zkern bench on %s (cuda): device copy %.1f GB/s (read + write, median)\n", device, copy);
   printf("%-28s %-5s %6s %7s %10s %9s %7s %9s  %s\n", "op", "dtype", "rows", "cols", "us", "GB/s", "%copy", "vs unfused",
          "unfused recipe");
   FILE *json = o.json ? fopen(o.json, "w") : NULL;

@@ -27,7 +27,8 @@ const zk_composition *zk_find_composition(const char *op);
 double zk_now_us(void);
 int zk_gpu_timer_begin(void);
 double zk_gpu_timer_end_us(void);  /* waits for the device */
-double zk_copy_bandwidth_gbps(zk_backend backend, size_t bytes);
+/* CPU: memcpy split over `threads` threads; GPU: a device-to-device copy. */
+double zk_copy_bandwidth_gbps(zk_backend backend, size_t bytes, int threads);
 void zk_device_name(zk_backend backend, char *buf, size_t cap);
 size_t zk_device_l2_bytes(void);
 

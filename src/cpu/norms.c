@@ -162,7 +162,10 @@ static void forward_row(int64_t r, float *scratch, const void *arg) {
   int64_t n = f->x->cols;
   float *buf = scratch, *tmp = scratch + n, *obuf = scratch + 2 * n;
   const float *v = input_row(f->x, f->x2, r, buf, tmp);
-  if (f->h) zk_cpu_store(f->h, r, 0, n, v);
+  if (f->h) { /* the stored sum is as large an output as y: streamed alike */
+    if (streams(f->h)) put_row(f->h, r, v, obuf, 1);
+    else zk_cpu_store(f->h, r, 0, n, v);
+  }
   row_stats s = stats_of(f->kind, v, n, f->eps, tmp);
   float *out = out_row(f->y, r, obuf, job->stream);
   scale_row(out, s, n, job->w, job->b);
