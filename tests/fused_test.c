@@ -163,41 +163,17 @@ static int first_out(const zk_op_test *t) {
   return -1;
 }
 
-static int init_case(zk_case *c, const zk_op_test *t, const zk_case_opts *o, char *msg, size_t cap) {
-  if (!zk_case_init(c, t, o)) return 0;
-  snprintf(msg, cap, "%s: cannot set up a case (device memory)", t->op);
-  zk_case_free(c);
-  return 1;
-}
-
 static int setup(zk_case *c, const zk_op_test *t, zk_backend be, zk_dtype dt, zk_dtype pdt, int64_t R, int64_t D,
                  int strided, uint64_t seed, char *msg, size_t cap) {
   zk_case_opts o = {be, dt, pdt, R, D, strided, 0, seed, -1, -1};
-  return init_case(c, t, &o, msg, cap);
+  return zk_case_setup(c, t, &o, msg, cap);
 }
 
-static int run_ok(zk_case *c, zk_ctx *ctx, char *msg, size_t cap) {
-  zk_status s = zk_case_run(c, ctx);
-  if (s == ZK_OK) return 0;
-  snprintf(msg, cap, "%s %s R=%lld D=%lld returned %s: %s", c->test->op, zk_dtype_name(c->dtype), (long long)c->R,
-           (long long)c->D, zk_status_name(s), zk_ctx_last_error(ctx));
-  return 1;
-}
-
-static int run_checked(zk_case *c, zk_ctx *ctx, char *msg, size_t cap) {
-  if (run_ok(c, ctx, msg, cap)) return 1;
-  c->test->ref(c);
-  return zk_case_check(c, msg, cap);
-}
-
-/* setup + run_checked + free. */
+/* One checked case (init, run, reference, tolerance check, free). */
 static int check_case(const zk_op_test *t, zk_ctx *ctx, zk_backend be, zk_dtype dt, zk_dtype pdt, int64_t R,
                       int64_t D, int strided, uint64_t seed, char *msg, size_t cap) {
-  zk_case c;
-  if (setup(&c, t, be, dt, pdt, R, D, strided, seed, msg, cap)) return 1;
-  int fail = run_checked(&c, ctx, msg, cap);
-  zk_case_free(&c);
-  return fail;
+  zk_case_opts o = {be, dt, pdt, R, D, strided, 0, seed, -1, -1};
+  return zk_run_case(t, ctx, &o, msg, cap);
 }
 
 static int fail_at(char *msg, size_t cap, const zk_case *c, int k, int64_t i, const char *why) {
@@ -310,7 +286,7 @@ static int extra_ieee_specials(zk_ctx *ctx, zk_backend be, char *msg, size_t cap
         zk_case c;
         if (setup(&c, &t, be, all_dtypes[d], all_dtypes[d], 3, cols[ci], ci == 0, zk_rand_u64(&rng), msg, cap))
           return 1;
-        int fail = run_checked(&c, ctx, msg, cap) || check_probe_answers(&c, msg, cap);
+        int fail = zk_case_run_checked(&c, ctx, msg, cap) || check_probe_answers(&c, msg, cap);
         zk_case_free(&c);
         if (fail) return 1;
       }
@@ -329,7 +305,7 @@ static int compare_with_cpu(const zk_op_test *t, zk_ctx *ctx, zk_ctx *cpu, zk_dt
     zk_case_free(&g);
     return 1;
   }
-  int fail = run_checked(&g, ctx, msg, cap) || run_checked(&h, cpu, msg, cap), k = first_out(t);
+  int fail = zk_case_run_checked(&g, ctx, msg, cap) || zk_case_run_checked(&h, cpu, msg, cap), k = first_out(t);
   for (int64_t i = 0; !fail && i < zk_case_numel(&g, k); i++)
     if (!same_bits(g.got[k][i], h.got[k][i])) {
       char why[96];
@@ -423,7 +399,7 @@ static int extra_row_stride_0(zk_ctx *ctx, zk_backend be, char *msg, size_t cap)
         if (setup(&c, &t, be, all_dtypes[d], all_dtypes[2 - d], 7, cols[ci], ci == 0, zk_rand_u64(&rng), msg, cap))
           return 1;
         c.s[3] = slot(&t, runs[r].input);
-        int fail = run_checked(&c, ctx, msg, cap);
+        int fail = zk_case_run_checked(&c, ctx, msg, cap);
         zk_case_free(&c);
         if (fail) return 1;
       }
@@ -560,7 +536,7 @@ static int extra_equals_swiglu(zk_ctx *ctx, zk_backend be, char *msg, size_t cap
         if (setup(&c, t, be, all_dtypes[d], all_dtypes[d], shapes[s][0], shapes[s][1], s & 1, zk_rand_u64(&rng), msg,
                   cap))
           return 1;
-        int fail = run_checked(&c, ctx, msg, cap);
+        int fail = zk_case_run_checked(&c, ctx, msg, cap);
         if (!fail && supported(grad ? "swiglu_grad" : "swiglu", be)) fail = check_against_swiglu(&c, ctx, grad, msg, cap);
         zk_case_free(&c);
         if (fail) return 1;
@@ -582,8 +558,8 @@ static int extra_alias_b(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
         zk_case_opts opts = {be, all_dtypes[d], all_dtypes[d], 9, strided ? 257 : 4096, strided, 0, zk_rand_u64(&rng),
                              -1, 2};
         zk_case c;
-        if (init_case(&c, &t, &opts, msg, cap)) return 1;
-        int fail = run_checked(&c, ctx, msg, cap);
+        if (zk_case_setup(&c, &t, &opts, msg, cap)) return 1;
+        int fail = zk_case_run_checked(&c, ctx, msg, cap);
         zk_case_free(&c);
         if (fail) return 1;
       }
@@ -599,9 +575,9 @@ static int extra_zero_dim(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
       const zk_op_test *t = zk_find_test(ops[o]);
       zk_case_opts opts = {be, all_dtypes[d], all_dtypes[d], 1, 1, 0, 1, zk_rand_u64(&rng), -1, -1};
       zk_case c;
-      if (init_case(&c, t, &opts, msg, cap)) return 1;
+      if (zk_case_setup(&c, t, &opts, msg, cap)) return 1;
       for (int k = 0; k < t->nt; k++) c.dl[k].ndim = 0;
-      int fail = run_checked(&c, ctx, msg, cap);
+      int fail = zk_case_run_checked(&c, ctx, msg, cap);
       zk_case_free(&c);
       if (fail) return 1;
     }
@@ -630,7 +606,7 @@ static int extra_grad_outputs_alone(zk_ctx *ctx, zk_backend be, char *msg, size_
         memcpy(saved, c.present, sizeof saved);
         for (int k = 0; k < t->nt; k++)
           if (t->t[k].role == ZK_OUT && k != keep) c.present[k] = 0;
-        int fail = run_checked(&c, ctx, msg, cap);
+        int fail = zk_case_run_checked(&c, ctx, msg, cap);
         memcpy(c.present, saved, sizeof saved);
         zk_case_free(&c);
         if (fail) return 1;
@@ -653,8 +629,8 @@ static int extra_no_rows_dbias(zk_ctx *ctx, zk_backend be, char *msg, size_t cap
         for (int with_dx = 0; with_dx < 2; with_dx++) {
           zk_case_opts o = {be, all_dtypes[d], all_dtypes[2 - d], 0, cols[ci], 0, 0, 7, with_dx ? -1 : slot(t, "dx"), -1};
           zk_case c;
-          if (init_case(&c, t, &o, msg, cap)) return 1;
-          int fail = run_ok(&c, ctx, msg, cap);
+          if (zk_case_setup(&c, t, &o, msg, cap)) return 1;
+          int fail = zk_case_run_ok(&c, ctx, msg, cap);
           for (int64_t j = 0; !fail && j < c.D; j++)
             if (c.got[kb][j] != 0.0) fail = fail_at(msg, cap, &c, kb, j, "R = 0 must give 0");
           zk_case_free(&c);

@@ -285,36 +285,14 @@ static int is_grad(const zk_op_test *t) { return slot(t, "dy") >= 0; }
 static int setup(zk_case *c, const zk_op_test *t, zk_backend be, zk_dtype dt, zk_dtype pdt, int64_t R, int64_t D,
                  int strided, uint64_t seed, char *msg, size_t cap) {
   zk_case_opts o = {be, dt, pdt, R, D, strided, 0, seed, -1, -1};
-  if (!zk_case_init(c, t, &o)) return 0;
-  snprintf(msg, cap, "%s: cannot set up a case (device memory)", t->op);
-  zk_case_free(c);
-  return 1;
+  return zk_case_setup(c, t, &o, msg, cap);
 }
 
-/* Runs the case and expects ZK_OK. */
-static int run_ok(zk_case *c, zk_ctx *ctx, char *msg, size_t cap) {
-  zk_status s = zk_case_run(c, ctx);
-  if (s == ZK_OK) return 0;
-  snprintf(msg, cap, "%s %s R=%lld D=%lld returned %s: %s", c->test->op, zk_dtype_name(c->dtype), (long long)c->R,
-           (long long)c->D, zk_status_name(s), zk_ctx_last_error(ctx));
-  return 1;
-}
-
-/* Runs the case and checks every output against the float64 reference. */
-static int run_checked(zk_case *c, zk_ctx *ctx, char *msg, size_t cap) {
-  if (run_ok(c, ctx, msg, cap)) return 1;
-  c->test->ref(c);
-  return zk_case_check(c, msg, cap);
-}
-
-/* setup + run_checked + free. */
+/* One checked case (init, run, reference, tolerance check, free). */
 static int check_case(const zk_op_test *t, zk_ctx *ctx, zk_backend be, zk_dtype dt, zk_dtype pdt, int64_t R,
                       int64_t D, int strided, uint64_t seed, char *msg, size_t cap) {
-  zk_case c;
-  if (setup(&c, t, be, dt, pdt, R, D, strided, seed, msg, cap)) return 1;
-  int fail = run_checked(&c, ctx, msg, cap);
-  zk_case_free(&c);
-  return fail;
+  zk_case_opts o = {be, dt, pdt, R, D, strided, 0, seed, -1, -1};
+  return zk_run_case(t, ctx, &o, msg, cap);
 }
 
 /* Checks c's output k against another run's output `want` under k's
@@ -411,7 +389,7 @@ static int extra_zero_row(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
         zk_case c;
         if (setup(&c, &t, be, all_dtypes[d], all_dtypes[d], 5, cols[ci], ci == 1, zk_rand_u64(&rng), msg, cap))
           return 1;
-        int k = row_out(&t), fail = run_checked(&c, ctx, msg, cap);
+        int k = row_out(&t), fail = zk_case_run_checked(&c, ctx, msg, cap);
         for (int64_t i = 0; !fail && i < zk_case_numel(&c, k); i++)
           if (ZERO_ROW(i / c.D) && c.got[k][i] != 0.0) fail = fail_at(msg, cap, &c, k, i, "a zero row must give 0");
         zk_case_free(&c);
@@ -459,7 +437,7 @@ static int extra_large_outputs(zk_ctx *ctx, zk_backend be, char *msg, size_t cap
       zk_case c;
       int fail = zk_case_init(&c, t, &opts);
       if (fail) snprintf(msg, cap, "cannot set up a case");
-      if (!fail) fail = run_checked(&c, ctx, msg, cap);
+      if (!fail) fail = zk_case_run_checked(&c, ctx, msg, cap);
       zk_case_free(&c);
       if (fail) return 1;
     }
@@ -491,7 +469,7 @@ static int extra_no_weight_equals_unit_weight(zk_ctx *ctx, zk_backend be, char *
           snprintf(msg, cap, "cannot set up a case");
           return 1;
         }
-        int fail = run_ok(&a, ctx, msg, cap) || run_ok(&b, ctx, msg, cap) ||
+        int fail = zk_case_run_ok(&a, ctx, msg, cap) || zk_case_run_ok(&b, ctx, msg, cap) ||
                    check_against(&b, row_out(&tb), a.got[row_out(ta)], msg, cap);
         zk_case_free(&a);
         zk_case_free(&b);
@@ -534,7 +512,7 @@ static int extra_constant_row(zk_ctx *ctx, zk_backend be, char *msg, size_t cap)
             snprintf(msg, cap, "cannot set up a case");
             return 1;
           }
-          int fail = run_ok(&c, ctx, msg, cap);
+          int fail = zk_case_run_ok(&c, ctx, msg, cap);
           for (int64_t i = 0; !fail && i < zk_case_numel(&c, ky); i++) {
             double want = with_beta ? zk_round_to(c.val[kb][i % c.D], c.dtype) : 0.0;
             if (c.got[ky][i] != want) fail = fail_at(msg, cap, &c, ky, i, "a constant row must give round_T(beta)");
@@ -560,7 +538,7 @@ static int extra_grad_outputs_alone(zk_ctx *ctx, zk_backend be, char *msg, size_
       memcpy(saved, c.present, sizeof saved);
       for (int k = 0; k < t->nt; k++)
         if (t->t[k].role == ZK_OUT && k != keep) c.present[k] = 0;
-      int fail = run_checked(&c, ctx, msg, cap);
+      int fail = zk_case_run_checked(&c, ctx, msg, cap);
       memcpy(c.present, saved, sizeof saved);
       zk_case_free(&c);
       if (fail) return 1;
@@ -586,7 +564,7 @@ static int extra_no_rows_param_grads(zk_ctx *ctx, zk_backend be, char *msg, size
             snprintf(msg, cap, "cannot set up a case");
             return 1;
           }
-          int fail = run_ok(&c, ctx, msg, cap);
+          int fail = zk_case_run_ok(&c, ctx, msg, cap);
           for (int k = 0; !fail && k < t->nt; k++) {
             if (t->t[k].role != ZK_OUT || t->t[k].shape != ZK_SHAPE_VEC) continue;
             for (int64_t j = 0; !fail && j < c.D; j++)
@@ -629,7 +607,7 @@ static int run_dropout(zk_case *c, zk_ctx *ctx, zk_backend be, zk_dtype dt, int6
   c->s[1] = p;
   c->u[0] = seed;
   c->u[1] = offset;
-  return run_checked(c, ctx, msg, cap);
+  return zk_case_run_checked(c, ctx, msg, cap);
 }
 
 /* The keep pattern against the reference Philox, EXACT: y is +0 exactly
@@ -684,7 +662,7 @@ static int extra_dropout_known_answer(zk_ctx *ctx, zk_backend be, char *msg, siz
   c.s[1] = 0.5;
   c.u[0] = 42;
   c.u[1] = 0;
-  fail = run_checked(&c, ctx, msg, cap);
+  fail = zk_case_run_checked(&c, ctx, msg, cap);
   int kb = slot(g, "dbeta");
   for (int i = 0; i < 32 && !fail; i++)
     if ((c.got[kb][i] != 0.0) != (pattern[i] == '1')) fail = fail_at(msg, cap, &c, kb, i, "off the spec's keep pattern");
@@ -707,7 +685,7 @@ static int extra_dropout_p0(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
         return 1;
       }
       b.s[1] = 0.0;
-      int fail = run_ok(&a, ctx, msg, cap) || run_ok(&b, ctx, msg, cap);
+      int fail = zk_case_run_ok(&a, ctx, msg, cap) || zk_case_run_ok(&b, ctx, msg, cap);
       if (!fail) {
         tb->ref(&b);
         for (int k = 0; k < tb->nt; k++) {
@@ -734,7 +712,7 @@ static int extra_dropout_p1(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
       zk_case c;
       if (setup(&c, t, be, all_dtypes[d], all_dtypes[d], 9, 1031, d == 2, zk_rand_u64(&rng), msg, cap)) return 1;
       c.s[1] = 1.0;
-      int fail = run_ok(&c, ctx, msg, cap);
+      int fail = zk_case_run_ok(&c, ctx, msg, cap);
       for (int k = 0; !fail && k < t->nt; k++) {
         if (t->t[k].role != ZK_OUT) continue;
         for (int64_t i = 0; !fail && i < zk_case_numel(&c, k); i++)
@@ -785,7 +763,7 @@ static int extra_dropout_offset_composition(zk_ctx *ctx, zk_backend be, char *ms
     b.s[3] = 2;
     b.u[0] = seed;
     b.u[1] = 0;
-    fail = run_ok(&b, ctx, msg, cap);
+    fail = zk_case_run_ok(&b, ctx, msg, cap);
     for (int64_t i = 0; !fail && i < R * D; i++) {
       if (i < 2 * D && !isnan(b.got[3][i])) fail = fail_at(msg, cap, &b, 3, i, "outside the call's rows");
       if (i >= 2 * D && memcmp(&b.got[3][i], &a.got[3][i], sizeof(double)))

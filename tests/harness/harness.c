@@ -308,25 +308,31 @@ int zk_case_check(zk_case *c, char *msg, size_t cap) {
   return 0;
 }
 
+int zk_case_setup(zk_case *c, const zk_op_test *t, const zk_case_opts *o, char *msg, size_t cap) {
+  if (!zk_case_init(c, t, o)) return 0;
+  snprintf(msg, cap, "%s: cannot set up a case (device memory)", t->op);
+  zk_case_free(c);
+  return 1;
+}
+
+int zk_case_run_ok(zk_case *c, zk_ctx *ctx, char *msg, size_t cap) {
+  zk_status s = zk_case_run(c, ctx);
+  if (s == ZK_OK) return 0;
+  snprintf(msg, cap, "%s %s R=%lld D=%lld returned %s: %s", c->test->op, zk_dtype_name(c->dtype), (long long)c->R,
+           (long long)c->D, zk_status_name(s), zk_ctx_last_error(ctx));
+  return 1;
+}
+
+int zk_case_run_checked(zk_case *c, zk_ctx *ctx, char *msg, size_t cap) {
+  if (zk_case_run_ok(c, ctx, msg, cap)) return 1;
+  c->test->ref(c);
+  return zk_case_check(c, msg, cap);
+}
+
 int zk_run_case(const zk_op_test *t, zk_ctx *ctx, const zk_case_opts *o, char *msg, size_t cap) {
   zk_case c;
-  char what[200];
-  if (zk_case_init(&c, t, o)) {
-    describe(&c, what, sizeof what);
-    snprintf(msg, cap, "%s: could not set up the case (device memory)", what);
-    zk_case_free(&c);
-    return 1;
-  }
-  zk_status s = zk_case_run(&c, ctx);
-  int fail = 0;
-  if (s != ZK_OK) {
-    describe(&c, what, sizeof what);
-    snprintf(msg, cap, "%s: returned %s: %s", what, zk_status_name(s), zk_ctx_last_error(ctx));
-    fail = 1;
-  } else {
-    t->ref(&c);
-    fail = zk_case_check(&c, msg, cap);
-  }
+  if (zk_case_setup(&c, t, o, msg, cap)) return 1;
+  int fail = zk_case_run_checked(&c, ctx, msg, cap);
   zk_case_free(&c);
   return fail;
 }

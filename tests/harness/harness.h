@@ -148,6 +148,14 @@ zk_status zk_case_run(zk_case *c, zk_ctx *ctx);
  * writes the first failure to msg. */
 int zk_case_check(zk_case *c, char *msg, size_t cap);
 
+/* zk_case_init with a message: 0 on success, else msg says why (and the
+ * case is freed). */
+int zk_case_setup(zk_case *c, const zk_op_test *t, const zk_case_opts *o, char *msg, size_t cap);
+/* Runs the case expecting ZK_OK; 0 on success, else msg says what returned. */
+int zk_case_run_ok(zk_case *c, zk_ctx *ctx, char *msg, size_t cap);
+/* zk_case_run_ok, then the reference and every output's tolerance check. */
+int zk_case_run_checked(zk_case *c, zk_ctx *ctx, char *msg, size_t cap);
+
 /* One full case: init, run, ref, check.  0 = pass. */
 int zk_run_case(const zk_op_test *t, zk_ctx *ctx, const zk_case_opts *o, char *msg, size_t cap);
 
