@@ -143,26 +143,12 @@ static inline bool zk_rows_vec_ok(const zk_rows *t) {
          ((t->cols * es) % 16 == 0);
 }
 
-// Row r of a view as a typed pointer.
-template <typename T> __device__ __forceinline__ T *zk_row(void *base, int64_t stride, int64_t r) {
-  return (T *)base + r * stride;
-}
-
 // ----------------------------------------------------------- reductions
 // Fixed shuffle trees: the same inputs give the same bits on every run.
 
 __device__ __forceinline__ float zk_warp_sum(float v) {
 #pragma unroll
   for (int o = 16; o; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
-__device__ __forceinline__ float zk_warp_max(float v) {
-#pragma unroll
-  for (int o = 16; o; o >>= 1) {
-    float w = __shfl_xor_sync(0xffffffffu, v, o);
-    v = (w > v || w != w) ? w : v;  // NaN wins
-  }
   return v;
 }
 
@@ -176,17 +162,6 @@ __device__ __forceinline__ float zk_block_sum(float v, float *scratch) {
   __syncthreads();
   v = lane < warps ? scratch[lane] : 0.0f;
   v = zk_warp_sum(v);
-  return v;
-}
-
-__device__ __forceinline__ float zk_block_max(float v, float *scratch) {
-  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-  v = zk_warp_max(v);
-  __syncthreads();
-  if (lane == 0) scratch[warp] = v;
-  __syncthreads();
-  v = lane < warps ? scratch[lane] : -INFINITY;
-  v = zk_warp_max(v);
   return v;
 }
 

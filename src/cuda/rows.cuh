@@ -1,42 +1,9 @@
-// Row access for block-per-row kernels: a block walks one row with 16-byte
-// vectors (VEC) or with coalesced scalars, handing each element to a
-// functor as f32.  Used by the norm engine and the other row families.
+// Helpers of block-per-row kernels: the block size for a row length, and
+// the dropout draws of one thread.
 #ifndef ZK_CUDA_ROWS_CUH
 #define ZK_CUDA_ROWS_CUH
 
 #include "common.cuh"
-
-// Visits every element of a row once: f(j, value).
-template <typename T, bool VEC, typename F>
-__device__ __forceinline__ void zk_row_each(const T *row, int64_t D, F f) {
-  if (VEC) {
-    constexpr int E = zk_vec<T>::EPV;
-    for (int64_t q = threadIdx.x; q * E < D; q += blockDim.x) {
-      zk_vec<T> v;
-      v.load(row + q * E);
-#pragma unroll
-      for (int e = 0; e < E; e++) f(q * E + e, v.get(e));
-    }
-  } else {
-    for (int64_t j = threadIdx.x; j < D; j += blockDim.x) f(j, zk_ld(row + j));
-  }
-}
-
-// Writes out[j] = g(j) for a row, vectorized like zk_row_each.
-template <typename T, bool VEC, typename G>
-__device__ __forceinline__ void zk_row_write(T *out, int64_t D, G g) {
-  if (VEC) {
-    constexpr int E = zk_vec<T>::EPV;
-    for (int64_t q = threadIdx.x; q * E < D; q += blockDim.x) {
-      zk_vec<T> v;
-#pragma unroll
-      for (int e = 0; e < E; e++) v.set(e, g(q * E + e));
-      v.store(out + q * E);
-    }
-  } else {
-    for (int64_t j = threadIdx.x; j < D; j += blockDim.x) zk_st(out + j, g(j));
-  }
-}
 
 // Threads per block for a row of D elements: enough 16-byte vectors in
 // flight, a multiple of 32, at most 1024.
