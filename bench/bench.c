@@ -29,7 +29,8 @@ static const bench_shape gpu_quick[] = {{8192, 4096, ZK_F32, "train"}, {8192, 40
 typedef struct bench_opts {
   zk_backend backend;
   int quick, reps;
-  const char *json;
+  int json;           /* --json: JSON on stdout, the table on stderr */
+  const char *out;    /* --out FILE: JSON written to FILE as well */
   int64_t rows, cols;  /* --rows/--cols override (0 = defaults) */
   int nops;
   char **ops;
@@ -125,7 +126,8 @@ static int parse(int argc, char **argv, bench_opts *o) {
   for (int i = 0; i < argc; i++) {
     if (!strcmp(argv[i], "--backend")) i++;
     else if (!strcmp(argv[i], "--quick")) o->quick = 1;
-    else if (!strcmp(argv[i], "--json") && i + 1 < argc) o->json = argv[++i];
+    else if (!strcmp(argv[i], "--json")) o->json = 1;
+    else if (!strcmp(argv[i], "--out") && i + 1 < argc) o->out = argv[++i];
     else if (!strcmp(argv[i], "--rows") && i + 1 < argc) o->rows = atoll(argv[++i]);
     else if (!strcmp(argv[i], "--cols") && i + 1 < argc) o->cols = atoll(argv[++i]);
     else if (!strcmp(argv[i], "--reps") && i + 1 < argc) o->reps = atoi(argv[++i]);
@@ -139,7 +141,7 @@ static int parse(int argc, char **argv, bench_opts *o) {
 int zk_cmd_bench(int argc, char **argv) {
   bench_opts o;
   if (parse(argc, argv, &o)) {
-    fprintf(stderr, "usage: zkern bench [OPS...] [--backend cpu|cuda] [--json FILE] [--quick] [--rows R --cols D] [--reps N]\n");
+    fprintf(stderr, "usage: zkern bench [OPS...] [--backend cpu|cuda] [--json] [--out FILE] [--quick] [--rows R --cols D] [--reps N]\n");
     return 2;
   }
   zk_ctx *ctx;
@@ -162,19 +164,26 @@ int zk_cmd_bench(int argc, char **argv) {
     shapes = o.quick ? cpu_quick : cpu_shapes;
     nshapes = 2;
   }
+  /* The table goes to stdout, or to stderr when stdout carries the JSON. */
+  FILE *table = o.json ? stderr : stdout;
+  FILE *json = o.out ? fopen(o.out, "w") : o.json ? stdout : NULL;
+  if (o.out && !json) {
+    fprintf(stderr, "zkern bench: cannot write %s\n", o.out);
+    zk_ctx_destroy(ctx);
+    return 1;
+  }
   char device[128];
   zk_device_name(o.backend, device, sizeof device);
   double copy = zk_copy_bandwidth_gbps(o.backend, o.backend == ZK_BACKEND_CUDA ? (size_t)1 << 30 : (size_t)256 << 20,
                                        zk_ctx_threads(ctx));
   size_t l2 = o.backend == ZK_BACKEND_CUDA ? zk_device_l2_bytes() : 0;
   if (o.backend == ZK_BACKEND_CPU)
-    printf("zkern bench on %s (cpu, %d threads): memcpy on %d threads %.1f GB/s (read + write, median)\n", device,
+    fprintf(table, "zkern bench on %s (cpu, %d threads): memcpy on %d threads %.1f GB/s (read + write, median)\n", device,
            zk_ctx_threads(ctx), zk_ctx_threads(ctx), copy);
   else
-    printf("zkern bench on %s (cuda): device copy %.1f GB/s (read + write, median)\n", device, copy);
-  printf("%-28s %-5s %6s %7s %10s %9s %7s %9s  %s\n", "op", "dtype", "rows", "cols", "us", "GB/s", "%copy", "vs unfused",
+    fprintf(table, "zkern bench on %s (cuda): device copy %.1f GB/s (read + write, median)\n", device, copy);
+  fprintf(table, "%-28s %-5s %6s %7s %10s %9s %7s %9s  %s\n", "op", "dtype", "rows", "cols", "us", "GB/s", "%copy", "vs unfused",
          "unfused recipe");
-  FILE *json = o.json ? fopen(o.json, "w") : NULL;
   if (json)
     fprintf(json, "{\"device\": \"%s\", \"backend\": \"%s\", \"copy_gbps\": %.2f, \"results\": [\n", device,
             o.backend == ZK_BACKEND_CUDA ? "cuda" : "cpu", copy);
@@ -195,7 +204,7 @@ int zk_cmd_bench(int argc, char **argv) {
       char msg[512];
       zk_case_opts v = {o.backend, sh->dtype, sh->dtype, sh->rows < 4 ? sh->rows : 4, D, 0, 0, seed + i, -1, -1, 0};
       if (zk_run_case(t, ctx, &v, msg, sizeof msg)) {
-        printf("%-28s %-5s %6lld %7lld  FAIL validation: %s\n", ops[i].name, zk_dtype_name(sh->dtype),
+        fprintf(table, "%-28s %-5s %6lld %7lld  FAIL validation: %s\n", ops[i].name, zk_dtype_name(sh->dtype),
                (long long)sh->rows, (long long)D, msg);
         failures++;
         continue;
@@ -204,7 +213,7 @@ int zk_cmd_bench(int argc, char **argv) {
       zk_case probe;
       if (zk_case_init(&probe, t, &b)) {
         zk_case_free(&probe);
-        printf("%-28s %-5s  cannot allocate the case\n", ops[i].name, zk_dtype_name(sh->dtype));
+        fprintf(table, "%-28s %-5s  cannot allocate the case\n", ops[i].name, zk_dtype_name(sh->dtype));
         continue;
       }
       double bytes = bytes_of(&probe);
@@ -235,7 +244,7 @@ int zk_cmd_bench(int argc, char **argv) {
       for (int k = 0; k < nsets; k++) zk_case_free(&sets[k]);
       free(sets);
       if (st != ZK_OK) {
-        printf("%-28s %-5s %6lld %7lld  FAIL: %s\n", ops[i].name, zk_dtype_name(sh->dtype), (long long)sh->rows,
+        fprintf(table, "%-28s %-5s %6lld %7lld  FAIL: %s\n", ops[i].name, zk_dtype_name(sh->dtype), (long long)sh->rows,
                (long long)D, zk_ctx_last_error(ctx));
         failures++;
         continue;
@@ -243,9 +252,9 @@ int zk_cmd_bench(int argc, char **argv) {
       double gbps = bytes / (us * 1e3), pct = copy > 0 ? 100.0 * gbps / copy : 0;
       char speedup[32] = "-";
       if (unfused > 0) snprintf(speedup, sizeof speedup, "%.2fx", unfused / us);
-      printf("%-28s %-5s %6lld %7lld %10.2f %9.1f %6.1f%% %9s  %s\n", ops[i].name, zk_dtype_name(sh->dtype),
+      fprintf(table, "%-28s %-5s %6lld %7lld %10.2f %9.1f %6.1f%% %9s  %s\n", ops[i].name, zk_dtype_name(sh->dtype),
              (long long)sh->rows, (long long)D, us, gbps, pct, speedup, comp ? comp->recipe : "");
-      fflush(stdout);
+      fflush(table);
       if (json) {
         fprintf(json,
                 "%s  {\"op\": \"%s\", \"dtype\": \"%s\", \"rows\": %lld, \"cols\": %lld, \"shape\": \"%s\", "
@@ -258,10 +267,10 @@ int zk_cmd_bench(int argc, char **argv) {
   }
   if (json) {
     fprintf(json, "\n]}\n");
-    fclose(json);
+    if (json != stdout) fclose(json);
   }
   zk_ctx_destroy(ctx);
   free(o.ops);
-  if (failures) printf("%d benchmark validation failures\n", failures);
+  if (failures) fprintf(table, "%d benchmark validation failures\n", failures);
   return failures ? 1 : 0;
 }

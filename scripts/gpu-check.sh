@@ -58,7 +58,7 @@ want memcheck && sanitize memcheck
 want racecheck && sanitize racecheck
 
 if want bench; then
-  "$BUILD/zkern" bench --backend cuda --json "$OUT/bench-cuda.json" > "$OUT/bench-cuda.txt" 2>&1 || status=1
+  "$BUILD/zkern" bench --backend cuda --out "$OUT/bench-cuda.json" > "$OUT/bench-cuda.txt" 2>&1 || status=1
   cat "$OUT/bench-cuda.txt"
 fi
 
