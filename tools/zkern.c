@@ -7,7 +7,8 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: zkern list [--json]\n"
           "       zkern check [--backend cpu|cuda] [OPS...]\n"
-          "       zkern bench [OPS...] [--backend cpu|cuda] [--json] [--quick] [--rows R] [--cols D]\n");
+          "       zkern bench [OPS...] [--backend cpu|cuda] [--json] [--out FILE] [--quick] [--rows R --cols D]\n"
+          "                   [--reps N]   (--json: JSON on stdout, table on stderr; --out: JSON to FILE)\n");
 }
 
 int main(int argc, char **argv) {
