@@ -185,32 +185,14 @@ static zk_op_test with_fill(int op, enum fill_mode mode, double shift) {
   return t;
 }
 
-/* Runs a prepared case, then the reference and the tolerance check.  0 = pass. */
-static int run_prepared(zk_case *c, zk_ctx *ctx, char *msg, size_t cap) {
-  zk_status s = zk_case_run(c, ctx);
-  if (s != ZK_OK) {
-    snprintf(msg, cap, "%s: returned %s: %s", c->test->op, zk_status_name(s), zk_ctx_last_error(ctx));
-    return 1;
-  }
-  c->test->ref(c);
-  return zk_case_check(c, msg, cap);
-}
-
-/* Init and run_prepared, keeping the case for further checks (the caller
+/* Init and zk_case_run_checked, keeping the case for further checks (the caller
  * frees it, whatever the result).  0 = pass. */
 static int run_kept(const zk_op_test *t, zk_ctx *ctx, const zk_case_opts *o, zk_case *c, char *msg, size_t cap) {
   if (zk_case_init(c, t, o)) {
     snprintf(msg, cap, "%s: could not set up a case", t->op);
     return 1;
   }
-  return run_prepared(c, ctx, msg, cap);
-}
-
-static int run_one(const zk_op_test *t, zk_ctx *ctx, const zk_case_opts *o, char *msg, size_t cap) {
-  zk_case c;
-  int fail = run_kept(t, ctx, o, &c, msg, cap);
-  zk_case_free(&c);
-  return fail;
+  return zk_case_run_checked(c, ctx, msg, cap);
 }
 
 /* D up to 262 145: one row, and a few rows; every op and dtype.  (In f16 a
@@ -223,7 +205,7 @@ static int extra_long_rows(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
     for (int d = 0; d < 3; d++) {
       for (int ri = 0; ri < 2; ri++) {
         zk_case_opts o = opts(b, dtypes[d], rows[ri], 262145, ri, (uint64_t)(op * 8 + d * 2 + ri));
-        if (run_one(&softmax_tests[op], ctx, &o, msg, cap)) return 1;
+        if (zk_run_case(&softmax_tests[op], ctx, &o, msg, cap)) return 1;
       }
     }
   return 0;
@@ -321,7 +303,7 @@ static int extra_large_logits(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) 
         t.t[0].lo = -1e4;
         t.t[0].hi = 1e4;
         zk_case_opts o = opts(b, dtypes[d], 3, cols[ci], ci, (uint64_t)(400 + op * 8 + d * 2 + ci));
-        if (run_one(&t, ctx, &o, msg, cap)) return 1;
+        if (zk_run_case(&t, ctx, &o, msg, cap)) return 1;
       }
   return 0;
 }
@@ -348,7 +330,7 @@ static int extra_log_softmax_grad_of_forward(zk_ctx *ctx, zk_backend b, char *ms
           snprintf(msg, cap, "log_softmax_lastdim_grad: could not set up the case");
           fail = 1;
         } else {
-          fail = run_prepared(&g, ctx, msg, cap);
+          fail = zk_case_run_checked(&g, ctx, msg, cap);
         }
         zk_case_free(&g);
       }

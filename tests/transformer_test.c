@@ -543,27 +543,9 @@ static int setup(zk_case *c, const zk_op_test *t, const zk_case_opts *o, char *m
   return 1;
 }
 
-/* Runs a prepared case, then the reference and the tolerance check.  0 = pass. */
-static int run_prepared(zk_case *c, zk_ctx *ctx, char *msg, size_t cap) {
-  zk_status s = zk_case_run(c, ctx);
-  if (s != ZK_OK) {
-    snprintf(msg, cap, "%s: returned %s: %s", c->test->op, zk_status_name(s), zk_ctx_last_error(ctx));
-    return 1;
-  }
-  c->test->ref(c);
-  return zk_case_check(c, msg, cap);
-}
-
-/* setup + run_prepared, keeping the case (the caller frees it). */
+/* setup + zk_case_run_checked, keeping the case (the caller frees it). */
 static int run_kept(const zk_op_test *t, zk_ctx *ctx, const zk_case_opts *o, zk_case *c, char *msg, size_t cap) {
-  return setup(c, t, o, msg, cap) || run_prepared(c, ctx, msg, cap);
-}
-
-static int run_one(const zk_op_test *t, zk_ctx *ctx, const zk_case_opts *o, char *msg, size_t cap) {
-  zk_case c;
-  int fail = run_kept(t, ctx, o, &c, msg, cap);
-  zk_case_free(&c);
-  return fail;
+  return setup(c, t, o, msg, cap) || zk_case_run_checked(c, ctx, msg, cap);
 }
 
 /* Makes output slot `out` of an initialised case an exact alias of input
@@ -652,7 +634,7 @@ static int dropout_ones(zk_ctx *ctx, zk_backend be, zk_dtype dt, int64_t n, floa
   zk_case c;
   if (setup(&c, &t, &o, msg, cap)) return 1;
   c.s[0] = p, c.u[0] = seed, c.u[1] = offset;
-  int fail = run_prepared(&c, ctx, msg, cap);
+  int fail = zk_case_run_checked(&c, ctx, msg, cap);
   double s = zk_round_to(1.0f / (1.0f - p), dt);
   for (int64_t i = 0; !fail && i < n; i++) {
     double y = c.got[1][i];
@@ -788,13 +770,13 @@ static int extra_dropout_p0_p1(zk_ctx *ctx, zk_backend be, char *msg, size_t cap
       int fail = setup(&a, &fwd, &o, msg, cap);
       if (!fail) {
         a.s[0] = ps[k];
-        fail = run_prepared(&a, ctx, msg, cap);
+        fail = zk_case_run_checked(&a, ctx, msg, cap);
       }
       if (!fail && setup(&b, &bwd, &o, msg, cap)) {
         fail = 1;
       } else if (!fail) {
         b.s[0] = ps[k];
-        fail = run_prepared(&b, ctx, msg, cap);
+        fail = zk_case_run_checked(&b, ctx, msg, cap);
         for (int64_t i = 0; !fail && i < zk_case_numel(&a, 1); i++) {
           double x = a.val[0][i], y = a.got[1][i], g = b.got[1][i];
           int ok = k == 0 ? (y == x || (isnan(x) && isnan(y))) && signbit(x) == signbit(y)
@@ -845,7 +827,7 @@ static int extra_offset_composition(zk_ctx *ctx, zk_backend be, char *msg, size_
   int fail = setup(&c, &t, &o, msg, cap);
   if (!fail) {
     c.s[0] = 0.4, c.u[0] = seed, c.u[1] = 13;
-    fail = run_prepared(&c, ctx, msg, cap);
+    fail = zk_case_run_checked(&c, ctx, msg, cap);
     for (int64_t i = 0; !fail && i < 7 * 1001; i++)
       if ((c.got[1][i] != 0) != full[13 + i]) {
         snprintf(msg, cap, "strided [7, 1001] at offset 13: element %lld differs from the 1-D stream", (long long)i);
@@ -979,7 +961,7 @@ static int extra_rms_norm_dropout_mask(zk_ctx *ctx, zk_backend be, char *msg, si
       int fail = setup(&c, find("rms_norm_dropout"), &o, msg, cap);
       if (!fail) {
         c.s[0] = p;
-        fail = run_prepared(&c, ctx, msg, cap);
+        fail = zk_case_run_checked(&c, ctx, msg, cap);
         for (int64_t i = 0; !fail && i < zk_case_numel(&c, 2); i++) {
           int keep = zk_ref_dropout_keep(p, c.u[0], c.u[1], (uint64_t)i);
           if (keep == is_pos_zero(c.got[2][i])) {
@@ -994,7 +976,7 @@ static int extra_rms_norm_dropout_mask(zk_ctx *ctx, zk_backend be, char *msg, si
       if (k == 0) continue;
       if (setup(&g, find("rms_norm_dropout_grad"), &o, msg, cap)) return 1;
       g.s[0] = p;
-      fail = run_prepared(&g, ctx, msg, cap);
+      fail = zk_case_run_checked(&g, ctx, msg, cap);
       for (int k2 = 3; k2 < 5 && !fail; k2++)
         for (int64_t i = 0; i < zk_case_numel(&g, k2); i++)
           if (g.got[k2][i] != 0.0) {
@@ -1059,7 +1041,7 @@ static int extra_both_aliases(zk_ctx *ctx, zk_backend be, char *msg, size_t cap)
         int fail = setup(&c, find(cases[i].op), &o, msg, cap);
         if (!fail) {
           make_alias(&c, cases[i].out2, cases[i].in2);
-          fail = run_prepared(&c, ctx, msg, cap);
+          fail = zk_case_run_checked(&c, ctx, msg, cap);
         }
         zk_case_free(&c);
         if (fail) return 1;
@@ -1080,7 +1062,7 @@ static int extra_layernorm_rows(zk_ctx *ctx, zk_backend be, char *msg, size_t ca
     for (int i = 0; i < 2; i++) {
       zk_case_opts o = opts(be, dtypes[d], 17, 1031, 0, 23 + i);
       zk_op_test t = filled(fwd[i], 3, FILL_MEAN_1E4), tg = filled(grad[i], i ? 3 : 1, FILL_MEAN_1E4);
-      if (run_one(&t, ctx, &o, msg, cap) || run_one(&tg, ctx, &o, msg, cap)) return 1;
+      if (zk_run_case(&t, ctx, &o, msg, cap) || zk_run_case(&tg, ctx, &o, msg, cap)) return 1;
       t = filled(fwd[i], 3, FILL_CONSTANT);
       for (int absent = 0; absent < 2; absent++) {
         zk_case c;
@@ -1114,7 +1096,7 @@ static int extra_glu_specials(zk_ctx *ctx, zk_backend be, char *msg, size_t cap)
     for (int d = 0; d < 3; d++) {
       zk_op_test t = filled(glu_forwards[i], 1, FILL_SPECIALS);
       zk_case_opts o = opts(be, dtypes[d], 5, 2 * NSPECIALS + 7, 0, 29);
-      if (run_one(&t, ctx, &o, msg, cap)) return 1;
+      if (zk_run_case(&t, ctx, &o, msg, cap)) return 1;
     }
   return 0;
 }
@@ -1126,7 +1108,7 @@ static int extra_glu_empty(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
                                "swiglu_grad", "geglu_grad", "bias_swiglu_grad", "bias_geglu_grad"};
   for (int i = 0; i < 8; i++) {
     zk_case_opts o = opts(be, ZK_F32, 3, 0, 0, 31);
-    if (run_one(find(ops[i]), ctx, &o, msg, cap)) return 1;
+    if (zk_run_case(find(ops[i]), ctx, &o, msg, cap)) return 1;
   }
   return 0;
 }
@@ -1158,7 +1140,7 @@ static int run_on_slice(const zk_op_test *t, zk_ctx *ctx, const zk_case_opts *o,
   c.dl[0].shape = shape;
   c.dl[0].strides = strides;
   c.dl[0].byte_offset = (uint64_t)(D * es);
-  int fail = run_prepared(&c, ctx, msg, cap);
+  int fail = zk_case_run_checked(&c, ctx, msg, cap);
   if (c.backend == ZK_BACKEND_CUDA) zk_dev_download(proj, dev, bytes);
   if (!fail && memcmp(proj, before, bytes)) {
     snprintf(msg, cap, "%s: the projection holding x was written", t->op);

@@ -6,6 +6,25 @@
 
 #define X_LAST "x's last dimension"
 
+/* The weightless norms: x -> y, and (x, dy) -> dx. */
+static zk_status no_weight(const zk_call *call, zk_op_id op, const DLTensor *x, DLTensor *y, float eps) {
+  zk_args a = {.op = op, .f = {eps}};
+  ZK_CHECK(zk_take_input(call, "x", x, &a.t[0], 1));
+  ZK_CHECK(zk_take_like(call, "y", y, &a.t[1], 1, "x", x, &a.t[0]));
+  ZK_CHECK(zk_expect_eps(call, eps));
+  return zk_dispatch_rows(call, &a, &a.t[0], 0);
+}
+
+static zk_status no_weight_grad(const zk_call *call, zk_op_id op, const DLTensor *x, const DLTensor *dy, DLTensor *dx,
+                                float eps) {
+  zk_args a = {.op = op, .f = {eps}};
+  ZK_CHECK(zk_take_input(call, "x", x, &a.t[0], 1));
+  ZK_CHECK(zk_take_like(call, "dy", dy, &a.t[1], 0, "x", x, &a.t[0]));
+  ZK_CHECK(zk_take_like(call, "dx", dx, &a.t[2], 1, "x", x, &a.t[0]));
+  ZK_CHECK(zk_expect_eps(call, eps));
+  return zk_dispatch_rows(call, &a, &a.t[0], 0);
+}
+
 zk_status zk_rmsnorm(zk_ctx *ctx, const DLTensor *x, const DLTensor *weight, DLTensor *y, float eps) {
   ZK_BEGIN(rmsnorm);
   zk_args a = {.op = ZK_OP_rmsnorm, .f = {eps}};
@@ -32,22 +51,12 @@ zk_status zk_rmsnorm_grad(zk_ctx *ctx, const DLTensor *x, const DLTensor *weight
 
 zk_status zk_rms_norm_no_weight(zk_ctx *ctx, const DLTensor *x, DLTensor *y, float eps) {
   ZK_BEGIN(rms_norm_no_weight);
-  zk_args a = {.op = ZK_OP_rms_norm_no_weight, .f = {eps}};
-  ZK_CHECK(zk_take_input(call, "x", x, &a.t[0], 1));
-  ZK_CHECK(zk_take_like(call, "y", y, &a.t[1], 1, "x", x, &a.t[0]));
-  ZK_CHECK(zk_expect_eps(call, eps));
-  return zk_dispatch_rows(call, &a, &a.t[0], 0);
+  return no_weight(call, ZK_OP_rms_norm_no_weight, x, y, eps);
 }
 
-zk_status zk_rms_norm_no_weight_grad(zk_ctx *ctx, const DLTensor *x, const DLTensor *dy, DLTensor *dx,
-                                     float eps) {
+zk_status zk_rms_norm_no_weight_grad(zk_ctx *ctx, const DLTensor *x, const DLTensor *dy, DLTensor *dx, float eps) {
   ZK_BEGIN(rms_norm_no_weight_grad);
-  zk_args a = {.op = ZK_OP_rms_norm_no_weight_grad, .f = {eps}};
-  ZK_CHECK(zk_take_input(call, "x", x, &a.t[0], 1));
-  ZK_CHECK(zk_take_like(call, "dy", dy, &a.t[1], 0, "x", x, &a.t[0]));
-  ZK_CHECK(zk_take_like(call, "dx", dx, &a.t[2], 1, "x", x, &a.t[0]));
-  ZK_CHECK(zk_expect_eps(call, eps));
-  return zk_dispatch_rows(call, &a, &a.t[0], 0);
+  return no_weight_grad(call, ZK_OP_rms_norm_no_weight_grad, x, dy, dx, eps);
 }
 
 zk_status zk_layernorm(zk_ctx *ctx, const DLTensor *x, const DLTensor *gamma, const DLTensor *beta,
@@ -79,22 +88,12 @@ zk_status zk_layernorm_grad(zk_ctx *ctx, const DLTensor *x, const DLTensor *gamm
 
 zk_status zk_layer_norm_no_weight(zk_ctx *ctx, const DLTensor *x, DLTensor *y, float eps) {
   ZK_BEGIN(layer_norm_no_weight);
-  zk_args a = {.op = ZK_OP_layer_norm_no_weight, .f = {eps}};
-  ZK_CHECK(zk_take_input(call, "x", x, &a.t[0], 1));
-  ZK_CHECK(zk_take_like(call, "y", y, &a.t[1], 1, "x", x, &a.t[0]));
-  ZK_CHECK(zk_expect_eps(call, eps));
-  return zk_dispatch_rows(call, &a, &a.t[0], 0);
+  return no_weight(call, ZK_OP_layer_norm_no_weight, x, y, eps);
 }
 
-zk_status zk_layer_norm_no_weight_grad(zk_ctx *ctx, const DLTensor *x, const DLTensor *dy, DLTensor *dx,
-                                       float eps) {
+zk_status zk_layer_norm_no_weight_grad(zk_ctx *ctx, const DLTensor *x, const DLTensor *dy, DLTensor *dx, float eps) {
   ZK_BEGIN(layer_norm_no_weight_grad);
-  zk_args a = {.op = ZK_OP_layer_norm_no_weight_grad, .f = {eps}};
-  ZK_CHECK(zk_take_input(call, "x", x, &a.t[0], 1));
-  ZK_CHECK(zk_take_like(call, "dy", dy, &a.t[1], 0, "x", x, &a.t[0]));
-  ZK_CHECK(zk_take_like(call, "dx", dx, &a.t[2], 1, "x", x, &a.t[0]));
-  ZK_CHECK(zk_expect_eps(call, eps));
-  return zk_dispatch_rows(call, &a, &a.t[0], 0);
+  return no_weight_grad(call, ZK_OP_layer_norm_no_weight_grad, x, dy, dx, eps);
 }
 
 static zk_status take_ln_dropout_params(const zk_call *call, const zk_layer_norm_dropout_params *p, zk_args *a) {

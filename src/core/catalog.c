@@ -17,8 +17,6 @@ const zk_op_info *zk_catalog(size_t *count) {
   return catalog;
 }
 
-const char *zk_op_name(zk_op_id op) { return op < ZK_OP_COUNT ? catalog[op].name : "?"; }
-
 /* Declarations of every CPU entry point ops.def marks Y. */
 #define ZK_OP(name, family, kind, cpu, cuda) \
   ZK_SEL_##cpu(zk_status zk_cpu_##name(struct zk_ctx *, const struct zk_args *);, )

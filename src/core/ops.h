@@ -29,7 +29,6 @@ typedef zk_status (*zk_backend_fn)(struct zk_ctx *ctx, const struct zk_args *arg
 extern const zk_backend_fn zk_cpu_ops[ZK_OP_COUNT];
 extern const zk_backend_fn *zk_cuda_ops_table(void);
 
-const char *zk_op_name(zk_op_id op);
 
 #ifdef __cplusplus
 }

@@ -60,16 +60,9 @@ zk_status zk_cpu_for_rows(zk_ctx *ctx, const zk_call *call, int64_t rows, int64_
  * zk_present() first. */
 float *zk_cpu_param_f32(const zk_rows *p);
 
-/* Fixed-partition row blocks for sums over rows (dweight, dbias): the
- * partition depends on rows and cols only, never on the thread count, and
- * the partial sums are combined in block order. */
-typedef struct zk_colsum_plan {
-  int64_t rows_per_block;
-  int64_t blocks;
-} zk_colsum_plan;
-zk_colsum_plan zk_cpu_colsum_plan(int64_t rows, int64_t cols);
-
-/* Row-block driver for kernels that also sum over rows: fn(r0, r1, scratch,
+/* Row-block driver for kernels that also sum over rows (dweight, dbias):
+ * the row blocks depend on rows and cols only, never on the thread count,
+ * and the partial sums are combined in block order.  fn(r0, r1, scratch,
  * partials, arg) handles rows [r0, r1) and adds its column sums into
  * partials (n_sums vectors of cols floats, zeroed before); afterwards each
  * sum vector k is reduced over blocks in order into sums[k] (cols floats).

@@ -304,62 +304,26 @@ zk_status zk_cpu_norm_backward(zk_ctx *ctx, const zk_call *call, const zk_norm_b
 /* ------------------------------------------------------- entry points
  * Slots follow the public signatures in include/zkern/norms.h. */
 
-zk_status zk_cpu_rmsnorm(zk_ctx *ctx, const zk_args *a) {
-  ZK_CPU_CALL(ctx, rmsnorm);
-  zk_norm_fwd f = {ZK_NORM_RMS, &a->t[0], NULL, &a->t[2], NULL, &a->t[1], NULL, a->f[0], NULL};
-  return zk_cpu_norm_forward(ctx, call, &f);
-}
+#define NORM_FWD(name, kind, x, w, b, y, drop)                     \
+  zk_status zk_cpu_##name(zk_ctx *ctx, const zk_args *a) {         \
+    ZK_CPU_CALL(ctx, name);                                        \
+    zk_norm_fwd f = {kind, x, NULL, y, NULL, w, b, a->f[0], drop}; \
+    return zk_cpu_norm_forward(ctx, call, &f);                     \
+  }
+#define NORM_BWD(name, kind, x, w, dy, dx, dw, db, drop)                     \
+  zk_status zk_cpu_##name(zk_ctx *ctx, const zk_args *a) {                   \
+    ZK_CPU_CALL(ctx, name);                                                  \
+    zk_norm_bwd g = {kind, x, NULL, dy, NULL, dx, w, dw, db, a->f[0], drop}; \
+    return zk_cpu_norm_backward(ctx, call, &g);                              \
+  }
 
-zk_status zk_cpu_rmsnorm_grad(zk_ctx *ctx, const zk_args *a) {
-  ZK_CPU_CALL(ctx, rmsnorm_grad);
-  zk_norm_bwd b = {ZK_NORM_RMS, &a->t[0], NULL, &a->t[2], NULL, &a->t[3], &a->t[1], &a->t[4], NULL, a->f[0], NULL};
-  return zk_cpu_norm_backward(ctx, call, &b);
-}
-
-zk_status zk_cpu_rms_norm_no_weight(zk_ctx *ctx, const zk_args *a) {
-  ZK_CPU_CALL(ctx, rms_norm_no_weight);
-  zk_norm_fwd f = {ZK_NORM_RMS, &a->t[0], NULL, &a->t[1], NULL, NULL, NULL, a->f[0], NULL};
-  return zk_cpu_norm_forward(ctx, call, &f);
-}
-
-zk_status zk_cpu_rms_norm_no_weight_grad(zk_ctx *ctx, const zk_args *a) {
-  ZK_CPU_CALL(ctx, rms_norm_no_weight_grad);
-  zk_norm_bwd b = {ZK_NORM_RMS, &a->t[0], NULL, &a->t[1], NULL, &a->t[2], NULL, NULL, NULL, a->f[0], NULL};
-  return zk_cpu_norm_backward(ctx, call, &b);
-}
-
-zk_status zk_cpu_layernorm(zk_ctx *ctx, const zk_args *a) {
-  ZK_CPU_CALL(ctx, layernorm);
-  zk_norm_fwd f = {ZK_NORM_LAYER, &a->t[0], NULL, &a->t[3], NULL, &a->t[1], &a->t[2], a->f[0], NULL};
-  return zk_cpu_norm_forward(ctx, call, &f);
-}
-
-zk_status zk_cpu_layernorm_grad(zk_ctx *ctx, const zk_args *a) {
-  ZK_CPU_CALL(ctx, layernorm_grad);
-  zk_norm_bwd b = {ZK_NORM_LAYER, &a->t[0], NULL, &a->t[2], NULL, &a->t[3], &a->t[1], &a->t[4], &a->t[5], a->f[0], NULL};
-  return zk_cpu_norm_backward(ctx, call, &b);
-}
-
-zk_status zk_cpu_layer_norm_no_weight(zk_ctx *ctx, const zk_args *a) {
-  ZK_CPU_CALL(ctx, layer_norm_no_weight);
-  zk_norm_fwd f = {ZK_NORM_LAYER, &a->t[0], NULL, &a->t[1], NULL, NULL, NULL, a->f[0], NULL};
-  return zk_cpu_norm_forward(ctx, call, &f);
-}
-
-zk_status zk_cpu_layer_norm_no_weight_grad(zk_ctx *ctx, const zk_args *a) {
-  ZK_CPU_CALL(ctx, layer_norm_no_weight_grad);
-  zk_norm_bwd b = {ZK_NORM_LAYER, &a->t[0], NULL, &a->t[1], NULL, &a->t[2], NULL, NULL, NULL, a->f[0], NULL};
-  return zk_cpu_norm_backward(ctx, call, &b);
-}
-
-zk_status zk_cpu_layer_norm_dropout(zk_ctx *ctx, const zk_args *a) {
-  ZK_CPU_CALL(ctx, layer_norm_dropout);
-  zk_norm_fwd f = {ZK_NORM_LAYER, &a->t[0], NULL, &a->t[3], NULL, &a->t[1], &a->t[2], a->f[0], &a->drop};
-  return zk_cpu_norm_forward(ctx, call, &f);
-}
-
-zk_status zk_cpu_layer_norm_dropout_grad(zk_ctx *ctx, const zk_args *a) {
-  ZK_CPU_CALL(ctx, layer_norm_dropout_grad);
-  zk_norm_bwd b = {ZK_NORM_LAYER, &a->t[0], NULL, &a->t[2], NULL, &a->t[3], &a->t[1], &a->t[4], &a->t[5], a->f[0], &a->drop};
-  return zk_cpu_norm_backward(ctx, call, &b);
-}
+NORM_FWD(rmsnorm, ZK_NORM_RMS, &a->t[0], &a->t[1], NULL, &a->t[2], NULL)
+NORM_BWD(rmsnorm_grad, ZK_NORM_RMS, &a->t[0], &a->t[1], &a->t[2], &a->t[3], &a->t[4], NULL, NULL)
+NORM_FWD(rms_norm_no_weight, ZK_NORM_RMS, &a->t[0], NULL, NULL, &a->t[1], NULL)
+NORM_BWD(rms_norm_no_weight_grad, ZK_NORM_RMS, &a->t[0], NULL, &a->t[1], &a->t[2], NULL, NULL, NULL)
+NORM_FWD(layernorm, ZK_NORM_LAYER, &a->t[0], &a->t[1], &a->t[2], &a->t[3], NULL)
+NORM_BWD(layernorm_grad, ZK_NORM_LAYER, &a->t[0], &a->t[1], &a->t[2], &a->t[3], &a->t[4], &a->t[5], NULL)
+NORM_FWD(layer_norm_no_weight, ZK_NORM_LAYER, &a->t[0], NULL, NULL, &a->t[1], NULL)
+NORM_BWD(layer_norm_no_weight_grad, ZK_NORM_LAYER, &a->t[0], NULL, &a->t[1], &a->t[2], NULL, NULL, NULL)
+NORM_FWD(layer_norm_dropout, ZK_NORM_LAYER, &a->t[0], &a->t[1], &a->t[2], &a->t[3], &a->drop)
+NORM_BWD(layer_norm_dropout_grad, ZK_NORM_LAYER, &a->t[0], &a->t[1], &a->t[2], &a->t[3], &a->t[4], &a->t[5], &a->drop)

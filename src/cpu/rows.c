@@ -54,6 +54,14 @@ void zk_cpu_commit(const zk_rows *t, int64_t r, int64_t j, int64_t n, const floa
   if (t->dtype != ZK_F32) zk_cpu_store(t, r, j, n, target);
 }
 
+static int thread_id(void) {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
 /* Small problems run on the calling thread: waking a team costs more. */
 static int team_size(const zk_ctx *ctx, int64_t elements) {
   if (elements < (1 << 15)) return 1;
@@ -91,12 +99,7 @@ zk_status zk_cpu_for_rows(zk_ctx *ctx, const zk_call *call, int64_t rows, int64_
                                (long long)(team * per_thread * 4));
 #pragma omp parallel num_threads(team)
   {
-#ifdef _OPENMP
-    int tid = omp_get_thread_num();
-#else
-    int tid = 0;
-#endif
-    float *mine = scratch + tid * per_thread;
+    float *mine = scratch + thread_id() * per_thread;
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < rows; r++) fn(r, mine, arg);
   }
@@ -111,13 +114,18 @@ float *zk_cpu_param_f32(const zk_rows *p) {
 }
 
 /* At most about 2M floats of partial sums, blocks of at least 16 rows. */
-zk_colsum_plan zk_cpu_colsum_plan(int64_t rows, int64_t cols) {
+typedef struct colsum_plan {
+  int64_t rows_per_block;
+  int64_t blocks;
+} colsum_plan;
+
+static colsum_plan plan_colsums(int64_t rows, int64_t cols) {
   int64_t max_blocks = cols > 0 ? (1 << 21) / cols : 1;
   if (max_blocks < 1) max_blocks = 1;
   if (max_blocks > 1024) max_blocks = 1024;
   int64_t per = (rows + max_blocks - 1) / max_blocks;
   if (per < 16) per = 16;
-  zk_colsum_plan plan = {per, rows > 0 ? (rows + per - 1) / per : 0};
+  colsum_plan plan = {per, rows > 0 ? (rows + per - 1) / per : 0};
   return plan;
 }
 
@@ -128,7 +136,7 @@ ZK_HOT static void add_into(float *acc, const float *v, int64_t n) {
 zk_status zk_cpu_for_row_blocks(zk_ctx *ctx, const zk_call *call, int64_t rows, int64_t cols,
                                 int64_t scratch_floats, int n_sums, zk_block_fn fn, const void *arg,
                                 float **sums) {
-  zk_colsum_plan plan = zk_cpu_colsum_plan(rows, cols);
+  colsum_plan plan = plan_colsums(rows, cols);
   int team = team_size(ctx, rows * cols);
   if (team > plan.blocks) team = plan.blocks > 0 ? (int)plan.blocks : 1;
   int64_t per_thread = (scratch_floats + 15) & ~(int64_t)15;
@@ -140,12 +148,7 @@ zk_status zk_cpu_for_row_blocks(zk_ctx *ctx, const zk_call *call, int64_t rows, 
   memset(partials, 0, (size_t)(plan.blocks * per_block) * sizeof(float));
 #pragma omp parallel num_threads(team)
   {
-#ifdef _OPENMP
-    int tid = omp_get_thread_num();
-#else
-    int tid = 0;
-#endif
-    float *mine = scratch + tid * per_thread;
+    float *mine = scratch + thread_id() * per_thread;
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < plan.blocks; b++) {
       int64_t r0 = b * plan.rows_per_block, r1 = r0 + plan.rows_per_block;

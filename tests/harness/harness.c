@@ -329,6 +329,12 @@ int zk_case_run_checked(zk_case *c, zk_ctx *ctx, char *msg, size_t cap) {
   return zk_case_check(c, msg, cap);
 }
 
+int zk_case_run_only_output(zk_case *c, zk_ctx *ctx, int keep, char *msg, size_t cap) {
+  for (int k = 0; k < c->test->nt; k++)
+    if (c->test->t[k].role == ZK_OUT && k != keep) c->present[k] = 0;
+  return zk_case_run_checked(c, ctx, msg, cap);
+}
+
 int zk_run_case(const zk_op_test *t, zk_ctx *ctx, const zk_case_opts *o, char *msg, size_t cap) {
   zk_case c;
   if (zk_case_setup(&c, t, o, msg, cap)) return 1;

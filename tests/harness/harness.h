@@ -156,6 +156,10 @@ int zk_case_run_ok(zk_case *c, zk_ctx *ctx, char *msg, size_t cap);
 /* zk_case_run_ok, then the reference and every output's tolerance check. */
 int zk_case_run_checked(zk_case *c, zk_ctx *ctx, char *msg, size_t cap);
 
+/* zk_case_run_checked with every output but `keep` passed as NULL (keep
+ * = -1: none), for the gradients whose outputs are each optional. */
+int zk_case_run_only_output(zk_case *c, zk_ctx *ctx, int keep, char *msg, size_t cap);
+
 /* One full case: init, run, ref, check.  0 = pass. */
 int zk_run_case(const zk_op_test *t, zk_ctx *ctx, const zk_case_opts *o, char *msg, size_t cap);
 
