@@ -99,5 +99,10 @@ int zk_has_cuda(void);
 #include <zkern/norms.h>
 #include <zkern/transformer.h>
 #include <zkern/fused.h>
+#include <zkern/attention.h>
+#include <zkern/rope.h>
+#include <zkern/reductions.h>
+#include <zkern/loss.h>
+#include <zkern/scan.h>
 
 #endif

@@ -4,7 +4,7 @@
 #include "harness.h"
 
 extern const zk_family_tests zk_tests_activations, zk_tests_softmax, zk_tests_norms, zk_tests_transformer,
-    zk_tests_fused;
+    zk_tests_fused, zk_tests_attention, zk_tests_rope, zk_tests_reductions, zk_tests_loss, zk_tests_scan;
 
 const zk_family_tests *const zk_all_families[] = {
     &zk_tests_activations,
@@ -12,6 +12,11 @@ const zk_family_tests *const zk_all_families[] = {
     &zk_tests_norms,
     &zk_tests_transformer,
     &zk_tests_fused,
+    &zk_tests_attention,
+    &zk_tests_rope,
+    &zk_tests_reductions,
+    &zk_tests_loss,
+    &zk_tests_scan,
 };
 const int zk_n_families = sizeof zk_all_families / sizeof zk_all_families[0];
 

@@ -1,0 +1,12 @@
+/* loss family (spec: see docs).  Declarations are added as the ops land. */
+#ifndef ZKERN_LOSS_H
+#define ZKERN_LOSS_H
+#include <zkern/zkern.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,12 @@
+/* reductions family (spec: see docs).  Declarations are added as the ops land. */
+#ifndef ZKERN_REDUCTIONS_H
+#define ZKERN_REDUCTIONS_H
+#include <zkern/zkern.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+#endif

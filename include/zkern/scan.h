@@ -1,0 +1,12 @@
+/* scan family (spec: see docs).  Declarations are added as the ops land. */
+#ifndef ZKERN_SCAN_H
+#define ZKERN_SCAN_H
+#include <zkern/zkern.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+#endif
