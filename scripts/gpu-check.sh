@@ -36,25 +36,29 @@ fi
 
 if want test; then
   # The CPU suite is CI's job (and slow on the GPU host): here the cuda label.
-  (cd "$BUILD" && ctest -L cuda -j 2 --output-on-failure) > "$OUT/ctest.log" 2>&1 || status=1
+  (cd "$BUILD" && ctest -L cuda -j "$(nproc)" --output-on-failure) > "$OUT/ctest.log" 2>&1 || status=1
   grep -E "tests passed|Failed|\*\*\*|Skipped" "$OUT/ctest.log" | tail -20
   "$BUILD/zkern" check --backend cuda > "$OUT/check-cuda.log" 2>&1 || status=1
   tail -3 "$OUT/check-cuda.log"
 fi
 
+# Each family's CUDA suite under the tool, the families side by side.
 sanitize() {
-  local tool=$1
-  local log="$OUT/$tool.log"
-  : > "$log"
-  local fam
+  local tool=$1 fam pids=() fams=()
   for fam in $(cd tests && ls *_test.c | sed 's/_test\.c$//' | grep -vx 'core\|header'); do
     ZK_SWEEP=sanitizer timeout 900 compute-sanitizer --tool "$tool" --error-exitcode 3 \
-      "$BUILD/zk_family_test" "$fam" cuda >> "$log" 2>&1
-    local rc=$?
-    echo "$tool $fam: exit $rc"
+      "$BUILD/zk_family_test" "$fam" cuda > "$OUT/$tool-$fam.log" 2>&1 &
+    pids+=($!)
+    fams+=("$fam")
+  done
+  local i rc
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}"
+    rc=$?
+    echo "$tool ${fams[$i]}: exit $rc"
     [ $rc -ne 0 ] && [ $rc -ne 77 ] && status=1
   done
-  grep -E "ERROR SUMMARY|RACECHECK SUMMARY" "$log" | sort | uniq -c
+  cat "$OUT/$tool"-*.log | grep -E "ERROR SUMMARY|RACECHECK SUMMARY" | sort | uniq -c
 }
 want memcheck && sanitize memcheck
 want racecheck && sanitize racecheck
