@@ -251,8 +251,9 @@ OPS = {
         bytes=lambda io: nbytes(io["y"], io["dy"], io["dx"])),
 }
 
-SHAPES = [(8192, 4096, torch.bfloat16), (8192, 4096, torch.float32), (1, 4096, torch.bfloat16),
-          (32, 4096, torch.bfloat16), (64, 32768, torch.bfloat16), (16, 131072, torch.bfloat16)]
+SHAPES = {"train": [(8192, 4096, torch.bfloat16), (8192, 4096, torch.float32)],
+          "decode": [(1, 4096, torch.bfloat16), (32, 4096, torch.bfloat16)],
+          "long": [(64, 32768, torch.bfloat16), (16, 131072, torch.bfloat16)]}
 ROW_OPS = {"rmsnorm", "rmsnorm_residual", "fused_add_rmsnorm", "layernorm", "layernorm_residual",
            "softmax_lastdim", "log_softmax_lastdim"}
 
@@ -288,6 +289,7 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--ops", default=",".join(OPS))
     ap.add_argument("--reps", type=int, default=30)
+    ap.add_argument("--shapes", default="train,decode,long", help="comma list of: " + ", ".join(SHAPES))
     ap.add_argument("--no-compile", action="store_true")
     args = ap.parse_args()
     torch.manual_seed(0)
@@ -301,7 +303,7 @@ def main():
     for name in args.ops.split(","):
         op = OPS[name]
         compiled = None if args.no_compile else torch.compile(op["comp"], dynamic=False)
-        for R, D, dt in SHAPES:
+        for R, D, dt in [shape for group in args.shapes.split(",") for shape in SHAPES[group]]:
             if D > 4096 and name not in ROW_OPS:
                 continue
             probe = op["make"](R, D, dt)
