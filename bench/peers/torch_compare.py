@@ -254,6 +254,19 @@ OPS = {
 SHAPES = {"train": [(8192, 4096, torch.bfloat16), (8192, 4096, torch.float32)],
           "decode": [(1, 4096, torch.bfloat16), (32, 4096, torch.bfloat16)],
           "long": [(64, 32768, torch.bfloat16), (16, 131072, torch.bfloat16)]}
+# Families beyond these add their entries from torch_ops_<family>.py beside
+# this file: an OPS dict in the same format, where an entry may also carry
+# "shapes": the argument tuples its make() takes, in place of SHAPES.
+def load_family_ops():
+    import importlib.util
+    import pathlib
+    for path in sorted(pathlib.Path(__file__).parent.glob("torch_ops_*.py")):
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        OPS.update(mod.OPS)
+
+
 ROW_OPS = {"rmsnorm", "rmsnorm_residual", "fused_add_rmsnorm", "layernorm", "layernorm_residual",
            "softmax_lastdim", "log_softmax_lastdim"}
 
@@ -287,6 +300,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lib", required=True)
     ap.add_argument("--json")
+    load_family_ops()
     ap.add_argument("--ops", default=",".join(OPS))
     ap.add_argument("--reps", type=int, default=30)
     ap.add_argument("--shapes", default="train,decode,long", help="comma list of: " + ", ".join(SHAPES))
@@ -302,14 +316,16 @@ def main():
     out = []
     for name in args.ops.split(","):
         op = OPS[name]
+        own = op.get("shapes")
         compiled = None if args.no_compile else torch.compile(op["comp"], dynamic=False)
-        for R, D, dt in [shape for group in args.shapes.split(",") for shape in SHAPES[group]]:
-            if D > 4096 and name not in ROW_OPS:
+        for shape in own or [shape for group in args.shapes.split(",") for shape in SHAPES[group]]:
+            R, D, dt = shape[:3]
+            if not own and D > 4096 and name not in ROW_OPS:
                 continue
-            probe = op["make"](R, D, dt)
+            probe = op["make"](*shape)
             set_bytes = sum(t.numel() * t.element_size() for t in probe.values())
             nsets = max(1, min(16, (3 * l2) // max(set_bytes, 1) + 1))
-            sets = [probe] + [op["make"](R, D, dt) for _ in range(nsets - 1)]
+            sets = [probe] + [op["make"](*shape) for _ in range(nsets - 1)]
             row = dict(op=name, dtype=str(dt).replace("torch.", ""), rows=R, cols=D)
             try:
                 row["zkern_us"] = time_fn(lambda io: op["zk"](z, io), sets, args.reps)
