@@ -201,118 +201,6 @@ __global__ void __launch_bounds__(kNormThreads) norm_forward_kernel(FwdParams a)
   }
 }
 
-// ------------------------------------------------- register-cached rows
-// Where every view allows 16-byte vectors and the row fits, each thread
-// keeps its VPT vectors of the row in registers: all of its loads are in
-// flight at once (the chunked walk above has one), and the statistics and
-// the output pass read registers instead of L1.  Thread t owns the vectors
-// t, t + blockDim.x, ..., so its columns are the same on every row (the
-// backward kernel keeps its parameter-gradient partials in registers too).
-
-// Element offset of this thread's k-th vector.
-template <typename T>
-__device__ __forceinline__ int64_t cached_j0(int k) {
-  return ((int64_t)threadIdx.x + (int64_t)k * blockDim.x) * zk_vec<T>::EPV;
-}
-
-// The row's input (x, or h = round(x + x2)) into v; vectors past D are
-// left unset and never read (D is a multiple of the vector width here).
-template <typename T, int VPT>
-__device__ __forceinline__ void cached_load(const T *xr, const T *x2r, int64_t D,
-                                            float (&v)[VPT][zk_vec<T>::EPV]) {
-#pragma unroll
-  for (int k = 0; k < VPT; k++)
-    if (cached_j0<T>(k) < D) chunk<T, true>::input(xr, x2r, cached_j0<T>(k), v[k]);
-}
-
-// row_stats on a register-cached row: the same statistics, in the same
-// three LayerNorm steps; x0 (the row's first value) comes from thread 0.
-template <typename T, int VPT>
-__device__ __forceinline__ row_stat cached_stats(const float (&v)[VPT][zk_vec<T>::EPV], int64_t D, int layer,
-                                                 float eps, float *red, float *first) {
-  constexpr int N = zk_vec<T>::EPV;
-  row_stat st = {0.0f, 0.0f, 0.0f, 0.0f};
-  float inv_d = 1.0f / (float)D, var;
-  if (!layer) {
-    float ss = 0.0f;
-#pragma unroll
-    for (int k = 0; k < VPT; k++)
-      if (cached_j0<T>(k) < D)
-#pragma unroll
-        for (int e = 0; e < N; e++) ss += v[k][e] * v[k][e];
-    var = zk_block_sum(ss, red) * inv_d;
-  } else {
-    if (threadIdx.x == 0) *first = v[0][0];
-    __syncthreads();
-    st.x0 = *first;
-    float s = 0.0f;
-#pragma unroll
-    for (int k = 0; k < VPT; k++)
-      if (cached_j0<T>(k) < D)
-#pragma unroll
-        for (int e = 0; e < N; e++) s += v[k][e] - st.x0;
-    st.m1 = zk_block_sum(s, red) * inv_d;
-    float s2 = 0.0f, sq = 0.0f;
-#pragma unroll
-    for (int k = 0; k < VPT; k++)
-      if (cached_j0<T>(k) < D)
-#pragma unroll
-        for (int e = 0; e < N; e++) {
-          float c = (v[k][e] - st.x0) - st.m1;
-          s2 += c;
-          sq += c * c;
-        }
-    st.m2 = zk_block_sum(s2, red) * inv_d;
-    var = zk_block_sum(sq, red) * inv_d - st.m2 * st.m2;
-  }
-  st.rstd = 1.0f / sqrtf((var < 0.0f ? 0.0f : var) + eps);
-  return st;
-}
-
-template <typename T, int VPT>
-__global__ void __launch_bounds__(kNormThreads) norm_forward_cached_kernel(FwdParams a) {
-  using C = chunk<T, true>;
-  constexpr int N = C::N;
-  __shared__ float red[33];
-  __shared__ float first;
-  for (int64_t r = blockIdx.x; r < a.rows; r += gridDim.x) {
-    const T *xr = (const T *)a.x + r * a.sx;
-    const T *x2r = a.x2 ? (const T *)a.x2 + r * a.sx2 : nullptr;
-    float v[VPT][N];
-    // Every read of the row happens here, before any write: y may alias
-    // x, and h may alias x or x2.
-    cached_load<T, VPT>(xr, x2r, a.D, v);
-    if (a.h) {
-      T *hr = (T *)a.h + r * a.sh;
-#pragma unroll
-      for (int k = 0; k < VPT; k++)
-        if (cached_j0<T>(k) < a.D) C::store(hr + cached_j0<T>(k), v[k]);
-    }
-    row_stat st = cached_stats<T, VPT>(v, a.D, a.layer, a.eps, red, &first);
-    T *yr = (T *)a.y + r * a.sy;
-    zk_drop_stream ds = {a.seed, 0, {0, 0, 0, 0}, false};
-    uint64_t base = a.offset + (uint64_t)(r * a.D);
-#pragma unroll
-    for (int k = 0; k < VPT; k++) {
-      int64_t j0 = cached_j0<T>(k);
-      if (j0 >= a.D) continue;
-      float wv[N], bv[N], out[N];
-      if (a.w) C::param(a.w, a.wt, a.w_vec, j0, wv);
-      if (a.b) C::param(a.b, a.bt, a.b_vec, j0, bv);
-#pragma unroll
-      for (int e = 0; e < N; e++) {
-        float n = st.centered(v[k][e]) * st.rstd;
-        if (a.w) n *= wv[e];
-        if (a.b) n += bv[e];
-        if (a.drop) n = zk_dropout_drops(ds.at(base + (uint64_t)(j0 + e)), a.p) ? 0.0f : n * a.scale;
-        out[e] = n;
-      }
-      C::store(yr + j0, out);
-    }
-    __syncthreads();  // red[] and first are reused by the next row
-  }
-}
-
 struct BwdParams {
   const void *x, *x2, *dy, *dh;
   void *dx;
@@ -403,95 +291,6 @@ __global__ void __launch_bounds__(kNormThreads) norm_backward_kernel(BwdParams a
   }
 }
 
-// The backward on a register-cached row: x (or h) and dy' stay in
-// registers from the sums to dx, and the dweight / dbias partials of the
-// block's rows accumulate in registers (in row order, as the chunked
-// kernel does in memory) and are stored once.  Four register arrays per
-// thread: at most 256 threads, so the compiler may use up to 255
-// registers without spilling.
-constexpr int kCachedBwdThreads = 256;
-
-template <typename T, int VPT>
-__global__ void __launch_bounds__(kCachedBwdThreads) norm_backward_cached_kernel(BwdParams a) {
-  using C = chunk<T, true>;
-  constexpr int N = C::N;
-  __shared__ float red[33];
-  __shared__ float first;
-  int64_t r0 = (int64_t)blockIdx.x * a.rows_per_block, r1 = r0 + a.rows_per_block;
-  if (r1 > a.rows) r1 = a.rows;
-  float pw[VPT][N], pb[VPT][N];
-#pragma unroll
-  for (int k = 0; k < VPT; k++)
-#pragma unroll
-    for (int e = 0; e < N; e++) pw[k][e] = pb[k][e] = 0.0f;
-  for (int64_t r = r0; r < r1; r++) {
-    const T *xr = (const T *)a.x + r * a.sx;
-    const T *x2r = a.x2 ? (const T *)a.x2 + r * a.sx2 : nullptr;
-    const T *dyr = (const T *)a.dy + r * a.sdy;
-    uint64_t base = a.offset + (uint64_t)(r * a.D);
-    zk_drop_stream ds = {a.seed, 0, {0, 0, 0, 0}, false};
-    float v[VPT][N], d[VPT][N];
-    cached_load<T, VPT>(xr, x2r, a.D, v);
-#pragma unroll
-    for (int k = 0; k < VPT; k++)
-      if (cached_j0<T>(k) < a.D) C::load(dyr + cached_j0<T>(k), d[k]);
-    row_stat st = cached_stats<T, VPT>(v, a.D, a.layer, a.eps, red, &first);
-    // dy' = dy·keep·s (dropout) in place, then Σg and Σg·x̂ with g = dy'·w.
-    float sg = 0.0f, sgx = 0.0f;
-#pragma unroll
-    for (int k = 0; k < VPT; k++) {
-      int64_t j0 = cached_j0<T>(k);
-      if (j0 >= a.D) continue;
-      float wv[N];
-      if (a.w) C::param(a.w, a.wt, a.w_vec, j0, wv);
-#pragma unroll
-      for (int e = 0; e < N; e++) {
-        if (a.drop) d[k][e] = zk_dropout_drops(ds.at(base + (uint64_t)(j0 + e)), a.p) ? 0.0f : d[k][e] * a.scale;
-        float g = a.w ? d[k][e] * wv[e] : d[k][e];
-        sg += g;
-        sgx += g * (st.centered(v[k][e]) * st.rstd);
-      }
-    }
-    sg = a.layer ? zk_block_sum(sg, red) : 0.0f;
-    sgx = zk_block_sum(sgx, red);
-    float rstd = st.rstd, c_mean = sg / (float)a.D, c_xhat = sgx / (float)a.D;
-    bool one_rms = a.D == 1 && !a.layer;
-    const T *dhr = a.dh ? (const T *)a.dh + r * a.sdh : nullptr;
-    T *dxr = a.dx ? (T *)a.dx + r * a.sdx : nullptr;
-#pragma unroll
-    for (int k = 0; k < VPT; k++) {
-      int64_t j0 = cached_j0<T>(k);
-      if (j0 >= a.D) continue;
-      float wv[N], h[N], out[N];
-      if (a.w) C::param(a.w, a.wt, a.w_vec, j0, wv);
-      if (dhr) C::load(dhr + j0, h);
-#pragma unroll
-      for (int e = 0; e < N; e++) {
-        float g = a.w ? d[k][e] * wv[e] : d[k][e];
-        float xhat = st.centered(v[k][e]) * rstd;
-        pw[k][e] += d[k][e] * xhat;
-        pb[k][e] += d[k][e];
-        float dx = one_rms && isfinite(xhat) ? rstd * (g * (a.eps * rstd * rstd)) : rstd * (g - c_mean - xhat * c_xhat);
-        out[e] = dhr ? dx + h[e] : dx;
-      }
-      if (dxr) C::store(dxr + j0, out);
-    }
-    __syncthreads();  // first is rewritten by the next row
-  }
-  float *pwr = a.partial_w ? a.partial_w + (int64_t)blockIdx.x * a.D : nullptr;
-  float *pbr = a.partial_b ? a.partial_b + (int64_t)blockIdx.x * a.D : nullptr;
-#pragma unroll
-  for (int k = 0; k < VPT; k++) {
-    int64_t j0 = cached_j0<T>(k);
-    if (j0 >= a.D) continue;
-#pragma unroll
-    for (int e = 0; e < N; e++) {
-      if (pwr) pwr[j0 + e] = pw[k][e];
-      if (pbr) pbr[j0 + e] = pb[k][e];
-    }
-  }
-}
-
 // sums[j] = Σ_b partial[b][j] in block order, stored in the parameter
 // dtype.  The partial rows are split into 8 contiguous ranges, one per
 // warp: warp w sums its range for 32 adjacent columns (128-byte rows), and
@@ -524,56 +323,19 @@ __global__ void __launch_bounds__(32 * kColumnWarps) column_sums_kernel(const fl
 
 const zk_rows *present(const zk_rows *t) { return t && zk_present(t) ? t : nullptr; }
 
-// The register-cached launch for a row of `vecs` vectors: the fewest
-// vectors per thread (1, 2, 4, ... up to max_vpt) that cover the row with
-// at most 128 threads, else with at most max_threads; vpt 0 when the row
-// is too long to cache.  Few threads with several vectors each: the
-// registers (60-230 a thread) cap the threads an SM holds, and each
-// thread's loads are all in flight at once, so bytes in flight per SM
-// grow with the vectors per thread.
-struct cached_shape {
-  int vpt, threads;
-};
-
-cached_shape cached_launch(int64_t vecs, int max_threads, int max_vpt) {
-  for (int cap : {128, max_threads})
-    for (int vpt = 1; vpt <= max_vpt; vpt *= 2) {
-      int64_t t = (vecs + vpt - 1) / vpt;
-      if (t <= cap) return {vpt, (int)(((t < 32 ? 32 : t) + 31) / 32 * 32)};
-    }
-  return {0, 0};
-}
-
-constexpr int kFwdMaxVpt = 8, kBwdMaxVpt = 4;
-
 template <typename T>
 zk_status launch_forward(const zk_call *call, cudaStream_t stream, const FwdParams &p, bool vec, unsigned grid,
                          int threads) {
-  cached_shape c = vec ? cached_launch(p.D / zk_vec<T>::EPV, kNormThreads, kFwdMaxVpt) : cached_shape{0, 0};
-  switch (c.vpt) {
-    case 1: norm_forward_cached_kernel<T, 1><<<grid, c.threads, 0, stream>>>(p); break;
-    case 2: norm_forward_cached_kernel<T, 2><<<grid, c.threads, 0, stream>>>(p); break;
-    case 4: norm_forward_cached_kernel<T, 4><<<grid, c.threads, 0, stream>>>(p); break;
-    case 8: norm_forward_cached_kernel<T, 8><<<grid, c.threads, 0, stream>>>(p); break;
-    default:
-      if (vec) norm_forward_kernel<T, true><<<grid, threads, 0, stream>>>(p);
-      else norm_forward_kernel<T, false><<<grid, threads, 0, stream>>>(p);
-  }
+  if (vec) norm_forward_kernel<T, true><<<grid, threads, 0, stream>>>(p);
+  else norm_forward_kernel<T, false><<<grid, threads, 0, stream>>>(p);
   return ZK_CUDA_LAUNCHED(call);
 }
 
 template <typename T>
 zk_status launch_backward(const zk_call *call, cudaStream_t stream, const BwdParams &p, bool vec, unsigned grid,
                           int threads) {
-  cached_shape c = vec ? cached_launch(p.D / zk_vec<T>::EPV, kCachedBwdThreads, kBwdMaxVpt) : cached_shape{0, 0};
-  switch (c.vpt) {
-    case 1: norm_backward_cached_kernel<T, 1><<<grid, c.threads, 0, stream>>>(p); break;
-    case 2: norm_backward_cached_kernel<T, 2><<<grid, c.threads, 0, stream>>>(p); break;
-    case 4: norm_backward_cached_kernel<T, 4><<<grid, c.threads, 0, stream>>>(p); break;
-    default:
-      if (vec) norm_backward_kernel<T, true><<<grid, threads, 0, stream>>>(p);
-      else norm_backward_kernel<T, false><<<grid, threads, 0, stream>>>(p);
-  }
+  if (vec) norm_backward_kernel<T, true><<<grid, threads, 0, stream>>>(p);
+  else norm_backward_kernel<T, false><<<grid, threads, 0, stream>>>(p);
   return ZK_CUDA_LAUNCHED(call);
 }
 
