@@ -17,6 +17,7 @@
 #include "../src/core/dtype.h"
 #include "../src/ref/fused.h"
 #include "../src/ref/transformer.h"
+#include "harness/checks.h"
 #include "harness/harness.h"
 
 /* ------------------------------------------------------ calls and references */
@@ -151,36 +152,10 @@ static const zk_dtype all_dtypes[] = {ZK_F32, ZK_F16, ZK_BF16};
 static const char *const bitwise_ops[] = {"add", "mul", "add_bias"};
 static const char *const forward_ops[] = {"add", "mul", "add_bias", "bias_gelu_tanh", "bias_silu", "silu_mul_grad"};
 
-static int slot(const zk_op_test *t, const char *name) {
-  for (int k = 0; k < t->nt; k++)
-    if (!strcmp(t->t[k].name, name)) return k;
-  return -1;
-}
-
 static int first_out(const zk_op_test *t) {
   for (int k = 0; k < t->nt; k++)
     if (t->t[k].role == ZK_OUT) return k;
   return -1;
-}
-
-static int setup(zk_case *c, const zk_op_test *t, zk_backend be, zk_dtype dt, zk_dtype pdt, int64_t R, int64_t D,
-                 int strided, uint64_t seed, char *msg, size_t cap) {
-  zk_case_opts o = {be, dt, pdt, R, D, strided, 0, seed, -1, -1};
-  return zk_case_setup(c, t, &o, msg, cap);
-}
-
-/* One checked case (init, run, reference, tolerance check, free). */
-static int check_case(const zk_op_test *t, zk_ctx *ctx, zk_backend be, zk_dtype dt, zk_dtype pdt, int64_t R,
-                      int64_t D, int strided, uint64_t seed, char *msg, size_t cap) {
-  zk_case_opts o = {be, dt, pdt, R, D, strided, 0, seed, -1, -1};
-  return zk_run_case(t, ctx, &o, msg, cap);
-}
-
-static int fail_at(char *msg, size_t cap, const zk_case *c, int k, int64_t i, const char *why) {
-  snprintf(msg, cap, "%s %s R=%lld D=%lld%s: %s[%lld,%lld] = %.9g: %s", c->test->op, zk_dtype_name(c->dtype),
-           (long long)c->R, (long long)c->D, c->strided ? " strided" : "", c->test->t[k].name,
-           (long long)(i / c->cols[k]), (long long)(i % c->cols[k]), c->got[k][i], why);
-  return 1;
 }
 
 /* Same value, bit for bit (±0 told apart), or both NaN (payloads differ
@@ -267,7 +242,7 @@ static int check_probe_answers(const zk_case *c, char *msg, size_t cap) {
     if (!(got == want || (isnan(got) && isnan(want)))) {
       char why[96];
       snprintf(why, sizeof why, "expected %.9g", want);
-      return fail_at(msg, cap, c, k, i, why);
+      return zk_fail_at(msg, cap, c, k, i, why);
     }
   }
   return 0;
@@ -284,7 +259,7 @@ static int extra_ieee_specials(zk_ctx *ctx, zk_backend be, char *msg, size_t cap
       for (int ci = 0; ci < 2; ci++) {
         zk_op_test t = custom_test(forward_ops[o], fill_probes);
         zk_case c;
-        if (setup(&c, &t, be, all_dtypes[d], all_dtypes[d], 3, cols[ci], ci == 0, zk_rand_u64(&rng), msg, cap))
+        if (zk_setup_case(&c, &t, be, all_dtypes[d], all_dtypes[d], 3, cols[ci], ci == 0, zk_rand_u64(&rng), msg, cap))
           return 1;
         int fail = zk_case_run_checked(&c, ctx, msg, cap) || check_probe_answers(&c, msg, cap);
         zk_case_free(&c);
@@ -300,8 +275,8 @@ static int extra_ieee_specials(zk_ctx *ctx, zk_backend be, char *msg, size_t cap
 static int compare_with_cpu(const zk_op_test *t, zk_ctx *ctx, zk_ctx *cpu, zk_dtype dt, zk_dtype pdt, int64_t R,
                             int64_t D, int strided, uint64_t seed, char *msg, size_t cap) {
   zk_case g, h;
-  if (setup(&g, t, ZK_BACKEND_CUDA, dt, pdt, R, D, strided, seed, msg, cap)) return 1;
-  if (setup(&h, t, ZK_BACKEND_CPU, dt, pdt, R, D, strided, seed, msg, cap)) {
+  if (zk_setup_case(&g, t, ZK_BACKEND_CUDA, dt, pdt, R, D, strided, seed, msg, cap)) return 1;
+  if (zk_setup_case(&h, t, ZK_BACKEND_CPU, dt, pdt, R, D, strided, seed, msg, cap)) {
     zk_case_free(&g);
     return 1;
   }
@@ -310,7 +285,7 @@ static int compare_with_cpu(const zk_op_test *t, zk_ctx *ctx, zk_ctx *cpu, zk_dt
     if (!same_bits(g.got[k][i], h.got[k][i])) {
       char why[96];
       snprintf(why, sizeof why, "the CPU backend gives %.9g (bits differ)", h.got[k][i]);
-      fail = fail_at(msg, cap, &g, k, i, why);
+      fail = zk_fail_at(msg, cap, &g, k, i, why);
     }
   zk_case_free(&g);
   zk_case_free(&h);
@@ -347,7 +322,7 @@ static int extra_cpu_equals_cuda(zk_ctx *ctx, zk_backend be, char *msg, size_t c
           fail = compare_with_cpu(runs[r].t, ctx, cpu, all_dtypes[d], runs[r].pdt, runs[r].R, runs[r].D,
                                   runs[r].strided, seed, msg, cap);
         else
-          fail = check_case(runs[r].t, ctx, be, all_dtypes[d], runs[r].pdt, runs[r].R, runs[r].D, runs[r].strided,
+          fail = zk_check_case(runs[r].t, ctx, be, all_dtypes[d], runs[r].pdt, runs[r].R, runs[r].D, runs[r].strided,
                             seed, msg, cap);
       }
     }
@@ -396,9 +371,9 @@ static int extra_row_stride_0(zk_ctx *ctx, zk_backend be, char *msg, size_t cap)
         t.call = call_broadcast;
         t.ref = ref_broadcast;
         zk_case c;
-        if (setup(&c, &t, be, all_dtypes[d], all_dtypes[2 - d], 7, cols[ci], ci == 0, zk_rand_u64(&rng), msg, cap))
+        if (zk_setup_case(&c, &t, be, all_dtypes[d], all_dtypes[2 - d], 7, cols[ci], ci == 0, zk_rand_u64(&rng), msg, cap))
           return 1;
-        c.s[3] = slot(&t, runs[r].input);
+        c.s[3] = zk_slot(&t, runs[r].input);
         int fail = zk_case_run_checked(&c, ctx, msg, cap);
         zk_case_free(&c);
         if (fail) return 1;
@@ -414,10 +389,10 @@ static int extra_bias_dtype(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
   uint64_t rng = zk_test_seed() ^ 0xb1a5;
   for (int i = 0; i < N_OPS; i++) {
     const zk_op_test *t = &fused_tests[i];
-    if (slot(t, "bias") < 0) continue;
+    if (zk_slot(t, "bias") < 0) continue;
     for (int p = 0; p < 6; p++)
       for (int strided = 0; strided < 2; strided++)
-        if (check_case(t, ctx, be, pairs[p][0], pairs[p][1], 5, strided ? 257 : 4096, strided, zk_rand_u64(&rng), msg,
+        if (zk_check_case(t, ctx, be, pairs[p][0], pairs[p][1], 5, strided ? 257 : 4096, strided, zk_rand_u64(&rng), msg,
                        cap))
           return 1;
   }
@@ -533,7 +508,7 @@ static int extra_equals_swiglu(zk_ctx *ctx, zk_backend be, char *msg, size_t cap
       for (int s = 0; s < 4; s++) {
         const zk_op_test *t = grad ? &silu_mul_grad_halves : &silu_mul_halves;
         zk_case c;
-        if (setup(&c, t, be, all_dtypes[d], all_dtypes[d], shapes[s][0], shapes[s][1], s & 1, zk_rand_u64(&rng), msg,
+        if (zk_setup_case(&c, t, be, all_dtypes[d], all_dtypes[d], shapes[s][0], shapes[s][1], s & 1, zk_rand_u64(&rng), msg,
                   cap))
           return 1;
         int fail = zk_case_run_checked(&c, ctx, msg, cap);
@@ -595,18 +570,10 @@ static int extra_grad_outputs_alone(zk_ctx *ctx, zk_backend be, char *msg, size_
   for (int i = 0; i < N_OPS; i++) {
     const zk_op_test *t = &fused_tests[i];
     if (!is_grad(t)) continue;
-    for (int keep = -1; keep < t->nt; keep++) {
-      if (keep >= 0 && t->t[keep].role != ZK_OUT) continue;
-      for (int d = 0; d < 3; d++) {
-        zk_case c;
-        if (setup(&c, t, be, all_dtypes[d], all_dtypes[(d + 2) % 3], 33, 257 + 3839 * (d == 0), d == 1,
-                  zk_rand_u64(&rng), msg, cap))
-          return 1;
-        int fail = zk_case_run_only_output(&c, ctx, keep, msg, cap);
-        zk_case_free(&c);
-        if (fail) return 1;
-      }
-    }
+    for (int d = 0; d < 3; d++)
+      if (zk_check_outputs_alone(t, ctx, be, all_dtypes[d], all_dtypes[(d + 2) % 3], 33, 257 + 3839 * (d == 0), d == 1,
+                                 zk_rand_u64(&rng), msg, cap))
+        return 1;
   }
   return 0;
 }
@@ -617,20 +584,13 @@ static int extra_no_rows_dbias(zk_ctx *ctx, zk_backend be, char *msg, size_t cap
   static const int64_t cols[] = {1, 33, 4096};
   for (int i = 0; i < N_OPS; i++) {
     const zk_op_test *t = &fused_tests[i];
-    int kb = slot(t, "dbias");
-    if (kb < 0) continue;
+    if (zk_slot(t, "dbias") < 0) continue;
     for (int d = 0; d < 3; d++)
       for (int ci = 0; ci < 3; ci++)
-        for (int with_dx = 0; with_dx < 2; with_dx++) {
-          zk_case_opts o = {be, all_dtypes[d], all_dtypes[2 - d], 0, cols[ci], 0, 0, 7, with_dx ? -1 : slot(t, "dx"), -1};
-          zk_case c;
-          if (zk_case_setup(&c, t, &o, msg, cap)) return 1;
-          int fail = zk_case_run_ok(&c, ctx, msg, cap);
-          for (int64_t j = 0; !fail && j < c.D; j++)
-            if (c.got[kb][j] != 0.0) fail = fail_at(msg, cap, &c, kb, j, "R = 0 must give 0");
-          zk_case_free(&c);
-          if (fail) return 1;
-        }
+        for (int with_dx = 0; with_dx < 2; with_dx++)
+          if (zk_check_no_rows_zero_vectors(t, ctx, be, all_dtypes[d], all_dtypes[2 - d], cols[ci],
+                                            with_dx ? -1 : zk_slot(t, "dx"), msg, cap))
+            return 1;
   }
   return 0;
 }
@@ -645,7 +605,7 @@ static int extra_vector_shapes(zk_ctx *ctx, zk_backend be, char *msg, size_t cap
   for (int i = 0; i < N_OPS; i++)
     for (int s = 0; s < 6; s++)
       for (int d = 0; d < 3; d++)
-        if (check_case(&fused_tests[i], ctx, be, all_dtypes[d], all_dtypes[(d + s) % 3], shapes[s][0], shapes[s][1], 0,
+        if (zk_check_case(&fused_tests[i], ctx, be, all_dtypes[d], all_dtypes[(d + s) % 3], shapes[s][0], shapes[s][1], 0,
                        zk_rand_u64(&rng), msg, cap))
           return 1;
   return 0;
@@ -664,9 +624,9 @@ static int extra_dbias_shapes(zk_ctx *ctx, zk_backend be, char *msg, size_t cap)
   uint64_t rng = zk_test_seed() ^ 0xdb1a5;
   for (int i = 0; i < N_OPS; i++) {
     const zk_op_test *t = &fused_tests[i];
-    if (slot(t, "dbias") < 0) continue;
+    if (zk_slot(t, "dbias") < 0) continue;
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-      if (check_case(t, ctx, be, all_dtypes[s % 3], all_dtypes[(s + s / 3) % 3], shapes[s].R, shapes[s].D,
+      if (zk_check_case(t, ctx, be, all_dtypes[s % 3], all_dtypes[(s + s / 3) % 3], shapes[s].R, shapes[s].D,
                      shapes[s].strided, zk_rand_u64(&rng), msg, cap))
         return 1;
   }

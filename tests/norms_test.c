@@ -5,6 +5,7 @@
 #include <zkern/norms.h>
 #include "../src/ref/norms.h"
 #include "../src/ref/transformer.h"
+#include "harness/checks.h"
 #include "harness/harness.h"
 
 #define X_IN {"x", ZK_IN, ZK_SHAPE_ROWS, ZK_DT_CASE, 0, 0, ZK_DIST_NORMAL, 0, 0}
@@ -270,30 +271,10 @@ static const zk_op_test norms_tests[] = {
 
 static const zk_dtype all_dtypes[] = {ZK_F32, ZK_F16, ZK_BF16};
 
-static int slot(const zk_op_test *t, const char *name) {
-  for (int k = 0; k < t->nt; k++)
-    if (!strcmp(t->t[k].name, name)) return k;
-  return -1;
-}
-
 /* The row output of a forward (y) or of a gradient (dx). */
-static int row_out(const zk_op_test *t) { return slot(t, "y") >= 0 ? slot(t, "y") : slot(t, "dx"); }
+static int row_out(const zk_op_test *t) { return zk_slot(t, "y") >= 0 ? zk_slot(t, "y") : zk_slot(t, "dx"); }
 
-static int is_grad(const zk_op_test *t) { return slot(t, "dy") >= 0; }
-
-/* Sets up a compact or strided case of t; 0 on success. */
-static int setup(zk_case *c, const zk_op_test *t, zk_backend be, zk_dtype dt, zk_dtype pdt, int64_t R, int64_t D,
-                 int strided, uint64_t seed, char *msg, size_t cap) {
-  zk_case_opts o = {be, dt, pdt, R, D, strided, 0, seed, -1, -1};
-  return zk_case_setup(c, t, &o, msg, cap);
-}
-
-/* One checked case (init, run, reference, tolerance check, free). */
-static int check_case(const zk_op_test *t, zk_ctx *ctx, zk_backend be, zk_dtype dt, zk_dtype pdt, int64_t R,
-                      int64_t D, int strided, uint64_t seed, char *msg, size_t cap) {
-  zk_case_opts o = {be, dt, pdt, R, D, strided, 0, seed, -1, -1};
-  return zk_run_case(t, ctx, &o, msg, cap);
-}
+static int is_grad(const zk_op_test *t) { return zk_slot(t, "dy") >= 0; }
 
 /* Checks c's output k against another run's output `want` under k's
  * tolerance class (the reference fills the other outputs). */
@@ -302,13 +283,6 @@ static int check_against(zk_case *c, int k, const double *want, char *msg, size_
   memcpy(c->ref[k], want, (size_t)zk_case_numel(c, k) * sizeof(double));
   memset(c->refabs[k], 0, (size_t)zk_case_numel(c, k) * sizeof(double));
   return zk_case_check(c, msg, cap);
-}
-
-static int fail_at(char *msg, size_t cap, const zk_case *c, int k, int64_t i, const char *why) {
-  snprintf(msg, cap, "%s %s R=%lld D=%lld%s: %s[%lld,%lld] = %.9g: %s", c->test->op, zk_dtype_name(c->dtype),
-           (long long)c->R, (long long)c->D, c->strided ? " strided" : "", c->test->t[k].name,
-           (long long)(i / c->cols[k]), (long long)(i % c->cols[k]), c->got[k][i], why);
-  return 1;
 }
 
 /* ---------------------------------------------------- custom input values */
@@ -387,11 +361,11 @@ static int extra_zero_row(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
       for (int ci = 0; ci < 3; ci++) {
         zk_op_test t = custom_test(ops[o], CUSTOM_X, fill_zero_rows);
         zk_case c;
-        if (setup(&c, &t, be, all_dtypes[d], all_dtypes[d], 5, cols[ci], ci == 1, zk_rand_u64(&rng), msg, cap))
+        if (zk_setup_case(&c, &t, be, all_dtypes[d], all_dtypes[d], 5, cols[ci], ci == 1, zk_rand_u64(&rng), msg, cap))
           return 1;
         int k = row_out(&t), fail = zk_case_run_checked(&c, ctx, msg, cap);
         for (int64_t i = 0; !fail && i < zk_case_numel(&c, k); i++)
-          if (ZERO_ROW(i / c.D) && c.got[k][i] != 0.0) fail = fail_at(msg, cap, &c, k, i, "a zero row must give 0");
+          if (ZERO_ROW(i / c.D) && c.got[k][i] != 0.0) fail = zk_fail_at(msg, cap, &c, k, i, "a zero row must give 0");
         zk_case_free(&c);
         if (fail) return 1;
       }
@@ -405,10 +379,10 @@ static int extra_mixed_param_dtypes(zk_ctx *ctx, zk_backend be, char *msg, size_
   uint64_t rng = zk_test_seed() ^ 0x3d7;
   for (int i = 0; i < N_OPS; i++) {
     const zk_op_test *t = &norms_tests[i];
-    if (slot(t, "weight") < 0 && slot(t, "gamma") < 0) continue;
+    if (zk_slot(t, "weight") < 0 && zk_slot(t, "gamma") < 0) continue;
     for (int p = 0; p < 4; p++)
       for (int strided = 0; strided < 2; strided++)
-        if (check_case(t, ctx, be, pairs[p][0], pairs[p][1], 5, 257, strided, zk_rand_u64(&rng), msg, cap)) return 1;
+        if (zk_check_case(t, ctx, be, pairs[p][0], pairs[p][1], 5, 257, strided, zk_rand_u64(&rng), msg, cap)) return 1;
   }
   return 0;
 }
@@ -418,7 +392,7 @@ static int extra_wide_rows(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
   uint64_t rng = zk_test_seed() ^ 0x10001;
   for (int i = 0; i < N_OPS; i++)
     for (int d = 0; d < 3; d++)
-      if (check_case(&norms_tests[i], ctx, be, all_dtypes[d], ZK_F32, 3, 65537, d == 1, zk_rand_u64(&rng), msg, cap))
+      if (zk_check_case(&norms_tests[i], ctx, be, all_dtypes[d], ZK_F32, 3, 65537, d == 1, zk_rand_u64(&rng), msg, cap))
         return 1;
   return 0;
 }
@@ -461,8 +435,8 @@ static int extra_no_weight_equals_unit_weight(zk_ctx *ctx, zk_backend be, char *
         zk_op_test tb = custom_test(pairs[p][1], CUSTOM_W, fill_params);
         uint64_t seed = zk_rand_u64(&rng);
         zk_case a, b;
-        if (setup(&a, ta, be, all_dtypes[d], all_dtypes[d], 7, cols[ci], 0, seed, msg, cap)) return 1;
-        zk_case_opts o = {be, all_dtypes[d], all_dtypes[d], 7, cols[ci], 1, 0, seed, slot(&tb, "beta"), -1};
+        if (zk_setup_case(&a, ta, be, all_dtypes[d], all_dtypes[d], 7, cols[ci], 0, seed, msg, cap)) return 1;
+        zk_case_opts o = {be, all_dtypes[d], all_dtypes[d], 7, cols[ci], 1, 0, seed, zk_slot(&tb, "beta"), -1};
         if (zk_case_init(&b, &tb, &o)) {
           zk_case_free(&a);
           zk_case_free(&b);
@@ -487,7 +461,7 @@ static int extra_large_mean(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
     if (strncmp(norms_tests[i].op, "layer", 5)) continue;
     zk_op_test t = custom_test(norms_tests[i].op, CUSTOM_X, fill_mean_1e4);
     for (int ci = 0; ci < 3; ci++)
-      if (check_case(&t, ctx, be, ZK_F32, ZK_F32, 8, cols[ci], ci == 1, zk_rand_u64(&rng), msg, cap)) return 1;
+      if (zk_check_case(&t, ctx, be, ZK_F32, ZK_F32, 8, cols[ci], ci == 1, zk_rand_u64(&rng), msg, cap)) return 1;
   }
   return 0;
 }
@@ -503,7 +477,7 @@ static int extra_constant_row(zk_ctx *ctx, zk_backend be, char *msg, size_t cap)
       for (int d = 0; d < 3; d++)
         for (int ci = 0; ci < 3; ci++) {
           zk_op_test t = custom_test(ops[o], CUSTOM_X, fill_constant_rows);
-          int kb = slot(&t, "beta"), ky = row_out(&t);
+          int kb = zk_slot(&t, "beta"), ky = row_out(&t);
           zk_case_opts opts = {be, all_dtypes[d], all_dtypes[(d + 1) % 3], 7, cols[ci], ci == 1, 0,
                                zk_rand_u64(&rng), with_beta ? -1 : kb, -1};
           zk_case c;
@@ -515,7 +489,7 @@ static int extra_constant_row(zk_ctx *ctx, zk_backend be, char *msg, size_t cap)
           int fail = zk_case_run_ok(&c, ctx, msg, cap);
           for (int64_t i = 0; !fail && i < zk_case_numel(&c, ky); i++) {
             double want = with_beta ? zk_round_to(c.val[kb][i % c.D], c.dtype) : 0.0;
-            if (c.got[ky][i] != want) fail = fail_at(msg, cap, &c, ky, i, "a constant row must give round_T(beta)");
+            if (c.got[ky][i] != want) fail = zk_fail_at(msg, cap, &c, ky, i, "a constant row must give round_T(beta)");
           }
           zk_case_free(&c);
           if (fail) return 1;
@@ -530,14 +504,7 @@ static int extra_grad_outputs_alone(zk_ctx *ctx, zk_backend be, char *msg, size_
   for (int i = 0; i < N_OPS; i++) {
     const zk_op_test *t = &norms_tests[i];
     if (!is_grad(t) || !t->t[row_out(t)].optional) continue;
-    for (int keep = -1; keep < t->nt; keep++) {
-      if (keep >= 0 && t->t[keep].role != ZK_OUT) continue;
-      zk_case c;
-      if (setup(&c, t, be, ZK_F32, ZK_BF16, 33, 257, 1, zk_rand_u64(&rng), msg, cap)) return 1;
-      int fail = zk_case_run_only_output(&c, ctx, keep, msg, cap);
-      zk_case_free(&c);
-      if (fail) return 1;
-    }
+    if (zk_check_outputs_alone(t, ctx, be, ZK_F32, ZK_BF16, 33, 257, 1, zk_rand_u64(&rng), msg, cap)) return 1;
   }
   return 0;
 }
@@ -551,23 +518,10 @@ static int extra_no_rows_param_grads(zk_ctx *ctx, zk_backend be, char *msg, size
     if (!is_grad(t) || !t->t[row_out(t)].optional) continue;
     for (int d = 0; d < 3; d++)
       for (int ci = 0; ci < 3; ci++)
-        for (int with_dx = 0; with_dx < 2; with_dx++) {
-          zk_case c;
-          zk_case_opts o = {be, all_dtypes[d], all_dtypes[2 - d], 0, cols[ci], 0, 0, 7, with_dx ? -1 : row_out(t), -1};
-          if (zk_case_init(&c, t, &o)) {
-            zk_case_free(&c);
-            snprintf(msg, cap, "cannot set up a case");
+        for (int with_dx = 0; with_dx < 2; with_dx++)
+          if (zk_check_no_rows_zero_vectors(t, ctx, be, all_dtypes[d], all_dtypes[2 - d], cols[ci],
+                                            with_dx ? -1 : row_out(t), msg, cap))
             return 1;
-          }
-          int fail = zk_case_run_ok(&c, ctx, msg, cap);
-          for (int k = 0; !fail && k < t->nt; k++) {
-            if (t->t[k].role != ZK_OUT || t->t[k].shape != ZK_SHAPE_VEC) continue;
-            for (int64_t j = 0; !fail && j < c.D; j++)
-              if (c.got[k][j] != 0.0) fail = fail_at(msg, cap, &c, k, j, "R = 0 must give 0");
-          }
-          zk_case_free(&c);
-          if (fail) return 1;
-        }
   }
   return 0;
 }
@@ -581,7 +535,7 @@ static int extra_ieee_specials(zk_ctx *ctx, zk_backend be, char *msg, size_t cap
   for (int o = 0; o < 4; o++)
     for (int d = 0; d < 3; d++) {
       zk_op_test t = custom_test(ops[o], CUSTOM_X, fill_specials);
-      if (check_case(&t, ctx, be, all_dtypes[d], ZK_F32, 5, 37, d == 2, zk_rand_u64(&rng), msg, cap)) return 1;
+      if (zk_check_case(&t, ctx, be, all_dtypes[d], ZK_F32, 5, 37, d == 2, zk_rand_u64(&rng), msg, cap)) return 1;
     }
   return 0;
 }
@@ -598,7 +552,7 @@ static const zk_op_test *dropout_test(void) {
 
 static int run_dropout(zk_case *c, zk_ctx *ctx, zk_backend be, zk_dtype dt, int64_t R, int64_t D, int strided,
                        float p, uint64_t seed, uint64_t offset, uint64_t data_seed, char *msg, size_t cap) {
-  if (setup(c, dropout_test(), be, dt, dt, R, D, strided, data_seed, msg, cap)) return 1;
+  if (zk_setup_case(c, dropout_test(), be, dt, dt, R, D, strided, data_seed, msg, cap)) return 1;
   c->s[1] = p;
   c->u[0] = seed;
   c->u[1] = offset;
@@ -614,8 +568,8 @@ static int check_keep(const zk_case *c, char *msg, size_t cap) {
   for (int64_t i = 0; i < zk_case_numel(c, k); i++) {
     int keep = zk_ref_dropout_keep((float)c->s[1], c->u[0], c->u[1], (uint64_t)i);
     double y = c->got[k][i];
-    if (keep && y == 0.0) return fail_at(msg, cap, c, k, i, "kept by the reference Philox but 0");
-    if (!keep && (y != 0.0 || signbit(y))) return fail_at(msg, cap, c, k, i, "dropped by the reference Philox: not +0");
+    if (keep && y == 0.0) return zk_fail_at(msg, cap, c, k, i, "kept by the reference Philox but 0");
+    if (!keep && (y != 0.0 || signbit(y))) return zk_fail_at(msg, cap, c, k, i, "dropped by the reference Philox: not +0");
   }
   return 0;
 }
@@ -648,19 +602,19 @@ static int extra_dropout_known_answer(zk_ctx *ctx, zk_backend be, char *msg, siz
   }
   int fail = 0;
   for (int i = 0; i < 32 && !fail; i++)
-    if ((c.got[3][i] != 0.0) != (pattern[i] == '1')) fail = fail_at(msg, cap, &c, 3, i, "off the spec's keep pattern");
+    if ((c.got[3][i] != 0.0) != (pattern[i] == '1')) fail = zk_fail_at(msg, cap, &c, 3, i, "off the spec's keep pattern");
   zk_case_free(&c);
   if (fail) return 1;
 
   const zk_op_test *g = zk_find_test("layer_norm_dropout_grad");
-  if (setup(&c, g, be, ZK_F32, ZK_F32, 1, 32, 0, zk_test_seed(), msg, cap)) return 1;
+  if (zk_setup_case(&c, g, be, ZK_F32, ZK_F32, 1, 32, 0, zk_test_seed(), msg, cap)) return 1;
   c.s[1] = 0.5;
   c.u[0] = 42;
   c.u[1] = 0;
   fail = zk_case_run_checked(&c, ctx, msg, cap);
-  int kb = slot(g, "dbeta");
+  int kb = zk_slot(g, "dbeta");
   for (int i = 0; i < 32 && !fail; i++)
-    if ((c.got[kb][i] != 0.0) != (pattern[i] == '1')) fail = fail_at(msg, cap, &c, kb, i, "off the spec's keep pattern");
+    if ((c.got[kb][i] != 0.0) != (pattern[i] == '1')) fail = zk_fail_at(msg, cap, &c, kb, i, "off the spec's keep pattern");
   zk_case_free(&c);
   return fail;
 }
@@ -674,8 +628,8 @@ static int extra_dropout_p0(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
       const zk_op_test *ta = zk_find_test(pairs[p][0]), *tb = zk_find_test(pairs[p][1]);
       uint64_t seed = zk_rand_u64(&rng);
       zk_case a, b;
-      if (setup(&a, ta, be, all_dtypes[d], ZK_F32, 9, 1031, d == 1, seed, msg, cap)) return 1;
-      if (setup(&b, tb, be, all_dtypes[d], ZK_F32, 9, 1031, d == 1, seed, msg, cap)) {
+      if (zk_setup_case(&a, ta, be, all_dtypes[d], ZK_F32, 9, 1031, d == 1, seed, msg, cap)) return 1;
+      if (zk_setup_case(&b, tb, be, all_dtypes[d], ZK_F32, 9, 1031, d == 1, seed, msg, cap)) {
         zk_case_free(&a);
         return 1;
       }
@@ -705,13 +659,13 @@ static int extra_dropout_p1(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
     for (int d = 0; d < 3; d++) {
       const zk_op_test *t = zk_find_test(ops[o]);
       zk_case c;
-      if (setup(&c, t, be, all_dtypes[d], all_dtypes[d], 9, 1031, d == 2, zk_rand_u64(&rng), msg, cap)) return 1;
+      if (zk_setup_case(&c, t, be, all_dtypes[d], all_dtypes[d], 9, 1031, d == 2, zk_rand_u64(&rng), msg, cap)) return 1;
       c.s[1] = 1.0;
       int fail = zk_case_run_ok(&c, ctx, msg, cap);
       for (int k = 0; !fail && k < t->nt; k++) {
         if (t->t[k].role != ZK_OUT) continue;
         for (int64_t i = 0; !fail && i < zk_case_numel(&c, k); i++)
-          if (c.got[k][i] != 0.0 || signbit(c.got[k][i])) fail = fail_at(msg, cap, &c, k, i, "p = 1 must give +0");
+          if (c.got[k][i] != 0.0 || signbit(c.got[k][i])) fail = zk_fail_at(msg, cap, &c, k, i, "p = 1 must give +0");
       }
       zk_case_free(&c);
       if (fail) return 1;
@@ -750,7 +704,7 @@ static int extra_dropout_offset_composition(zk_ctx *ctx, zk_backend be, char *ms
     /* Whole rows: rows 2.. at offset 2·D equal rows 2.. of the full call. */
     zk_op_test tail = *a.test;
     tail.call = call_dropout_tail;
-    if (setup(&b, &tail, be, all_dtypes[d], all_dtypes[d], R, D, 1, data, msg, cap)) {
+    if (zk_setup_case(&b, &tail, be, all_dtypes[d], all_dtypes[d], R, D, 1, data, msg, cap)) {
       zk_case_free(&a);
       return 1;
     }
@@ -760,9 +714,9 @@ static int extra_dropout_offset_composition(zk_ctx *ctx, zk_backend be, char *ms
     b.u[1] = 0;
     fail = zk_case_run_ok(&b, ctx, msg, cap);
     for (int64_t i = 0; !fail && i < R * D; i++) {
-      if (i < 2 * D && !isnan(b.got[3][i])) fail = fail_at(msg, cap, &b, 3, i, "outside the call's rows");
+      if (i < 2 * D && !isnan(b.got[3][i])) fail = zk_fail_at(msg, cap, &b, 3, i, "outside the call's rows");
       if (i >= 2 * D && memcmp(&b.got[3][i], &a.got[3][i], sizeof(double)))
-        fail = fail_at(msg, cap, &b, 3, i, "off the offset-0 call");
+        fail = zk_fail_at(msg, cap, &b, 3, i, "off the offset-0 call");
     }
     zk_case_free(&b);
     /* Any offset: the keep pattern shifts by o. */
@@ -770,7 +724,7 @@ static int extra_dropout_offset_composition(zk_ctx *ctx, zk_backend be, char *ms
       fail = run_dropout(&b, ctx, be, all_dtypes[d], R, D, 0, 0.5f, seed, offsets[o], data, msg, cap);
       for (int64_t i = 0; !fail && i + (int64_t)offsets[o] < R * D; i++)
         if ((b.got[3][i] != 0.0) != (a.got[3][i + (int64_t)offsets[o]] != 0.0))
-          fail = fail_at(msg, cap, &b, 3, i, "keep differs from the offset-0 call's element i + offset");
+          fail = zk_fail_at(msg, cap, &b, 3, i, "keep differs from the offset-0 call's element i + offset");
       zk_case_free(&b);
     }
     zk_case_free(&a);
@@ -793,7 +747,7 @@ static int extra_dropout_null_params(zk_ctx *ctx, zk_backend be, char *msg, size
     zk_op_test t = *zk_find_test(ops[o]);
     t.call = o ? call_dropout_grad_null : call_dropout_null;
     zk_case c;
-    if (setup(&c, &t, be, ZK_F32, ZK_F32, 3, 33, 0, 5, msg, cap)) return 1;
+    if (zk_setup_case(&c, &t, be, ZK_F32, ZK_F32, 3, 33, 0, 5, msg, cap)) return 1;
     zk_status s = zk_case_run(&c, ctx);
     char want[64];
     snprintf(want, sizeof want, "zk_%s:", t.op);
@@ -806,7 +760,7 @@ static int extra_dropout_null_params(zk_ctx *ctx, zk_backend be, char *msg, size
     for (int k = 0; !fail && k < t.nt; k++) {
       if (t.t[k].role != ZK_OUT) continue;
       for (int64_t i = 0; !fail && i < zk_case_numel(&c, k); i++)
-        if (!isnan(c.got[k][i])) fail = fail_at(msg, cap, &c, k, i, "written by a rejected call");
+        if (!isnan(c.got[k][i])) fail = zk_fail_at(msg, cap, &c, k, i, "written by a rejected call");
     }
     zk_case_free(&c);
     if (fail) return 1;
