@@ -47,6 +47,38 @@ ZK_HOT static void rotate_interleaved(float *y, const float *x, const float *c, 
   }
 }
 
+/* f16 and bf16 heads rotated straight from storage, converting in
+ * registers: staging them through f32 buffers costs as much as the math. */
+#define ROTATE_16BIT(T, LOAD, STORE)                                                                         \
+  ZK_HOT static void rotate_half_##T(uint16_t *y, const uint16_t *x, const float *c, const float *s,         \
+                                     float sign, int64_t h) {                                                \
+    _Pragma("omp simd") for (int64_t j = 0; j < h; j++) {                                                    \
+      float a = LOAD(x[j]), b = LOAD(x[j + h]), sj = sign * s[j];                                            \
+      y[j] = STORE(a * c[j] - b * sj);                                                                       \
+      y[j + h] = STORE(a * sj + b * c[j]);                                                                   \
+    }                                                                                                        \
+  }                                                                                                          \
+  ZK_HOT static void rotate_interleaved_##T(uint16_t *y, const uint16_t *x, const float *c, const float *s,  \
+                                            float sign, int64_t h) {                                         \
+    _Pragma("omp simd") for (int64_t i = 0; i < h; i++) {                                                    \
+      float a = LOAD(x[2 * i]), b = LOAD(x[2 * i + 1]), si = sign * s[i];                                    \
+      y[2 * i] = STORE(a * c[i] - b * si);                                                                   \
+      y[2 * i + 1] = STORE(a * si + b * c[i]);                                                               \
+    }                                                                                                        \
+  }
+ROTATE_16BIT(bf16, zk_bf16_to_f32, zk_f32_to_bf16)
+ROTATE_16BIT(f16, zk_f16_to_f32, zk_f32_to_f16)
+
+/* A head of a 16-bit tensor into a head of the same dtype (y may be x). */
+static void rotate_head_16bit(const rope_cfg *k, zk_dtype t, uint16_t *y, const uint16_t *x, const float *c,
+                              const float *s) {
+  if (t == ZK_BF16) (k->interleaved ? rotate_interleaved_bf16 : rotate_half_bf16)(y, x, c, s, k->sign, k->h);
+  else (k->interleaved ? rotate_interleaved_f16 : rotate_half_f16)(y, x, c, s, k->sign, k->h);
+  if (y != x) memcpy(y + 2 * k->h, x + 2 * k->h, (size_t)(k->D - 2 * k->h) * sizeof *y);
+}
+
+static int same_16bit(const zk_rows *x, const zk_rows *y) { return x->dtype == y->dtype && x->dtype != ZK_F32; }
+
 static void rotate_head(const rope_cfg *k, float *y, const float *x, const float *c, const float *s) {
   if (k->interleaved) rotate_interleaved(y, x, c, s, k->sign, k->h);
   else rotate_half(y, x, c, s, k->sign, k->h);
@@ -58,6 +90,11 @@ static void rotate_head(const rope_cfg *k, float *y, const float *x, const float
 static void rotate_row(const rope_cfg *k, const zk_rows *x, int64_t r, const zk_rows *y, int64_t out_row,
                        const float *c, const float *s, float *buf) {
   int64_t n = x->cols;
+  if (same_16bit(x, y)) {
+    for (int64_t j = 0; j < n; j += k->D)
+      rotate_head_16bit(k, x->dtype, (uint16_t *)zk_row_ptr(y, out_row, j), (const uint16_t *)zk_row_ptr(x, r, j), c, s);
+    return;
+  }
   const float *in = zk_cpu_view(x, r, 0, n, buf);
   float *out = zk_cpu_target(y, out_row, 0, buf + n);
   for (int64_t j = 0; j < n; j += k->D) rotate_head(k, out + j, in + j, c, s);
@@ -71,7 +108,7 @@ static rope_cfg cfg_of(const zk_args *a, const zk_rows *cos, int grad) {
 
 /* ------------------------------------------------------------ apply_rope */
 
-#define POS_BLOCK 16
+#define POS_BLOCK 64
 #define GROUP_BLOCK 32
 
 typedef struct apply_job {
@@ -91,11 +128,21 @@ static void apply_item(int64_t item, float *scratch, const void *arg) {
     s[i] = zk_cpu_view(j->sin, j->offset + s0 + i, 0, h, scratch + (POS_BLOCK + i) * h);
   }
   float *buf = scratch + 2 * POS_BLOCK * h;
-  for (int64_t g = g0; g < g1; g++)
-    for (int64_t i = 0; i < ns; i++) {
-      int64_t r = g * j->S + s0 + i;
-      rotate_row(&j->k, j->x, r, j->y, r, c[i], s[i], buf);
+  /* Compact f32 or mixed-dtype rows of a group are one span, converted in
+   * one go; other rows go one by one (16-bit ones convert in registers). */
+  int64_t D = j->k.D;
+  int whole = j->x->stride == D && j->y->stride == D && !same_16bit(j->x, j->y);
+  for (int64_t g = g0; g < g1; g++) {
+    int64_t r0 = g * j->S + s0;
+    if (!whole) {
+      for (int64_t i = 0; i < ns; i++) rotate_row(&j->k, j->x, r0 + i, j->y, r0 + i, c[i], s[i], buf);
+      continue;
     }
+    const float *in = zk_cpu_view(j->x, r0, 0, ns * D, buf);
+    float *out = zk_cpu_target(j->y, r0, 0, buf + POS_BLOCK * D);
+    for (int64_t i = 0; i < ns; i++) rotate_head(&j->k, out + i * D, in + i * D, c[i], s[i]);
+    zk_cpu_commit(j->y, r0, 0, ns * D, out);
+  }
 }
 
 static zk_status apply_rows(zk_ctx *ctx, const zk_call *call, const zk_args *a, int interleaved, int grad) {
@@ -104,7 +151,7 @@ static zk_status apply_rows(zk_ctx *ctx, const zk_call *call, const zk_args *a, 
   j.groups = j.x->rows / j.S;
   j.pos_blocks = (j.S + POS_BLOCK - 1) / POS_BLOCK;
   int64_t items = j.pos_blocks * ((j.groups + GROUP_BLOCK - 1) / GROUP_BLOCK);
-  return zk_cpu_for_rows(ctx, call, items, POS_BLOCK * GROUP_BLOCK * j.k.D, 2 * POS_BLOCK * j.k.h + 2 * j.k.D,
+  return zk_cpu_for_rows(ctx, call, items, POS_BLOCK * GROUP_BLOCK * j.k.D, 2 * POS_BLOCK * (j.k.h + j.k.D),
                          apply_item, &j);
 }
 
