@@ -42,6 +42,7 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 static double bytes_of(const zk_case *c) {
+  if (c->test->min_bytes) return c->test->min_bytes(c);
   double b = 0;
   for (int k = 0; k < c->test->nt; k++)
     if (c->present[k]) b += (double)zk_case_numel(c, k) * zk_dtype_size(c->tdtype[k]);
@@ -196,8 +197,13 @@ int zk_cmd_bench(int argc, char **argv) {
     if (!supported || !selected(&o, ops[i].name)) continue;
     const zk_op_test *t = zk_find_test(ops[i].name);
     if (!t) continue;
-    for (int si = 0; si < nshapes; si++) {
-      const bench_shape *sh = &shapes[si];
+    /* An op with its own bench shape (N-D layouts: 8192 tokens × 32 heads
+     * × 128 for rope) runs that shape in f32 and bf16 instead. */
+    const bench_shape own[2] = {{t->bench_rows, t->bench_cols, ZK_F32, "bar"},
+                                {t->bench_rows, t->bench_cols, ZK_BF16, "bar"}};
+    int use_own = t->bench_rows > 0 && !(o.rows && o.cols);
+    for (int si = 0; si < (use_own ? 2 : nshapes); si++) {
+      const bench_shape *sh = use_own ? &own[si] : &shapes[si];
       int64_t D = sh->cols;
       if (t->max_cols && D > t->max_cols) continue;
       /* Validate first: the op on this dtype and row length, a few rows. */

@@ -46,7 +46,7 @@ typedef struct zk_dropout_cfg {
 /* What a backend entry point receives: the validated views, in the order of
  * the public signature (ctx excluded), and the scalars.  Each API file states
  * which slot holds what. */
-#define ZK_MAX_TENSORS 8
+#define ZK_MAX_TENSORS 12
 typedef struct zk_args {
   zk_op_id op;
   zk_rows t[ZK_MAX_TENSORS];

@@ -121,6 +121,61 @@ zk_status zk_take(const zk_call *c, const char *name, const DLTensor *t, zk_rows
   return ZK_OK;
 }
 
+/* Views t as [leading..., product of the row dims] after checking that the
+ * row dims are compact, then takes that view. */
+#define ZK_MAX_NDIM 16
+zk_status zk_take_row_dims(const zk_call *c, const char *name, const DLTensor *t, int row_dims, zk_rows *out,
+                           int output) {
+  if (row_dims <= 1 || !t || t->ndim < row_dims || !t->shape) return zk_take(c, name, t, out, output);
+  if (t->ndim > ZK_MAX_NDIM) return zk_fail(c, ZK_ERR_SHAPE, "%s has %d dimensions, at most %d", name, t->ndim, ZK_MAX_NDIM);
+  for (int i = 0; i < t->ndim; i++)
+    if (t->shape[i] < 0) return zk_fail(c, ZK_ERR_SHAPE, "%s has a negative dimension %d", name, i);
+  int lead = t->ndim - row_dims;
+  int64_t shape[ZK_MAX_NDIM], strides[ZK_MAX_NDIM], cols = 1;
+  for (int i = lead; i < t->ndim; i++) cols *= t->shape[i];
+  /* Row dims of size 1 have no meaningful stride; an empty row is moot. */
+  for (int64_t i = t->ndim - 1, expect = 1; cols > 0 && t->strides && i >= lead; expect *= t->shape[i--])
+    if (t->shape[i] != 1 && t->strides[i] != expect)
+      return zk_fail(c, ZK_ERR_LAYOUT,
+                     "%s's row (its last %d dimensions) is not compact: dim %d has stride %" PRId64
+                     ", expected %" PRId64,
+                     name, row_dims, (int)i, t->strides[i], expect);
+  for (int i = 0; i < lead; i++) shape[i] = t->shape[i], strides[i] = dim_stride(t, i);
+  shape[lead] = cols;
+  strides[lead] = 1;
+  DLTensor view = *t;
+  view.ndim = lead + 1;
+  view.shape = shape;
+  view.strides = strides;
+  return zk_take(c, name, &view, out, output);
+}
+
+zk_status zk_expect_ndim(const zk_call *c, const char *name, const DLTensor *t, int ndim, const char *what) {
+  if (t->ndim == ndim) return ZK_OK;
+  char a[160];
+  zk_format_shape(t, a, sizeof a);
+  return zk_fail(c, ZK_ERR_SHAPE, "%s has shape %s, must be %s", name, a, what);
+}
+
+zk_status zk_expect_compact(const zk_call *c, const char *name, const DLTensor *t) {
+  for (int i = 0; i < t->ndim; i++)
+    if (t->shape[i] == 0) return ZK_OK; /* empty: layout is moot */
+  int64_t expect = 1;
+  for (int i = t->ndim - 1; t->strides && i >= 0; i--) {
+    if (t->shape[i] != 1 && t->strides[i] != expect)
+      return zk_fail(c, ZK_ERR_LAYOUT, "%s must be compact: dim %d has stride %" PRId64 ", expected %" PRId64, name,
+                     i, t->strides[i], expect);
+    expect *= t->shape[i];
+  }
+  return ZK_OK;
+}
+
+zk_status zk_expect_index(const zk_call *c, const char *name, const zk_rows *t, int int32_only) {
+  if (t->dtype == ZK_I32 || (t->dtype == ZK_I64 && !int32_only)) return ZK_OK;
+  return zk_fail(c, ZK_ERR_DTYPE, "%s has dtype %s, must be int32%s", name, zk_dtype_name(t->dtype),
+                 int32_only ? "" : " or int64");
+}
+
 zk_status zk_take_opt(const zk_call *c, const char *name, const DLTensor *t, zk_rows *out, int output) {
   if (!t) {
     *out = (zk_rows){0};

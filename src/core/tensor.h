@@ -74,6 +74,18 @@ zk_status zk_take_param(const zk_call *c, const char *name, const DLTensor *t, z
  * when the parameter is not an argument of the call: param NULL). */
 zk_status zk_take_param_grad(const zk_call *c, const char *name, const DLTensor *t, zk_rows *out, int64_t n,
                              const char *what, const char *param_name, const zk_rows *param);
+/* A tensor whose row is its last row_dims dims (spec "row [H, D]"): cols =
+ * the product of the row dims, which must be compact row-major; rows = the
+ * product of the leading dims, which collapse to one stride as in zk_take.
+ * row_dims = 1 is zk_take. */
+zk_status zk_take_row_dims(const zk_call *c, const char *name, const DLTensor *t, int row_dims, zk_rows *out,
+                           int output);
+/* Exactly ndim dimensions (SHAPE otherwise); what names the layout ("[B, S, H, D]"). */
+zk_status zk_expect_ndim(const zk_call *c, const char *name, const DLTensor *t, int ndim, const char *what);
+/* A fully compact tensor (the spec's "(c)": caches, index tensors). */
+zk_status zk_expect_compact(const zk_call *c, const char *name, const DLTensor *t);
+/* An index tensor: int32 or int64 (int32 only when int32_only). */
+zk_status zk_expect_index(const zk_call *c, const char *name, const zk_rows *t, int int32_only);
 /* Dispatch unless there is nothing to do: no rows or empty rows.  With
  * sums over rows ([D] parameter gradients) rows == 0 still runs (sums 0). */
 zk_status zk_dispatch_rows(const zk_call *c, zk_args *a, const zk_rows *x, int has_row_sums);

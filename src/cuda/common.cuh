@@ -135,6 +135,85 @@ __device__ __forceinline__ void zk_vec_set_all(zk_vec<__nv_bfloat16> &out, const
   for (int k = 0; k < 8; k++) out.set(k, v[k]);
 }
 
+// E consecutive elements as f32 and back: 16-byte vectors when the span
+// is a multiple of 16 bytes, one 8-byte access when it is 8 bytes, scalars
+// otherwise.  p must be aligned to that access width.
+template <typename T, int E>
+__device__ __forceinline__ void zk_ld_span(const T *p, float (&v)[E]) {
+  constexpr int BYTES = E * (int)sizeof(T);
+  if constexpr (BYTES % 16 == 0) {
+    constexpr int V = zk_vec<T>::EPV;
+#pragma unroll
+    for (int w = 0; w < E / V; w++) {
+      zk_vec<T> x;
+      x.load(p + w * V);
+#pragma unroll
+      for (int k = 0; k < V; k++) v[w * V + k] = x.get(k);
+    }
+  } else if constexpr (BYTES == 8) {
+    union {
+      uint2 raw;
+      T e[E];
+    } u;
+    u.raw = *reinterpret_cast<const uint2 *>(p);
+#pragma unroll
+    for (int k = 0; k < E; k++) v[k] = zk_type<T>::load(u.e[k]);
+  } else {
+#pragma unroll
+    for (int k = 0; k < E; k++) v[k] = zk_ld(p + k);
+  }
+}
+
+template <typename T, int E>
+__device__ __forceinline__ void zk_st_span(T *p, const float (&v)[E]) {
+  constexpr int BYTES = E * (int)sizeof(T);
+  if constexpr (BYTES % 16 == 0) {
+    constexpr int V = zk_vec<T>::EPV;
+#pragma unroll
+    for (int w = 0; w < E / V; w++) {
+      float part[V];
+#pragma unroll
+      for (int k = 0; k < V; k++) part[k] = v[w * V + k];
+      zk_vec<T> x;
+      zk_vec_set_all(x, part);
+      x.store(p + w * V);
+    }
+  } else if constexpr (BYTES == 8) {
+    union {
+      uint2 raw;
+      T e[E];
+    } u;
+#pragma unroll
+    for (int k = 0; k < E; k++) u.e[k] = zk_type<T>::store(v[k]);
+    *reinterpret_cast<uint2 *>(p) = u.raw;
+  } else {
+#pragma unroll
+    for (int k = 0; k < E; k++) zk_st(p + k, v[k]);
+  }
+}
+
+// Elements j .. j+E-1 of a parameter table of any float dtype (uniform per
+// launch): one span access when vec (aligned as zk_ld_span needs), else
+// element by element.
+template <int E>
+__device__ __forceinline__ void zk_ld_param_span(const void *p, zk_dtype t, int64_t j, bool vec, float (&v)[E]) {
+  if (vec) {
+    switch (t) {
+      case ZK_F16: zk_ld_span<__half, E>((const __half *)p + j, v); return;
+      case ZK_BF16: zk_ld_span<__nv_bfloat16, E>((const __nv_bfloat16 *)p + j, v); return;
+      default: zk_ld_span<float, E>((const float *)p + j, v); return;
+    }
+  }
+#pragma unroll
+  for (int k = 0; k < E; k++) v[k] = zk_ld_param(p, t, j + k);
+}
+
+// The access width zk_ld_span / zk_st_span use for a span of `bytes`
+// (elements of elem_bytes each): what addresses must be aligned to.
+static inline int zk_span_align(int bytes, int elem_bytes) {
+  return bytes % 16 == 0 ? 16 : bytes == 8 ? 8 : elem_bytes;
+}
+
 // True when every row of t starts on a 16-byte boundary, so rows can be
 // read with 16-byte vectors (row length a multiple of the vector width).
 static inline bool zk_rows_vec_ok(const zk_rows *t) {

@@ -65,6 +65,41 @@ static void fast_fill(zk_case *c, int k, uint64_t *rng) {
     }
 }
 
+/* The shape of tensor k: the descriptor's hook, or the [R, D] rules. */
+static void tensor_layout(const zk_case *c, int k, zk_layout *L) {
+  const zk_tensor_spec *sp = &c->test->t[k];
+  memset(L, 0, sizeof *L);
+  if (sp->shape == ZK_SHAPE_CUSTOM) {
+    c->test->layout(c, k, L);
+  } else {
+    int vec = sp->shape == ZK_SHAPE_VEC || sp->shape == ZK_SHAPE_VEC2;
+    int64_t cols = (sp->shape == ZK_SHAPE_ROWS2 || sp->shape == ZK_SHAPE_VEC2) ? 2 * c->D : c->D;
+    L->compact = vec;
+    L->ndim = vec || c->one_d ? 1 : 2;
+    L->dims[0] = L->ndim == 1 ? cols : c->R;
+    L->dims[1] = cols;
+  }
+  if (L->row_dims < 1) L->row_dims = 1;
+}
+
+static zk_dtype tensor_dtype(zk_dtype_rule rule, const zk_case_opts *o) {
+  switch (rule) {
+    case ZK_DT_CASE: return o->dtype;
+    case ZK_DT_PARAM: return o->param_dtype;
+    case ZK_DT_INDEX: return o->index64 ? ZK_I64 : ZK_I32;
+    case ZK_DT_I32: return ZK_I32;
+    default: return ZK_F32;
+  }
+}
+
+int zk_case_set_index(zk_case *c, int k, int64_t i, int64_t v) {
+  int64_t r = i / c->cols[k], j = i % c->cols[k];
+  store_value(elem(c, k, r, j), c->tdtype[k], (double)v);
+  if (c->val[k]) c->val[k][i] = (double)v;
+  if (c->backend == ZK_BACKEND_CUDA) return zk_dev_upload(c->dev[k], c->host[k], c->bytes[k]);
+  return 0;
+}
+
 void zk_case_free(zk_case *c) {
   for (int k = 0; k < c->test->nt; k++) {
     /* By what was allocated, not by present[]: a bad-input case hides a
@@ -77,6 +112,7 @@ void zk_case_free(zk_case *c) {
     free(c->ref[k]);
     free(c->refabs[k]);
     free(c->got[k]);
+    free(c->initial[k]);
   }
   memset(c, 0, sizeof *c);
 }
@@ -94,40 +130,48 @@ int zk_case_init(zk_case *c, const zk_op_test *t, const zk_case_opts *o) {
   c->seed = o->seed;
   memcpy(c->s, t->scalars, sizeof c->s);
   memcpy(c->u, t->seeds, sizeof c->u);
+  c->index64 = o->index64;
+  c->bench = o->bench;
   uint64_t rng = o->seed;
+  int absent = o->absent >= 0 && o->absent < t->nt ? o->absent : -1;
   for (int k = 0; k < t->nt; k++) {
     const zk_tensor_spec *sp = &t->t[k];
-    c->present[k] = !(sp->optional && o->absent == k);
-    int vec = sp->shape == ZK_SHAPE_VEC || sp->shape == ZK_SHAPE_VEC2;
-    int64_t cols = (sp->shape == ZK_SHAPE_ROWS2 || sp->shape == ZK_SHAPE_VEC2) ? 2 * o->D : o->D;
-    c->rows[k] = vec ? 1 : o->R;
+    /* Optional tensors sharing a group (> 1) are absent together. */
+    c->present[k] = !(sp->optional && absent >= 0 &&
+                      (absent == k || (sp->optional > 1 && t->t[absent].optional == sp->optional)));
+    zk_layout *L = &c->layout[k];
+    tensor_layout(c, k, L);
+    int lead = L->ndim - L->row_dims;
+    int64_t rows = 1, cols = 1;
+    for (int i = 0; i < L->ndim; i++) *(i < lead ? &rows : &cols) *= L->dims[i];
+    c->rows[k] = rows;
     c->cols[k] = cols;
-    c->stride[k] = (!vec && o->strided) ? cols + GAP : cols;
-    c->tdtype[k] = sp->dtype == ZK_DT_CASE ? o->dtype : sp->dtype == ZK_DT_PARAM ? o->param_dtype : ZK_F32;
+    int row_strided = o->strided && !L->compact;
+    c->stride[k] = row_strided ? cols + GAP : cols;
+    c->tdtype[k] = tensor_dtype(sp->dtype, o);
     if (!c->present[k]) continue;
     int64_t n = c->rows[k] * c->cols[k];
     c->bytes[k] = (size_t)(c->rows[k] * c->stride[k]) * (size_t)zk_dtype_size(c->tdtype[k]);
     if (sp->role == ZK_OUT && o->alias == k && t->alias_of[k] > 0) c->alias[k] = t->alias_of[k];
     DLTensor *d = &c->dl[k];
-    if (vec || o->one_d) {
-      d->ndim = 1;
-      c->shape[k][0] = cols;
-      c->strides[k][0] = 1;
-    } else {
-      d->ndim = 2;
-      c->shape[k][0] = c->rows[k];
-      c->shape[k][1] = cols;
-      c->strides[k][0] = c->stride[k];
-      c->strides[k][1] = 1;
+    d->ndim = L->ndim;
+    /* The row dims compact, the leading dims one row stride apart. */
+    int64_t step = 1;
+    for (int i = L->ndim - 1; i >= 0; i--) {
+      if (i == lead - 1) step = c->stride[k];
+      c->shape[k][i] = L->dims[i];
+      c->strides[k][i] = step;
+      step *= L->dims[i];
     }
     d->shape = c->shape[k];
-    d->strides = o->strided && !vec ? c->strides[k] : NULL;
+    d->strides = row_strided ? c->strides[k] : NULL;
     d->dtype = dl_type(c->tdtype[k]);
     d->device.device_type = o->backend == ZK_BACKEND_CUDA ? kDLCUDA : kDLCPU;
     d->device.device_id = 0;
-    if (o->bench) {
-      /* no float64 copies: filled below straight into storage */
-    } else if (sp->role == ZK_IN) {
+    /* Benchmark cases fill floats straight into storage; index values must
+     * stay in range, so integer tensors always take their fill hook. */
+    int fast = o->bench && zk_dtype_is_float(c->tdtype[k]);
+    if (zk_is_input(sp) && !fast) {
       c->val[k] = malloc((size_t)(n ? n : 1) * sizeof(double));
       if (sp->dist == ZK_DIST_CUSTOM && t->fill) {
         t->fill(c, k, c->val[k], n);
@@ -135,7 +179,8 @@ int zk_case_init(zk_case *c, const zk_op_test *t, const zk_case_opts *o) {
         for (int64_t i = 0; i < n; i++)
           c->val[k][i] = sp->dist == ZK_DIST_UNIFORM ? zk_rand_uniform(&rng, sp->lo, sp->hi) : zk_rand_normal(&rng);
       }
-    } else {
+    }
+    if (zk_is_output(sp) && !o->bench) {
       c->ref[k] = calloc((size_t)(n ? n : 1), sizeof(double));
       c->refabs[k] = calloc((size_t)(n ? n : 1), sizeof(double));
       c->got[k] = calloc((size_t)(n ? n : 1), sizeof(double));
@@ -143,15 +188,22 @@ int zk_case_init(zk_case *c, const zk_op_test *t, const zk_case_opts *o) {
     if (c->alias[k]) continue;
     c->host[k] = malloc(c->bytes[k] ? c->bytes[k] : 1);
     memset(c->host[k], POISON, c->bytes[k]);
-    if (sp->role == ZK_IN && o->bench) {
+    if (zk_is_input(sp) && fast) {
       fast_fill(c, k, &rng);
-    } else if (sp->role == ZK_IN) {
+    } else if (zk_is_input(sp)) {
       for (int64_t r = 0; r < c->rows[k]; r++)
         for (int64_t j = 0; j < cols; j++) {
           void *p = elem(c, k, r, j);
           store_value(p, c->tdtype[k], c->val[k][r * cols + j]);
           c->val[k][r * cols + j] = load_value(p, c->tdtype[k]);
         }
+    }
+    /* In-out: the reference starts from the stored input (elements the op
+     * must leave alone), and the bytes before the call are kept. */
+    if (sp->role == ZK_INOUT && !o->bench) {
+      memcpy(c->ref[k], c->val[k], (size_t)n * sizeof(double));
+      c->initial[k] = malloc(c->bytes[k] ? c->bytes[k] : 1);
+      memcpy(c->initial[k], c->host[k], c->bytes[k]);
     }
   }
   /* Aliased outputs share their input's storage and layout. */
@@ -195,7 +247,7 @@ zk_status zk_case_run(zk_case *c, zk_ctx *ctx) {
       if (owns(c, k) && zk_dev_download(c->host[k], c->dev[k], c->bytes[k])) return ZK_ERR_BACKEND;
   }
   for (int k = 0; k < t->nt; k++) {
-    if (!c->present[k] || t->t[k].role != ZK_OUT) continue;
+    if (!c->present[k] || !zk_is_output(&t->t[k])) continue;
     for (int64_t r = 0; r < c->rows[k]; r++)
       for (int64_t j = 0; j < c->cols[k]; j++)
         c->got[k][r * c->cols[k] + j] = load_value(elem(c, k, r, j), c->tdtype[k]);
@@ -241,7 +293,7 @@ int zk_case_check(zk_case *c, char *msg, size_t cap) {
     if (!c->present[k]) continue;
     /* Nothing outside the outputs' elements was written: input bytes as
      * laid out, output gaps still poison. */
-    if (t->t[k].role == ZK_OUT && !c->alias[k] && c->strided) {
+    if (zk_is_output(&t->t[k]) && !c->alias[k] && c->strided) {
       size_t es = (size_t)zk_dtype_size(c->tdtype[k]);
       for (int64_t r = 0; r < c->rows[k]; r++) {
         const unsigned char *gap = (const unsigned char *)elem(c, k, r, c->cols[k]);
@@ -272,6 +324,17 @@ int zk_case_check(zk_case *c, char *msg, size_t cap) {
     double se = 0, sr = 0;
     for (int64_t i = 0; i < n; i++) {
       double y = c->got[k][i], r = c->ref[k][i], rr = zk_round_to(r, dt);
+      if (t->t[k].role == ZK_INOUT && !memcmp(&c->ref[k][i], &c->val[k][i], sizeof r)) {
+        /* Outside the update: the bytes from before the call. */
+        int64_t row = i / c->cols[k], col = i % c->cols[k];
+        size_t es = (size_t)zk_dtype_size(dt), at = (size_t)(row * c->stride[k] + col) * es;
+        if (memcmp(elem(c, k, row, col), (const char *)c->initial[k] + at, es)) {
+          snprintf(msg, cap, "%s: %s[%lld,%lld] = %.9g was %.9g and lies outside the update", what, t->t[k].name,
+                   (long long)row, (long long)col, y, c->val[k][i]);
+          return 1;
+        }
+        continue;
+      }
       int ok;
       if (isnan(r) || isnan(y)) {
         ok = isnan(r) && isnan(y);
@@ -359,7 +422,7 @@ static void record(zk_sweep_result *res, int fail, const char *msg) {
 
 static int outputs_equal(const zk_case *a, const zk_case *b) {
   for (int k = 0; k < a->test->nt; k++) {
-    if (!a->present[k] || a->test->t[k].role != ZK_OUT) continue;
+    if (!a->present[k] || !zk_is_output(&a->test->t[k])) continue;
     if (memcmp(a->host[k], b->host[k], a->bytes[k])) return 0;
   }
   return 1;
@@ -404,14 +467,14 @@ void zk_run_sweep(const zk_op_test *t, zk_ctx *ctx, zk_backend backend, const zk
           /* Parameters in the activations' dtype when compact, in another
            * float dtype when strided: mixed dtypes are the contract. */
           zk_dtype pdt = strided ? float_dtypes[(di + 1 + ri) % 3] : dt;
-          zk_case_opts o = {backend, dt, pdt, R, D, strided, 0, zk_rand_u64(&rng), -1, -1};
+          zk_case_opts o = {backend, dt, pdt, R, D, strided, 0, zk_rand_u64(&rng), -1, -1, 0, strided};
           record(res, zk_run_case(t, ctx, &o, msg, sizeof msg), msg);
         }
     /* 1-D tensors, each allowed alias, each optional tensor absent. */
     zk_case_opts one = {backend, dt, dt, 1, 33, 0, 1, zk_rand_u64(&rng), -1, -1};
     record(res, zk_run_case(t, ctx, &one, msg, sizeof msg), msg);
     for (int k = 0; k < t->nt; k++) {
-      zk_case_opts o = {backend, dt, dt, 3, 257, di == 1, 0, zk_rand_u64(&rng), -1, -1};
+      zk_case_opts o = {backend, dt, dt, 3, 257, di == 1, 0, zk_rand_u64(&rng), -1, -1, 0, di == 2};
       if (t->t[k].role == ZK_OUT && t->alias_of[k] > 0) {
         o.alias = k;
         record(res, zk_run_case(t, ctx, &o, msg, sizeof msg), msg);
@@ -428,6 +491,9 @@ void zk_run_sweep(const zk_op_test *t, zk_ctx *ctx, zk_backend backend, const zk
 
 /* -------------------------------------------------------------- bad input */
 
+struct bad_env;
+static int untouched_outputs(struct bad_env *e, zk_case *c, const char *what);
+
 typedef struct bad_env {
   const zk_op_test *t;
   zk_ctx *ctx;
@@ -441,7 +507,10 @@ typedef struct bad_env {
 static int expect_rejected(bad_env *e, zk_case *c, zk_ctx *ctx, zk_status want, const char *needle,
                            const char *what) {
   zk_status s = c->test->call(ctx, c);
-  if (ctx && c->backend == ZK_BACKEND_CUDA) zk_ctx_synchronize(ctx);
+  if (ctx && c->backend == ZK_BACKEND_CUDA) {
+    zk_status sync = zk_ctx_synchronize(ctx);
+    if (s == ZK_OK) s = sync;
+  }
   char opname[96];
   snprintf(opname, sizeof opname, "zk_%s:", e->t->op);
   if (s != want) {
@@ -458,15 +527,35 @@ static int expect_rejected(bad_env *e, zk_case *c, zk_ctx *ctx, zk_status want, 
       return 1;
     }
   }
+  return untouched_outputs(e, c, what);
+}
+
+/* Every output still as built: poison, or an in-out tensor's bytes from
+ * before the call. */
+static int untouched_outputs(bad_env *e, zk_case *c, const char *what) {
   for (int k = 0; k < e->t->nt; k++) {
-    if (!c->present[k] || e->t->t[k].role != ZK_OUT) continue;
+    if (!c->present[k] || !zk_is_output(&e->t->t[k])) continue;
     if (c->backend == ZK_BACKEND_CUDA) zk_dev_download(c->host[k], c->dev[k], c->bytes[k]);
-    if (!bytes_all(c->host[k], c->bytes[k], POISON)) {
+    int same = e->t->t[k].role == ZK_INOUT ? !memcmp(c->host[k], c->initial[k], c->bytes[k])
+                                           : bytes_all(c->host[k], c->bytes[k], POISON);
+    if (!same) {
       snprintf(e->msg, e->cap, "%s: %s: output %s was written by a rejected call", e->t->op, what, e->t->t[k].name);
       return 1;
     }
   }
   return 0;
+}
+
+/* An out-of-range index value: ZK_ERR_INDEX.  On the CPU as any rejected
+ * call (message, nothing written); on CUDA from the next synchronisation,
+ * with the bad work item's outputs unspecified (spec §0). */
+static int expect_index_fault(bad_env *e, zk_case *c, const char *needle, const char *what) {
+  if (c->backend == ZK_BACKEND_CPU) return expect_rejected(e, c, e->ctx, ZK_ERR_INDEX, needle, what);
+  zk_status s = c->test->call(e->ctx, c), sync = zk_ctx_synchronize(e->ctx);
+  if (s == ZK_OK && sync == ZK_ERR_INDEX) return 0;
+  snprintf(e->msg, e->cap, "%s cuda: %s gave %s, then %s at the synchronisation, expected ZK_ERR_INDEX (%s)", e->t->op,
+           what, zk_status_name(s), zk_status_name(sync), zk_ctx_last_error(e->ctx));
+  return 1;
 }
 
 int zk_run_bad_inputs(const zk_op_test *t, zk_ctx *ctx, zk_backend backend, char *msg, size_t cap) {
@@ -489,9 +578,16 @@ int zk_run_bad_inputs(const zk_op_test *t, zk_ctx *ctx, zk_backend backend, char
       fail |= expect_rejected(&e, &c, ctx, ZK_ERR_ARG, name, what);
     }
     FRESH();
-    c.dl[k].dtype = (DLDataType){kDLInt, 32, 1};
-    snprintf(what, sizeof what, "%s as int32", name);
+    int integer = !zk_dtype_is_float(c.tdtype[k]);
+    c.dl[k].dtype = integer ? (DLDataType){kDLFloat, 32, 1} : (DLDataType){kDLInt, 32, 1};
+    snprintf(what, sizeof what, "%s as %s", name, integer ? "f32" : "int32");
     fail |= expect_rejected(&e, &c, ctx, ZK_ERR_DTYPE, name, what);
+    if (sp->dtype == ZK_DT_I32) {
+      FRESH();
+      c.dl[k].dtype = (DLDataType){kDLInt, 64, 1};
+      snprintf(what, sizeof what, "%s as int64", name);
+      fail |= expect_rejected(&e, &c, ctx, ZK_ERR_DTYPE, name, what);
+    }
     if (sp->dtype == ZK_DT_CASE) {
       FRESH();
       c.dl[k].dtype = (DLDataType){kDLFloat, 16, 1};
@@ -499,17 +595,19 @@ int zk_run_bad_inputs(const zk_op_test *t, zk_ctx *ctx, zk_backend backend, char
       fail |= expect_rejected(&e, &c, ctx, ZK_ERR_DTYPE, NULL, what);
     }
     FRESH();
-    c.shape[k][c.dl[k].ndim - 1] += 1;
-    snprintf(what, sizeof what, "%s with last dimension + 1", name);
+    int grown = c.layout[k].free_last ? 0 : c.dl[k].ndim - 1;
+    c.shape[k][grown] += 1;
+    snprintf(what, sizeof what, "%s with dimension %d + 1", name, grown);
     fail |= expect_rejected(&e, &c, ctx, ZK_ERR_SHAPE, NULL, what);
     FRESH();
     c.dl[k].device.device_type = other_device;
     snprintf(what, sizeof what, "%s on another device", name);
     fail |= expect_rejected(&e, &c, ctx, ZK_ERR_DEVICE, name, what);
-    if (c.cols[k] > 1) {
+    if (c.shape[k][c.dl[k].ndim - 1] > 1) {
       FRESH();
-      c.strides[k][c.dl[k].ndim - 1] = 2;
-      if (c.dl[k].ndim == 2) c.strides[k][0] = 2 * c.cols[k];
+      int last = c.dl[k].ndim - 1;
+      c.strides[k][last] = 2;
+      for (int i = last - 1; i >= 0; i--) c.strides[k][i] = c.strides[k][i + 1] * c.shape[k][i + 1];
       c.dl[k].strides = c.strides[k];
       snprintf(what, sizeof what, "%s with last-dimension stride 2", name);
       fail |= expect_rejected(&e, &c, ctx, ZK_ERR_LAYOUT, name, what);
@@ -521,6 +619,15 @@ int zk_run_bad_inputs(const zk_op_test *t, zk_ctx *ctx, zk_backend backend, char
     c.s[bs->slot] = bs->value;
     snprintf(what, sizeof what, "scalar %d = %g", bs->slot, bs->value);
     fail |= expect_rejected(&e, &c, ctx, bs->expect, NULL, what);
+  }
+  for (int b = 0; b < t->nbad_index && !fail; b++) {
+    FRESH();
+    const zk_bad_index *bi = &t->bad_index[b];
+    int64_t at = bi->at < 0 ? zk_case_numel(&c, bi->slot) - 1 : bi->at;
+    zk_case_set_index(&c, bi->slot, at, bi->value(&c));
+    snprintf(what, sizeof what, "%s (%s[%lld] = %lld)", bi->what, t->t[bi->slot].name, (long long)at,
+             (long long)bi->value(&c));
+    fail |= expect_index_fault(&e, &c, t->t[bi->slot].name, what);
   }
 #undef FRESH
   zk_case_free(&c);

@@ -21,12 +21,16 @@
 #include <zkern/zkern.h>
 #include "../../src/core/internal.h"
 
-#define ZK_T_MAX 8
+#define ZK_T_MAX 12
+#define ZK_DIMS_MAX 6
 
 typedef enum zk_tol { ZK_TOL_EXACT, ZK_TOL_EW, ZK_TOL_ROW, ZK_TOL_ACC, ZK_TOL_GRAD, ZK_TOL_GRAD_ACC } zk_tol;
 const char *zk_tol_name(zk_tol t);
 
-typedef enum zk_role { ZK_IN, ZK_OUT } zk_role;
+/* ZK_INOUT: an input the op updates in place (a cache): filled like an
+ * input, read back and compared like an output; every element the
+ * reference leaves at its input value must come back bit-unchanged. */
+typedef enum zk_role { ZK_IN, ZK_OUT, ZK_INOUT } zk_role;
 
 /* A case has R rows of D elements; each tensor's shape follows from them. */
 typedef enum zk_shape_rule {
@@ -34,18 +38,33 @@ typedef enum zk_shape_rule {
   ZK_SHAPE_ROWS2,  /* [R, 2D]: gate|up inputs of the gated MLPs */
   ZK_SHAPE_VEC,    /* [D]: a parameter */
   ZK_SHAPE_VEC2,   /* [2D]: the bias of bias_swiglu / bias_geglu */
+  ZK_SHAPE_CUSTOM, /* the descriptor's layout hook (N-D tensors) */
 } zk_shape_rule;
+
+/* A tensor's shape from the descriptor's layout hook.  The last row_dims
+ * dims (0 means 1) form a row (cols = their product, compact); the leading
+ * dims are the rows (rows = their product), which a strided case spaces
+ * by cols + 13 with consistent leading strides, unless compact. */
+typedef struct zk_layout {
+  int ndim;
+  int64_t dims[ZK_DIMS_MAX];
+  int row_dims;
+  int compact;    /* never row-strided: the spec's (c) tensors */
+  int free_last;  /* any last dim is valid (block_table's MB): the bad-shape case grows dim 0 */
+} zk_layout;
 
 typedef enum zk_dtype_rule {
   ZK_DT_CASE,   /* the case's activation dtype */
   ZK_DT_PARAM,  /* the case's parameter dtype (any float, independent) */
   ZK_DT_F32,    /* always f32 */
+  ZK_DT_INDEX,  /* the case's index dtype: int32, or int64 when index64 */
+  ZK_DT_I32,    /* always int32 */
 } zk_dtype_rule;
 
 typedef enum zk_dist {
   ZK_DIST_NORMAL,   /* N(0, 1) */
   ZK_DIST_UNIFORM,  /* U(lo, hi) */
-  ZK_DIST_CUSTOM,   /* the descriptor's fill hook */
+  ZK_DIST_CUSTOM,   /* the descriptor's fill hook (required for integer tensors) */
 } zk_dist;
 
 typedef struct zk_tensor_spec {
@@ -53,7 +72,7 @@ typedef struct zk_tensor_spec {
   zk_role role;
   zk_shape_rule shape;
   zk_dtype_rule dtype;
-  int optional;         /* NULL allowed */
+  int optional;         /* NULL allowed; tensors sharing a value > 1 are NULL together */
   zk_tol tol;           /* outputs */
   zk_dist dist;         /* inputs */
   double lo, hi;
@@ -67,6 +86,15 @@ typedef struct zk_bad_scalar {
 } zk_bad_scalar;
 
 struct zk_case;
+
+/* An index input made invalid: element `at` of tensor `slot` (flat, -1 =
+ * the last) set to value(c); the call must give ZK_ERR_INDEX. */
+typedef struct zk_bad_index {
+  int slot;
+  int64_t at;
+  int64_t (*value)(const struct zk_case *c);
+  const char *what;
+} zk_bad_index;
 
 typedef struct zk_op_test {
   const char *op;                  /* catalog name */
@@ -90,6 +118,15 @@ typedef struct zk_op_test {
   int nbad;
   int64_t max_cols;                /* cap on D for the sweep (0 = none) */
   int min_cols;                    /* smallest D (e.g. 1) */
+  /* Shapes of ZK_SHAPE_CUSTOM tensors from the case's R, D (and bench). */
+  void (*layout)(const struct zk_case *c, int k, zk_layout *out);
+  zk_bad_index bad_index[4];
+  int nbad_index;
+  /* zkern bench: the case's R and D (0 = the bench's standard shapes), and
+   * the minimal bytes of a call where that is not every element of every
+   * tensor once (caches: only the slots written). */
+  int64_t bench_rows, bench_cols;
+  double (*min_bytes)(const struct zk_case *c);
 } zk_op_test;
 
 typedef enum zk_backend { ZK_BACKEND_CPU, ZK_BACKEND_CUDA } zk_backend;
@@ -101,12 +138,15 @@ typedef struct zk_case {
   int one_d;             /* rows tensors built as 1-D [D] (R must be 1) */
   zk_dtype dtype, param_dtype;
   int strided;           /* rows tensors get row stride = row size + 13 */
+  int index64;           /* ZK_DT_INDEX tensors are int64 */
+  int bench;             /* a benchmark case (layouts may take the bench's head counts) */
   double s[4];
   uint64_t u[2];
   int present[ZK_T_MAX];
   int alias[ZK_T_MAX];   /* output k shares input alias[k]-1's memory */
   DLTensor dl[ZK_T_MAX];
-  int64_t shape[ZK_T_MAX][2], strides[ZK_T_MAX][2];
+  int64_t shape[ZK_T_MAX][ZK_DIMS_MAX], strides[ZK_T_MAX][ZK_DIMS_MAX];
+  zk_layout layout[ZK_T_MAX];
   zk_dtype tdtype[ZK_T_MAX];
   int64_t rows[ZK_T_MAX], cols[ZK_T_MAX], stride[ZK_T_MAX];
   size_t bytes[ZK_T_MAX];
@@ -116,12 +156,17 @@ typedef struct zk_case {
   double *ref[ZK_T_MAX]; /* outputs: reference values, compact */
   double *refabs[ZK_T_MAX]; /* outputs of ACC classes: the S term, compact */
   double *got[ZK_T_MAX]; /* outputs read back, compact */
+  void *initial[ZK_T_MAX]; /* ZK_INOUT: the storage before the call */
   uint64_t seed;
 } zk_case;
 
 /* The tensor to pass for slot k (NULL when absent). */
 static inline DLTensor *zk_case_tensor(zk_case *c, int k) { return c->present[k] ? &c->dl[k] : NULL; }
 #define ZT(c, k) zk_case_tensor((c), (k))
+
+/* Role tests: inputs are filled, outputs compared (ZK_INOUT is both). */
+static inline int zk_is_input(const zk_tensor_spec *sp) { return sp->role != ZK_OUT; }
+static inline int zk_is_output(const zk_tensor_spec *sp) { return sp->role != ZK_IN; }
 
 /* Elements of tensor k (rows × cols). */
 static inline int64_t zk_case_numel(const zk_case *c, int k) { return c->rows[k] * c->cols[k]; }
@@ -136,7 +181,8 @@ typedef struct zk_case_opts {
   uint64_t seed;
   int absent;            /* slot of an optional tensor left NULL (-1 none) */
   int alias;             /* output slot run as an exact alias (-1 none) */
-  int bench;             /* benchmark case: fast U(-2, 2) inputs, no float64 copies */
+  int bench;             /* benchmark case: fast U(-2, 2) float inputs, no float64 copies */
+  int index64;           /* ZK_DT_INDEX tensors as int64 (else int32) */
 } zk_case_opts;
 
 /* Builds inputs and poisoned outputs (on the device too).  0 on success. */
@@ -159,6 +205,10 @@ int zk_case_run_checked(zk_case *c, zk_ctx *ctx, char *msg, size_t cap);
 /* zk_case_run_checked with every output but `keep` passed as NULL (keep
  * = -1: none), for the gradients whose outputs are each optional. */
 int zk_case_run_only_output(zk_case *c, zk_ctx *ctx, int keep, char *msg, size_t cap);
+
+/* Stores v as element i (flat, compact) of integer input k, on the host and
+ * the device, and in c->val.  0 on success. */
+int zk_case_set_index(zk_case *c, int k, int64_t i, int64_t v);
 
 /* One full case: init, run, ref, check.  0 = pass. */
 int zk_run_case(const zk_op_test *t, zk_ctx *ctx, const zk_case_opts *o, char *msg, size_t cap);
