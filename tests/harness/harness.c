@@ -21,6 +21,7 @@ static DLDataType dl_type(zk_dtype t) {
     case ZK_BF16: d.code = kDLBfloat; d.bits = 16; break;
     case ZK_I32: d.code = kDLInt; break;
     case ZK_I64: d.code = kDLInt; d.bits = 64; break;
+    case ZK_U32: d.code = kDLUInt; break;
     default: d.code = kDLUInt; d.bits = 8; break;
   }
   return d;
@@ -33,6 +34,7 @@ static double load_value(const void *p, zk_dtype t) {
     case ZK_BF16: return zk_bf16_to_f32(*(const uint16_t *)p);
     case ZK_I32: return *(const int32_t *)p;
     case ZK_I64: return (double)*(const int64_t *)p;
+    case ZK_U32: return *(const uint32_t *)p;
     default: return *(const uint8_t *)p;
   }
 }
@@ -44,6 +46,7 @@ static void store_value(void *p, zk_dtype t, double v) {
     case ZK_BF16: *(uint16_t *)p = zk_f32_to_bf16((float)zk_round_to(v, ZK_BF16)); break;
     case ZK_I32: *(int32_t *)p = (int32_t)v; break;
     case ZK_I64: *(int64_t *)p = (int64_t)v; break;
+    case ZK_U32: *(uint32_t *)p = (uint32_t)v; break;
     default: *(uint8_t *)p = (uint8_t)v; break;
   }
 }
@@ -58,11 +61,54 @@ static int owns(const zk_case *c, int k) { return c->present[k] && !c->alias[k];
  * (never zeros: they can run faster than real data). */
 static void fast_fill(zk_case *c, int k, uint64_t *rng) {
   uint64_t x = zk_rand_u64(rng) | 1;
+  int index = !zk_dtype_is_float(c->tdtype[k]); /* class indices: uniform in [0, D) */
   for (int64_t r = 0; r < c->rows[k]; r++)
     for (int64_t j = 0; j < c->cols[k]; j++) {
       x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-      store_value(elem(c, k, r, j), c->tdtype[k], ((double)(x >> 11) * 0x1.0p-53) * 4.0 - 2.0);
+      double u = (double)(x >> 11) * 0x1.0p-53;
+      store_value(elem(c, k, r, j), c->tdtype[k], index ? floor(u * (double)c->D) : u * 4.0 - 2.0);
     }
+}
+
+/* Rows and columns of tensor k's values (the rows × cols the harness
+ * compares), and how many dims its DLTensor has. */
+typedef struct tensor_geometry {
+  int64_t rows, cols;
+  int rowwise; /* rows follow the case's R and get the strided gap */
+} tensor_geometry;
+
+static tensor_geometry geometry(const zk_case *c, zk_shape_rule rule) {
+  switch (rule) {
+    case ZK_SHAPE_ROWS2: return (tensor_geometry){c->R, 2 * c->D, 1};
+    case ZK_SHAPE_VEC: return (tensor_geometry){1, c->D, 0};
+    case ZK_SHAPE_VEC2: return (tensor_geometry){1, 2 * c->D, 0};
+    case ZK_SHAPE_ROW_VALUE:
+    case ZK_SHAPE_ROW_KEEPDIM: return (tensor_geometry){c->R, 1, 1};
+    case ZK_SHAPE_ROWS_K: return (tensor_geometry){c->R, c->K, 1};
+    case ZK_SHAPE_SCALAR: return (tensor_geometry){1, 1, 0};
+    default: return (tensor_geometry){c->R, c->D, 1};
+  }
+}
+
+/* The DLTensor's dims: rows tensors as [R, cols] ([cols] in a 1-D case),
+ * parameters as [cols]; per-row values as [R] (0-d in a 1-D case, strided
+ * [R] when strided) or keepdim [R, 1]; a scalar as [] ([1] when strided). */
+static void set_dims(zk_case *c, int k, zk_shape_rule rule) {
+  DLTensor *d = &c->dl[k];
+  int64_t *shape = c->shape[k], *strides = c->strides[k];
+  d->ndim = 2;
+  shape[0] = c->rows[k], shape[1] = c->cols[k];
+  strides[0] = c->stride[k], strides[1] = 1;
+  switch (rule) {
+    case ZK_SHAPE_VEC:
+    case ZK_SHAPE_VEC2: d->ndim = 1, shape[0] = c->cols[k], strides[0] = 1; break;
+    case ZK_SHAPE_SCALAR: d->ndim = c->strided ? 1 : 0, shape[0] = 1, strides[0] = 1; break;
+    case ZK_SHAPE_ROW_VALUE: d->ndim = c->one_d ? 0 : 1, strides[0] = c->stride[k]; break;
+    case ZK_SHAPE_ROW_KEEPDIM: if (c->one_d) d->ndim = 1, shape[0] = 1; break;
+    default: if (c->one_d) d->ndim = 1, shape[0] = c->cols[k], strides[0] = 1; break;
+  }
+  d->shape = shape;
+  d->strides = c->strides[k];
 }
 
 void zk_case_free(zk_case *c) {
@@ -94,34 +140,33 @@ int zk_case_init(zk_case *c, const zk_op_test *t, const zk_case_opts *o) {
   c->seed = o->seed;
   memcpy(c->s, t->scalars, sizeof c->s);
   memcpy(c->u, t->seeds, sizeof c->u);
+  c->index_dtype = o->int32_index ? ZK_I32 : ZK_I64;
+  if (t->k_scalar) {
+    int64_t k = (int64_t)c->s[t->k_scalar - 1];
+    c->K = k < o->D ? k : o->D;
+    c->s[t->k_scalar - 1] = (double)c->K;
+  }
   uint64_t rng = o->seed;
   for (int k = 0; k < t->nt; k++) {
     const zk_tensor_spec *sp = &t->t[k];
     c->present[k] = !(sp->optional && o->absent == k);
-    int vec = sp->shape == ZK_SHAPE_VEC || sp->shape == ZK_SHAPE_VEC2;
-    int64_t cols = (sp->shape == ZK_SHAPE_ROWS2 || sp->shape == ZK_SHAPE_VEC2) ? 2 * o->D : o->D;
-    c->rows[k] = vec ? 1 : o->R;
+    tensor_geometry g = geometry(c, sp->shape);
+    int64_t cols = g.cols;
+    c->rows[k] = g.rows;
     c->cols[k] = cols;
-    c->stride[k] = (!vec && o->strided) ? cols + GAP : cols;
-    c->tdtype[k] = sp->dtype == ZK_DT_CASE ? o->dtype : sp->dtype == ZK_DT_PARAM ? o->param_dtype : ZK_F32;
+    c->stride[k] = (g.rowwise && o->strided) ? cols + GAP : cols;
+    static const zk_dtype fixed[] = {[ZK_DT_F32] = ZK_F32, [ZK_DT_U32] = ZK_U32};
+    c->tdtype[k] = sp->dtype == ZK_DT_CASE    ? o->dtype
+                   : sp->dtype == ZK_DT_PARAM ? o->param_dtype
+                   : sp->dtype == ZK_DT_INDEX ? c->index_dtype
+                                              : fixed[sp->dtype];
     if (!c->present[k]) continue;
     int64_t n = c->rows[k] * c->cols[k];
     c->bytes[k] = (size_t)(c->rows[k] * c->stride[k]) * (size_t)zk_dtype_size(c->tdtype[k]);
     if (sp->role == ZK_OUT && o->alias == k && t->alias_of[k] > 0) c->alias[k] = t->alias_of[k];
     DLTensor *d = &c->dl[k];
-    if (vec || o->one_d) {
-      d->ndim = 1;
-      c->shape[k][0] = cols;
-      c->strides[k][0] = 1;
-    } else {
-      d->ndim = 2;
-      c->shape[k][0] = c->rows[k];
-      c->shape[k][1] = cols;
-      c->strides[k][0] = c->stride[k];
-      c->strides[k][1] = 1;
-    }
-    d->shape = c->shape[k];
-    d->strides = o->strided && !vec ? c->strides[k] : NULL;
+    set_dims(c, k, sp->shape);
+    if (!(o->strided && g.rowwise)) d->strides = NULL;
     d->dtype = dl_type(c->tdtype[k]);
     d->device.device_type = o->backend == ZK_BACKEND_CUDA ? kDLCUDA : kDLCPU;
     d->device.device_id = 0;
@@ -405,6 +450,7 @@ void zk_run_sweep(const zk_op_test *t, zk_ctx *ctx, zk_backend backend, const zk
            * float dtype when strided: mixed dtypes are the contract. */
           zk_dtype pdt = strided ? float_dtypes[(di + 1 + ri) % 3] : dt;
           zk_case_opts o = {backend, dt, pdt, R, D, strided, 0, zk_rand_u64(&rng), -1, -1};
+          o.int32_index = strided; /* both index dtypes */
           record(res, zk_run_case(t, ctx, &o, msg, sizeof msg), msg);
         }
     /* 1-D tensors, each allowed alias, each optional tensor absent. */
@@ -469,9 +515,43 @@ static int expect_rejected(bad_env *e, zk_case *c, zk_ctx *ctx, zk_status want, 
   return 0;
 }
 
+/* An index input holding a bad value: on the CPU the call itself fails
+ * and writes nothing; on CUDA the kernel skips the item and the next
+ * synchronisation reports it (outputs unspecified). */
+static int expect_bad_value(bad_env *e, zk_case *c, zk_ctx *ctx, const zk_bad_value *bv) {
+  int k = bv->tensor;
+  char what[128];
+  snprintf(what, sizeof what, "%s[1, 0] = %g", e->t->t[k].name, bv->value);
+  store_value(elem(c, k, c->rows[k] > 1, 0), c->tdtype[k], bv->value);
+  if (c->backend == ZK_BACKEND_CPU) return expect_rejected(e, c, ctx, bv->expect, NULL, what);
+  zk_status s = zk_dev_upload(c->dev[k], c->host[k], c->bytes[k]) ? ZK_ERR_BACKEND : c->test->call(ctx, c);
+  zk_status sync = zk_ctx_synchronize(ctx);
+  if (s == ZK_OK) s = sync;
+  if (s == bv->expect) return 0;
+  snprintf(e->msg, e->cap, "%s cuda: %s gave %s, expected %s (%s)", e->t->op, what, zk_status_name(s),
+           zk_status_name(bv->expect), zk_ctx_last_error(ctx));
+  return 1;
+}
+
+/* Whether another tensor of the op has the case's dtype too. */
+static int case_dtype_shared(const zk_op_test *t, int k) {
+  for (int j = 0; j < t->nt; j++)
+    if (j != k && t->t[j].dtype == ZK_DT_CASE) return 1;
+  return 0;
+}
+
+/* Whether another tensor of the op has a shape that follows D. */
+static int last_dim_shared(const zk_op_test *t, int k) {
+  for (int j = 0; j < t->nt; j++) {
+    zk_shape_rule r = t->t[j].shape;
+    if (j != k && (r == ZK_SHAPE_ROWS || r == ZK_SHAPE_ROWS2 || r == ZK_SHAPE_VEC || r == ZK_SHAPE_VEC2)) return 1;
+  }
+  return 0;
+}
+
 int zk_run_bad_inputs(const zk_op_test *t, zk_ctx *ctx, zk_backend backend, char *msg, size_t cap) {
   bad_env e = {t, ctx, backend, msg, cap};
-  zk_case_opts o = {backend, ZK_F32, ZK_F32, 3, 33, 0, 0, 12345, -1, -1};
+  zk_case_opts o = {backend, ZK_F32, ZK_F32, 3, ZK_BAD_CASE_COLS, 0, 0, 12345, -1, -1};
   zk_case c;
   char what[128];
   int fail = 0;
@@ -489,19 +569,27 @@ int zk_run_bad_inputs(const zk_op_test *t, zk_ctx *ctx, zk_backend backend, char
       fail |= expect_rejected(&e, &c, ctx, ZK_ERR_ARG, name, what);
     }
     FRESH();
-    c.dl[k].dtype = (DLDataType){kDLInt, 32, 1};
-    snprintf(what, sizeof what, "%s as int32", name);
+    /* A float where an index belongs, int32 anywhere else. */
+    int index = sp->dtype == ZK_DT_INDEX;
+    c.dl[k].dtype = index ? (DLDataType){kDLFloat, 32, 1} : (DLDataType){kDLInt, 32, 1};
+    snprintf(what, sizeof what, "%s as %s", name, index ? "f32" : "int32");
     fail |= expect_rejected(&e, &c, ctx, ZK_ERR_DTYPE, name, what);
-    if (sp->dtype == ZK_DT_CASE) {
+    if (sp->dtype == ZK_DT_CASE && case_dtype_shared(t, k)) {
       FRESH();
       c.dl[k].dtype = (DLDataType){kDLFloat, 16, 1};
       snprintf(what, sizeof what, "%s as f16 beside f32", name);
       fail |= expect_rejected(&e, &c, ctx, ZK_ERR_DTYPE, NULL, what);
     }
     FRESH();
-    c.shape[k][c.dl[k].ndim - 1] += 1;
-    snprintf(what, sizeof what, "%s with last dimension + 1", name);
-    fail |= expect_rejected(&e, &c, ctx, ZK_ERR_SHAPE, NULL, what);
+    if (c.dl[k].ndim > 0) {
+      /* The last dimension, unless no other tensor depends on it (a
+       * reduction's input): then the rows. */
+      int dim = c.dl[k].ndim - 1;
+      if (dim > 0 && !last_dim_shared(t, k)) dim = 0;
+      c.shape[k][dim] += 1;
+      snprintf(what, sizeof what, dim ? "%s with last dimension + 1" : "%s with its rows + 1", name);
+      fail |= expect_rejected(&e, &c, ctx, ZK_ERR_SHAPE, NULL, what);
+    }
     FRESH();
     c.dl[k].device.device_type = other_device;
     snprintf(what, sizeof what, "%s on another device", name);
@@ -521,6 +609,10 @@ int zk_run_bad_inputs(const zk_op_test *t, zk_ctx *ctx, zk_backend backend, char
     c.s[bs->slot] = bs->value;
     snprintf(what, sizeof what, "scalar %d = %g", bs->slot, bs->value);
     fail |= expect_rejected(&e, &c, ctx, bs->expect, NULL, what);
+  }
+  for (int b = 0; b < t->nbadval && !fail; b++) {
+    FRESH();
+    fail |= expect_bad_value(&e, &c, ctx, &t->badval[b]);
   }
 #undef FRESH
   zk_case_free(&c);

@@ -34,12 +34,18 @@ typedef enum zk_shape_rule {
   ZK_SHAPE_ROWS2,  /* [R, 2D]: gate|up inputs of the gated MLPs */
   ZK_SHAPE_VEC,    /* [D]: a parameter */
   ZK_SHAPE_VEC2,   /* [2D]: the bias of bias_swiglu / bias_geglu */
+  ZK_SHAPE_ROW_VALUE,   /* [R]: one value per row, x.shape[:-1] (0-d when the case is 1-D) */
+  ZK_SHAPE_ROW_KEEPDIM, /* [R, 1]: one value per row, keepdim */
+  ZK_SHAPE_ROWS_K,      /* [R, K]: K values per row, K = min(D, the descriptor's k scalar) */
+  ZK_SHAPE_SCALAR,      /* []: one value for the whole call ([1] when strided) */
 } zk_shape_rule;
 
 typedef enum zk_dtype_rule {
   ZK_DT_CASE,   /* the case's activation dtype */
   ZK_DT_PARAM,  /* the case's parameter dtype (any float, independent) */
   ZK_DT_F32,    /* always f32 */
+  ZK_DT_U32,    /* always uint32 (argmax / topk indices; compared exactly) */
+  ZK_DT_INDEX,  /* the case's index dtype: int64, or int32 (zk_case_opts.int32_index) */
 } zk_dtype_rule;
 
 typedef enum zk_dist {
@@ -66,6 +72,17 @@ typedef struct zk_bad_scalar {
   zk_status expect;
 } zk_bad_scalar;
 
+/* An index input the op rejects: element (1, 0) of input tensor `tensor`
+ * set to `value` -> `expect` (on CUDA: from zk_ctx_synchronize). */
+typedef struct zk_bad_value {
+  int tensor;
+  double value;
+  zk_status expect;
+} zk_bad_value;
+
+/* The bad-input cases run with R = 3 rows of ZK_BAD_CASE_COLS elements. */
+#define ZK_BAD_CASE_COLS 33
+
 struct zk_case;
 
 typedef struct zk_op_test {
@@ -90,6 +107,9 @@ typedef struct zk_op_test {
   int nbad;
   int64_t max_cols;                /* cap on D for the sweep (0 = none) */
   int min_cols;                    /* smallest D (e.g. 1) */
+  int k_scalar;                    /* 1 + the scalar slot holding k of ZK_SHAPE_ROWS_K tensors (0 = none) */
+  zk_bad_value badval[4];          /* bad index values */
+  int nbadval;
 } zk_op_test;
 
 typedef enum zk_backend { ZK_BACKEND_CPU, ZK_BACKEND_CUDA } zk_backend;
@@ -101,6 +121,8 @@ typedef struct zk_case {
   int one_d;             /* rows tensors built as 1-D [D] (R must be 1) */
   zk_dtype dtype, param_dtype;
   int strided;           /* rows tensors get row stride = row size + 13 */
+  int64_t K;             /* columns of ZK_SHAPE_ROWS_K tensors (scalar k clamped to D) */
+  zk_dtype index_dtype;  /* of ZK_DT_INDEX tensors */
   double s[4];
   uint64_t u[2];
   int present[ZK_T_MAX];
@@ -137,6 +159,7 @@ typedef struct zk_case_opts {
   int absent;            /* slot of an optional tensor left NULL (-1 none) */
   int alias;             /* output slot run as an exact alias (-1 none) */
   int bench;             /* benchmark case: fast U(-2, 2) inputs, no float64 copies */
+  int int32_index;       /* ZK_DT_INDEX tensors as int32 (default int64) */
 } zk_case_opts;
 
 /* Builds inputs and poisoned outputs (on the device too).  0 on success. */
