@@ -5,9 +5,10 @@
  * 16 lanes over blocks of ZK_PAIRWISE_BLOCK elements, the blocks added in a
  * pairwise tree (zk_cpu_pairwise).  The kahan mode instead keeps a
  * (sum, compensation) pair per lane over the whole row and adds the lanes'
- * pairs in a fixed tree with the same compensation.  argmax and topk order
- * elements by one key, rank_key, that encodes the spec's total order and the
- * lower-index tie rule, so comparisons are plain integer compares. */
+ * pairs in a fixed tree with the same compensation.  topk orders elements
+ * by one key, zk_rank_key (src/common/zk_math.h), that encodes the spec's
+ * total order and the lower-index tie rule, so comparisons are plain
+ * integer compares. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,22 +122,6 @@ static float row_var(const float *v, int64_t n, int ddof) {
 
 /* -------------------------------------------------------- argmax, topk */
 
-/* The spec's total order as an unsigned key: NaN > +Inf > finite > -Inf,
- * ±0 equal, all NaNs equal. */
-static inline uint32_t order_key(float x) {
-  uint32_t u;
-  memcpy(&u, &x, 4);
-  if (x != x) return 0xffffffffu;
-  if (x == 0.0f) return 0x80000000u;
-  return (u >> 31) ? ~u : u | 0x80000000u;
-}
-
-/* Rank of element j: a larger key ranks first; equal values rank the
- * lower index first (the complemented index). */
-static inline uint64_t rank_key(float x, int64_t j) {
-  return (uint64_t)order_key(x) << 32 | (uint32_t)~(uint32_t)j;
-}
-
 #define NO_INDEX 0xffffffffu
 
 /* First index of the maximum: per lane the first strict maximum (NaN never
@@ -182,7 +167,7 @@ ZK_HOT static int64_t argmax_row(const float *v, int64_t n) {
 static int64_t topk_list(const float *v, int64_t n, int64_t k, uint64_t *best) {
   int64_t have = 0;
   for (int64_t j = 0; j < n; j++) {
-    uint64_t key = rank_key(v[j], j);
+    uint64_t key = zk_rank_key(v[j], (uint32_t)j);
     if (have == k && key <= best[k - 1]) continue;
     int64_t at = have < k ? have++ : k - 1;
     while (at > 0 && best[at - 1] < key) best[at] = best[at - 1], at--;
@@ -197,7 +182,7 @@ static int by_key_descending(const void *a, const void *b) {
 }
 
 static void topk_sorted(const float *v, int64_t n, uint64_t *keys) {
-  for (int64_t j = 0; j < n; j++) keys[j] = rank_key(v[j], j);
+  for (int64_t j = 0; j < n; j++) keys[j] = zk_rank_key(v[j], (uint32_t)j);
   qsort(keys, (size_t)n, sizeof *keys, by_key_descending);
 }
 
