@@ -166,12 +166,17 @@ ZK_HOT static int64_t argmax_row(const float *v, int64_t n) {
 
 static int64_t topk_list(const float *v, int64_t n, int64_t k, uint64_t *best) {
   int64_t have = 0;
+  float floor_value = -INFINITY; /* the k-th best value once the list is full */
   for (int64_t j = 0; j < n; j++) {
+    /* Most elements lose to the k-th best by value alone: one compare (a
+     * NaN compares false and takes the exact path). */
+    if (have == k && v[j] < floor_value) continue;
     uint64_t key = zk_rank_key(v[j], (uint32_t)j);
     if (have == k && key <= best[k - 1]) continue;
     int64_t at = have < k ? have++ : k - 1;
     while (at > 0 && best[at - 1] < key) best[at] = best[at - 1], at--;
     best[at] = key;
+    if (have == k) floor_value = v[~(uint32_t)best[k - 1]];
   }
   return have;
 }
