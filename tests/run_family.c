@@ -132,6 +132,8 @@ int main(int argc, char **argv) {
   char group[64];
   snprintf(group, sizeof group, "%s_%s", fam->family, argv[2]);
   int failed = _cmocka_run_group_tests(group, tests, n, NULL, NULL);
+  for (size_t i = 0; i < n; i++) free((char *)tests[i].name);
+  free(tests);
   zk_ctx_destroy(ctx);
   return failed ? 1 : 0;
 }

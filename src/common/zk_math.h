@@ -300,4 +300,21 @@ ZK_HD void zk_dropout_draws(uint64_t seed, uint64_t block, uint32_t draw[4]) {
 /* Dropped iff u = draw·2^-24 < p, compared exactly in f32. */
 ZK_HD int zk_dropout_drops(uint32_t draw, float p) { return (float)draw * 5.9604644775390625e-8f < p; }
 
+/* ------------------------------------------------ argmax / topk order */
+
+/* The total order of argmax and topk (spec §8.6) as an unsigned key:
+ * NaN > +Inf > finite > -Inf, ±0 equal, all NaNs equal. */
+ZK_HD uint32_t zk_order_key(float x) {
+  union { float f; uint32_t u; } v;
+  v.f = x;
+  if (x != x) return 0xffffffffu;
+  if (x == 0.0f) return 0x80000000u;
+  return (v.u >> 31) ? ~v.u : v.u | 0x80000000u;
+}
+
+/* Element j's rank: a larger key ranks first, and equal values rank the
+ * lower index first (the complemented index in the low word).  Keys are
+ * distinct within a row; the index is ~(uint32_t)key. */
+ZK_HD uint64_t zk_rank_key(float x, uint32_t j) { return (uint64_t)zk_order_key(x) << 32 | (uint32_t)~j; }
+
 #endif

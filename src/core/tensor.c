@@ -7,7 +7,7 @@
 
 int zk_dtype_size(zk_dtype t) {
   switch (t) {
-    case ZK_F32: case ZK_I32: return 4;
+    case ZK_F32: case ZK_I32: case ZK_U32: return 4;
     case ZK_F16: case ZK_BF16: return 2;
     case ZK_I64: return 8;
     case ZK_U8: return 1;
@@ -16,7 +16,7 @@ int zk_dtype_size(zk_dtype t) {
 }
 
 const char *zk_dtype_name(zk_dtype t) {
-  static const char *names[] = {"f32", "f16", "bf16", "int32", "int64", "uint8"};
+  static const char *names[] = {"f32", "f16", "bf16", "int32", "int64", "uint8", "uint32"};
   return t >= 0 && t < ZK_DTYPE_COUNT ? names[t] : "invalid";
 }
 
@@ -26,7 +26,7 @@ zk_dtype zk_dtype_of(DLDataType t) {
     case kDLFloat: return t.bits == 32 ? ZK_F32 : t.bits == 16 ? ZK_F16 : ZK_DTYPE_INVALID;
     case kDLBfloat: return t.bits == 16 ? ZK_BF16 : ZK_DTYPE_INVALID;
     case kDLInt: return t.bits == 32 ? ZK_I32 : t.bits == 64 ? ZK_I64 : ZK_DTYPE_INVALID;
-    case kDLUInt: return t.bits == 8 ? ZK_U8 : ZK_DTYPE_INVALID;
+    case kDLUInt: return t.bits == 8 ? ZK_U8 : t.bits == 32 ? ZK_U32 : ZK_DTYPE_INVALID;
     case ZK_DLPACK_BOOL: return t.bits == 8 ? ZK_U8 : ZK_DTYPE_INVALID;
     default: return ZK_DTYPE_INVALID;
   }
@@ -288,3 +288,71 @@ zk_status zk_dispatch_rows(const zk_call *c, zk_args *a, const zk_rows *x, int h
   if (x->cols == 0 || (x->rows == 0 && !has_row_sums)) return ZK_OK;
   return zk_dispatch(c, a);
 }
+
+/* ------------------------------------------- reduced and per-row outputs */
+
+/* The dims of t as a stack of one-element rows: t viewed with a trailing
+ * dim of 1 appended, so zk_take collapses all of t's dims into the rows. */
+static zk_status take_as_rows_of_one(const zk_call *c, const char *name, const DLTensor *t, zk_rows *out,
+                                     int output) {
+  enum { MAX_DIMS = 32 };
+  if (t->ndim < 0 || t->ndim >= MAX_DIMS)
+    return zk_fail(c, ZK_ERR_SHAPE, "%s has %d dimensions, at most %d are supported", name, t->ndim, MAX_DIMS - 1);
+  int64_t shape[MAX_DIMS], strides[MAX_DIMS];
+  for (int i = 0; i < t->ndim; i++) shape[i] = t->shape[i], strides[i] = dim_stride(t, i);
+  shape[t->ndim] = 1;
+  strides[t->ndim] = 1;
+  DLTensor v = *t;
+  v.ndim = t->ndim + 1;
+  v.shape = shape;
+  v.strides = strides;
+  return zk_take(c, name, &v, out, output);
+}
+
+static int same_dims(const DLTensor *a, const DLTensor *b, int n) {
+  for (int i = 0; i < n; i++)
+    if (a->shape[i] != b->shape[i]) return 0;
+  return 1;
+}
+
+zk_status zk_take_reduced(const zk_call *c, const char *name, const DLTensor *t, zk_rows *out, int output,
+                          const char *ref_name, const DLTensor *ref, int keepdim_ok) {
+  if (!t) return zk_fail(c, ZK_ERR_ARG, "%s is NULL", name);
+  int lead = ref->ndim - 1;
+  int plain = t->ndim == lead && t->shape && same_dims(t, ref, lead);
+  int keepdim = keepdim_ok && t->ndim == ref->ndim && t->shape && same_dims(t, ref, lead) && t->shape[lead] == 1;
+  if (plain) return take_as_rows_of_one(c, name, t, out, output);
+  /* The dtype, device and layout complaints come first, as for every tensor. */
+  ZK_CHECK(zk_take(c, name, t, out, output));
+  if (keepdim) return ZK_OK;
+  char a[160], b[160];
+  zk_format_shape(t, a, sizeof a);
+  zk_format_shape(ref, b, sizeof b);
+  return zk_fail(c, ZK_ERR_SHAPE, "%s has shape %s, must be %s's %s without its last dimension%s", name, a,
+                 ref_name, b, keepdim_ok ? " (or with it as 1)" : "");
+}
+
+zk_status zk_take_scalar(const zk_call *c, const char *name, const DLTensor *t, zk_rows *out, int output) {
+  ZK_CHECK(zk_take(c, name, t, out, output));
+  if (t->ndim == 0 || (t->ndim == 1 && t->shape[0] == 1)) return ZK_OK;
+  char a[160];
+  zk_format_shape(t, a, sizeof a);
+  return zk_fail(c, ZK_ERR_SHAPE, "%s has shape %s, must be [] or [1]", name, a);
+}
+
+zk_status zk_expect_last_dim_is(const zk_call *c, const char *name, const DLTensor *t, const char *ref_name,
+                                const DLTensor *ref, int64_t n) {
+  int lead = ref->ndim - 1;
+  if (t->ndim == ref->ndim && lead >= 0 && same_dims(t, ref, lead) && t->shape[lead] == n) return ZK_OK;
+  char a[160], b[160];
+  zk_format_shape(t, a, sizeof a);
+  zk_format_shape(ref, b, sizeof b);
+  return zk_fail(c, ZK_ERR_SHAPE, "%s has shape %s, expected %s's %s with last dimension %" PRId64, name, a,
+                 ref_name, b, n);
+}
+
+zk_status zk_expect_dtype(const zk_call *c, const char *name, const zk_rows *t, zk_dtype want) {
+  if (t->dtype == want) return ZK_OK;
+  return zk_fail(c, ZK_ERR_DTYPE, "%s has dtype %s, must be %s", name, zk_dtype_name(t->dtype), zk_dtype_name(want));
+}
+

@@ -89,3 +89,21 @@ zk_status zk_expect_index(const zk_call *c, const char *name, const zk_rows *t, 
 /* Dispatch unless there is nothing to do: no rows or empty rows.  With
  * sums over rows ([D] parameter gradients) rows == 0 still runs (sums 0). */
 zk_status zk_dispatch_rows(const zk_call *c, zk_args *a, const zk_rows *x, int has_row_sums);
+
+/* ------------------------------------------- reduced and per-row tensors
+ * Reductions and losses write one value per row of a reference tensor. */
+
+/* A tensor of ref's shape without its last dimension (x.shape[:-1]; 0-d
+ * for a 1-D ref), or, when keepdim_ok, with that dimension as 1.  The view
+ * has one element per row: rows = R, cols = 1, stride = the stride between
+ * rows' values. */
+zk_status zk_take_reduced(const zk_call *c, const char *name, const DLTensor *t, zk_rows *out, int output,
+                          const char *ref_name, const DLTensor *ref, int keepdim_ok);
+/* A single value: shape [] or [1]. */
+zk_status zk_take_scalar(const zk_call *c, const char *name, const DLTensor *t, zk_rows *out, int output);
+/* ref's leading dims with a last dimension of n (topk's [..., k]). */
+zk_status zk_expect_last_dim_is(const zk_call *c, const char *name, const DLTensor *t, const char *ref_name,
+                                const DLTensor *ref, int64_t n);
+/* Exactly dtype want (index outputs). */
+zk_status zk_expect_dtype(const zk_call *c, const char *name, const zk_rows *t, zk_dtype want);
+

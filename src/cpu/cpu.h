@@ -85,6 +85,14 @@ zk_status zk_cpu_for_row_blocks(zk_ctx *ctx, const zk_call *call, int64_t rows, 
 float zk_cpu_sum(const float *v, int64_t n);
 float zk_cpu_dot(const float *a, const float *b, int64_t n);
 float zk_cpu_max(const float *v, int64_t n);  /* NaN if any NaN; -Inf for n = 0 */
+/* Long-row sums: f(v, n, arg) over blocks of ZK_PAIRWISE_BLOCK elements, the
+ * block results added in a pairwise tree.  The order depends on n only and
+ * the error grows with log n instead of n/16.  zk_cpu_sum_pairwise is
+ * Σ v this way. */
+#define ZK_PAIRWISE_BLOCK 1024
+typedef float (*zk_block_sum_fn)(const float *v, int64_t n, const void *arg);
+float zk_cpu_pairwise(zk_block_sum_fn f, const float *v, int64_t n, const void *arg);
+float zk_cpu_sum_pairwise(const float *v, int64_t n);
 /* v[i] = f32 -> dtype -> f32 (what storing v into dtype keeps). */
 void zk_cpu_round_trip(zk_dtype t, float *v, int64_t n);
 /* keep[i] = 1 when element first + i of the dropout stream is kept. */

@@ -222,6 +222,20 @@ ZK_HOT float zk_cpu_max(const float *v, int64_t n) {
   return m;
 }
 
+float zk_cpu_pairwise(zk_block_sum_fn f, const float *v, int64_t n, const void *arg) {
+  if (n <= ZK_PAIRWISE_BLOCK) return f(v, n, arg);
+  /* The first half takes a whole number of blocks, at least one: both halves are shorter than n. */
+  int64_t half = (n / ZK_PAIRWISE_BLOCK + 1) / 2 * ZK_PAIRWISE_BLOCK;
+  return zk_cpu_pairwise(f, v, half, arg) + zk_cpu_pairwise(f, v + half, n - half, arg);
+}
+
+static float plain_block_sum(const float *v, int64_t n, const void *arg) {
+  (void)arg;
+  return zk_cpu_sum(v, n);
+}
+
+float zk_cpu_sum_pairwise(const float *v, int64_t n) { return zk_cpu_pairwise(plain_block_sum, v, n, NULL); }
+
 void zk_cpu_round_trip(zk_dtype t, float *v, int64_t n) {
   if (t == ZK_F16) {
     for (int64_t i = 0; i < n; i++) v[i] = zk_f16_to_f32(zk_f32_to_f16(v[i]));

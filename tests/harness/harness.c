@@ -21,6 +21,7 @@ static DLDataType dl_type(zk_dtype t) {
     case ZK_BF16: d.code = kDLBfloat; d.bits = 16; break;
     case ZK_I32: d.code = kDLInt; break;
     case ZK_I64: d.code = kDLInt; d.bits = 64; break;
+    case ZK_U32: d.code = kDLUInt; break;
     default: d.code = kDLUInt; d.bits = 8; break;
   }
   return d;
@@ -33,6 +34,7 @@ static double load_value(const void *p, zk_dtype t) {
     case ZK_BF16: return zk_bf16_to_f32(*(const uint16_t *)p);
     case ZK_I32: return *(const int32_t *)p;
     case ZK_I64: return (double)*(const int64_t *)p;
+    case ZK_U32: return *(const uint32_t *)p;
     default: return *(const uint8_t *)p;
   }
 }
@@ -44,6 +46,7 @@ static void store_value(void *p, zk_dtype t, double v) {
     case ZK_BF16: *(uint16_t *)p = zk_f32_to_bf16((float)zk_round_to(v, ZK_BF16)); break;
     case ZK_I32: *(int32_t *)p = (int32_t)v; break;
     case ZK_I64: *(int64_t *)p = (int64_t)v; break;
+    case ZK_U32: *(uint32_t *)p = (uint32_t)v; break;
     default: *(uint8_t *)p = (uint8_t)v; break;
   }
 }
@@ -61,24 +64,56 @@ static void fast_fill(zk_case *c, int k, uint64_t *rng) {
   for (int64_t r = 0; r < c->rows[k]; r++)
     for (int64_t j = 0; j < c->cols[k]; j++) {
       x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-      store_value(elem(c, k, r, j), c->tdtype[k], ((double)(x >> 11) * 0x1.0p-53) * 4.0 - 2.0);
+      double u = (double)(x >> 11) * 0x1.0p-53;
+      store_value(elem(c, k, r, j), c->tdtype[k], u * 4.0 - 2.0);
     }
 }
 
-/* The shape of tensor k: the descriptor's hook, or the [R, D] rules. */
-static void tensor_layout(const zk_case *c, int k, zk_layout *L) {
-  const zk_tensor_spec *sp = &c->test->t[k];
-  memset(L, 0, sizeof *L);
-  if (sp->shape == ZK_SHAPE_CUSTOM) {
-    c->test->layout(c, k, L);
-  } else {
-    int vec = sp->shape == ZK_SHAPE_VEC || sp->shape == ZK_SHAPE_VEC2;
-    int64_t cols = (sp->shape == ZK_SHAPE_ROWS2 || sp->shape == ZK_SHAPE_VEC2) ? 2 * c->D : c->D;
-    L->compact = vec;
-    L->ndim = vec || c->one_d ? 1 : 2;
-    L->dims[0] = L->ndim == 1 ? cols : c->R;
-    L->dims[1] = cols;
+/* Rows and columns of tensor k's values (the rows × cols the harness
+ * compares), and how many dims its DLTensor has. */
+typedef struct tensor_geometry {
+  int64_t rows, cols;
+  int rowwise; /* rows follow the case's R and get the strided gap */
+} tensor_geometry;
+
+static tensor_geometry geometry(const zk_case *c, zk_shape_rule rule) {
+  switch (rule) {
+    case ZK_SHAPE_ROWS2: return (tensor_geometry){c->R, 2 * c->D, 1};
+    case ZK_SHAPE_VEC: return (tensor_geometry){1, c->D, 0};
+    case ZK_SHAPE_VEC2: return (tensor_geometry){1, 2 * c->D, 0};
+    case ZK_SHAPE_ROW_VALUE:
+    case ZK_SHAPE_ROW_KEEPDIM: return (tensor_geometry){c->R, 1, 1};
+    case ZK_SHAPE_ROWS_K: return (tensor_geometry){c->R, c->K, 1};
+    case ZK_SHAPE_SCALAR: return (tensor_geometry){1, 1, 0};
+    default: return (tensor_geometry){c->R, c->D, 1};
   }
+}
+
+/* The DLTensor's dims: rows tensors as [R, cols] ([cols] in a 1-D case),
+ * parameters as [cols]; per-row values as [R] (0-d in a 1-D case, strided
+ * [R] when strided) or keepdim [R, 1]; a scalar as [] ([1] when strided). */
+static void set_dims(zk_case *c, int k, zk_shape_rule rule) {
+  DLTensor *d = &c->dl[k];
+  int64_t *shape = c->shape[k], *strides = c->strides[k];
+  d->ndim = 2;
+  shape[0] = c->rows[k], shape[1] = c->cols[k];
+  strides[0] = c->stride[k], strides[1] = 1;
+  switch (rule) {
+    case ZK_SHAPE_VEC:
+    case ZK_SHAPE_VEC2: d->ndim = 1, shape[0] = c->cols[k], strides[0] = 1; break;
+    case ZK_SHAPE_SCALAR: d->ndim = c->strided ? 1 : 0, shape[0] = 1, strides[0] = 1; break;
+    case ZK_SHAPE_ROW_VALUE: d->ndim = c->one_d ? 0 : 1, strides[0] = c->stride[k]; break;
+    case ZK_SHAPE_ROW_KEEPDIM: if (c->one_d) d->ndim = 1, shape[0] = 1; break;
+    default: if (c->one_d) d->ndim = 1, shape[0] = c->cols[k], strides[0] = 1; break;
+  }
+  d->shape = shape;
+  d->strides = c->strides[k];
+}
+
+/* The shape of a ZK_SHAPE_CUSTOM tensor k: the descriptor's hook. */
+static void custom_layout(const zk_case *c, int k, zk_layout *L) {
+  memset(L, 0, sizeof *L);
+  c->test->layout(c, k, L);
   if (L->row_dims < 1) L->row_dims = 1;
 }
 
@@ -88,6 +123,7 @@ static zk_dtype tensor_dtype(zk_dtype_rule rule, const zk_case_opts *o) {
     case ZK_DT_PARAM: return o->param_dtype;
     case ZK_DT_INDEX: return o->index64 ? ZK_I64 : ZK_I32;
     case ZK_DT_I32: return ZK_I32;
+    case ZK_DT_U32: return ZK_U32;
     default: return ZK_F32;
   }
 }
@@ -132,6 +168,11 @@ int zk_case_init(zk_case *c, const zk_op_test *t, const zk_case_opts *o) {
   memcpy(c->u, t->seeds, sizeof c->u);
   c->index64 = o->index64;
   c->bench = o->bench;
+  if (t->k_scalar) {
+    int64_t k = (int64_t)c->s[t->k_scalar - 1];
+    c->K = k < o->D ? k : o->D;
+    c->s[t->k_scalar - 1] = (double)c->K;
+  }
   uint64_t rng = o->seed;
   int absent = o->absent >= 0 && o->absent < t->nt ? o->absent : -1;
   for (int k = 0; k < t->nt; k++) {
@@ -139,14 +180,26 @@ int zk_case_init(zk_case *c, const zk_op_test *t, const zk_case_opts *o) {
     /* Optional tensors sharing a group (> 1) are absent together. */
     c->present[k] = !(sp->optional && absent >= 0 &&
                       (absent == k || (sp->optional > 1 && t->t[absent].optional == sp->optional)));
+    /* N-D tensors from the descriptor's hook: the row dims compact, the
+     * leading dims one row stride apart; the rest by the shape rules. */
     zk_layout *L = &c->layout[k];
-    tensor_layout(c, k, L);
-    int lead = L->ndim - L->row_dims;
-    int64_t rows = 1, cols = 1;
-    for (int i = 0; i < L->ndim; i++) *(i < lead ? &rows : &cols) *= L->dims[i];
-    c->rows[k] = rows;
-    c->cols[k] = cols;
-    int row_strided = o->strided && !L->compact;
+    memset(L, 0, sizeof *L);
+    int custom = sp->shape == ZK_SHAPE_CUSTOM, lead = 0, row_strided;
+    if (custom) {
+      custom_layout(c, k, L);
+      lead = L->ndim - L->row_dims;
+      int64_t rows = 1, cols = 1;
+      for (int i = 0; i < L->ndim; i++) *(i < lead ? &rows : &cols) *= L->dims[i];
+      c->rows[k] = rows;
+      c->cols[k] = cols;
+      row_strided = o->strided && !L->compact;
+    } else {
+      tensor_geometry g = geometry(c, sp->shape);
+      c->rows[k] = g.rows;
+      c->cols[k] = g.cols;
+      row_strided = o->strided && g.rowwise;
+    }
+    int64_t cols = c->cols[k];
     c->stride[k] = row_strided ? cols + GAP : cols;
     c->tdtype[k] = tensor_dtype(sp->dtype, o);
     if (!c->present[k]) continue;
@@ -154,16 +207,19 @@ int zk_case_init(zk_case *c, const zk_op_test *t, const zk_case_opts *o) {
     c->bytes[k] = (size_t)(c->rows[k] * c->stride[k]) * (size_t)zk_dtype_size(c->tdtype[k]);
     if (sp->role == ZK_OUT && o->alias == k && t->alias_of[k] > 0) c->alias[k] = t->alias_of[k];
     DLTensor *d = &c->dl[k];
-    d->ndim = L->ndim;
-    /* The row dims compact, the leading dims one row stride apart. */
-    int64_t step = 1;
-    for (int i = L->ndim - 1; i >= 0; i--) {
-      if (i == lead - 1) step = c->stride[k];
-      c->shape[k][i] = L->dims[i];
-      c->strides[k][i] = step;
-      step *= L->dims[i];
+    if (custom) {
+      d->ndim = L->ndim;
+      int64_t step = 1;
+      for (int i = L->ndim - 1; i >= 0; i--) {
+        if (i == lead - 1) step = c->stride[k];
+        c->shape[k][i] = L->dims[i];
+        c->strides[k][i] = step;
+        step *= L->dims[i];
+      }
+      d->shape = c->shape[k];
+    } else {
+      set_dims(c, k, sp->shape);
     }
-    d->shape = c->shape[k];
     d->strides = row_strided ? c->strides[k] : NULL;
     d->dtype = dl_type(c->tdtype[k]);
     d->device.device_type = o->backend == ZK_BACKEND_CUDA ? kDLCUDA : kDLCPU;
@@ -558,9 +614,25 @@ static int expect_index_fault(bad_env *e, zk_case *c, const char *needle, const 
   return 1;
 }
 
+/* Whether another tensor of the op has the case's dtype too. */
+static int case_dtype_shared(const zk_op_test *t, int k) {
+  for (int j = 0; j < t->nt; j++)
+    if (j != k && t->t[j].dtype == ZK_DT_CASE) return 1;
+  return 0;
+}
+
+/* Whether another tensor of the op has a shape that follows D. */
+static int last_dim_shared(const zk_op_test *t, int k) {
+  for (int j = 0; j < t->nt; j++) {
+    zk_shape_rule r = t->t[j].shape;
+    if (j != k && (r == ZK_SHAPE_ROWS || r == ZK_SHAPE_ROWS2 || r == ZK_SHAPE_VEC || r == ZK_SHAPE_VEC2)) return 1;
+  }
+  return 0;
+}
+
 int zk_run_bad_inputs(const zk_op_test *t, zk_ctx *ctx, zk_backend backend, char *msg, size_t cap) {
   bad_env e = {t, ctx, backend, msg, cap};
-  zk_case_opts o = {backend, ZK_F32, ZK_F32, 3, 33, 0, 0, 12345, -1, -1};
+  zk_case_opts o = {backend, ZK_F32, ZK_F32, 3, ZK_BAD_CASE_COLS, 0, 0, 12345, -1, -1};
   zk_case c;
   char what[128];
   int fail = 0;
@@ -588,17 +660,23 @@ int zk_run_bad_inputs(const zk_op_test *t, zk_ctx *ctx, zk_backend backend, char
       snprintf(what, sizeof what, "%s as int64", name);
       fail |= expect_rejected(&e, &c, ctx, ZK_ERR_DTYPE, name, what);
     }
-    if (sp->dtype == ZK_DT_CASE) {
+    if (sp->dtype == ZK_DT_CASE && case_dtype_shared(t, k)) {
       FRESH();
       c.dl[k].dtype = (DLDataType){kDLFloat, 16, 1};
       snprintf(what, sizeof what, "%s as f16 beside f32", name);
       fail |= expect_rejected(&e, &c, ctx, ZK_ERR_DTYPE, NULL, what);
     }
     FRESH();
-    int grown = c.layout[k].free_last ? 0 : c.dl[k].ndim - 1;
-    c.shape[k][grown] += 1;
-    snprintf(what, sizeof what, "%s with dimension %d + 1", name, grown);
-    fail |= expect_rejected(&e, &c, ctx, ZK_ERR_SHAPE, NULL, what);
+    if (c.dl[k].ndim > 0) {
+      /* The last dimension; a reduction's input (no other tensor follows
+       * its D) gets its rows grown instead, and a free last dimension
+       * (block_table's) its first. */
+      int dim = c.layout[k].free_last ? 0 : c.dl[k].ndim - 1;
+      if (dim > 0 && t->t[k].shape != ZK_SHAPE_CUSTOM && !last_dim_shared(t, k)) dim = 0;
+      c.shape[k][dim] += 1;
+      snprintf(what, sizeof what, "%s with dimension %d + 1", name, dim);
+      fail |= expect_rejected(&e, &c, ctx, ZK_ERR_SHAPE, NULL, what);
+    }
     FRESH();
     c.dl[k].device.device_type = other_device;
     snprintf(what, sizeof what, "%s on another device", name);

@@ -39,6 +39,10 @@ typedef enum zk_shape_rule {
   ZK_SHAPE_VEC,    /* [D]: a parameter */
   ZK_SHAPE_VEC2,   /* [2D]: the bias of bias_swiglu / bias_geglu */
   ZK_SHAPE_CUSTOM, /* the descriptor's layout hook (N-D tensors) */
+  ZK_SHAPE_ROW_VALUE,   /* [R]: one value per row, x.shape[:-1] (0-d when the case is 1-D) */
+  ZK_SHAPE_ROW_KEEPDIM, /* [R, 1]: one value per row, keepdim */
+  ZK_SHAPE_ROWS_K,      /* [R, K]: K values per row, K = min(D, the descriptor's k scalar) */
+  ZK_SHAPE_SCALAR,      /* []: one value for the whole call ([1] when strided) */
 } zk_shape_rule;
 
 /* A tensor's shape from the descriptor's layout hook.  The last row_dims
@@ -59,6 +63,7 @@ typedef enum zk_dtype_rule {
   ZK_DT_F32,    /* always f32 */
   ZK_DT_INDEX,  /* the case's index dtype: int32, or int64 when index64 */
   ZK_DT_I32,    /* always int32 */
+  ZK_DT_U32,    /* always uint32 (argmax / topk indices; compared exactly) */
 } zk_dtype_rule;
 
 typedef enum zk_dist {
@@ -84,6 +89,9 @@ typedef struct zk_bad_scalar {
   double value;
   zk_status expect;
 } zk_bad_scalar;
+
+/* The bad-input cases run with R = 3 rows of ZK_BAD_CASE_COLS elements. */
+#define ZK_BAD_CASE_COLS 33
 
 struct zk_case;
 
@@ -127,6 +135,7 @@ typedef struct zk_op_test {
    * tensor once (caches: only the slots written). */
   int64_t bench_rows, bench_cols;
   double (*min_bytes)(const struct zk_case *c);
+  int k_scalar;                    /* 1 + the scalar slot holding k of ZK_SHAPE_ROWS_K tensors (0 = none) */
 } zk_op_test;
 
 typedef enum zk_backend { ZK_BACKEND_CPU, ZK_BACKEND_CUDA } zk_backend;
@@ -140,6 +149,7 @@ typedef struct zk_case {
   int strided;           /* rows tensors get row stride = row size + 13 */
   int index64;           /* ZK_DT_INDEX tensors are int64 */
   int bench;             /* a benchmark case (layouts may take the bench's head counts) */
+  int64_t K;             /* columns of ZK_SHAPE_ROWS_K tensors (scalar k clamped to D) */
   double s[4];
   uint64_t u[2];
   int present[ZK_T_MAX];

@@ -1,0 +1,251 @@
+/* Reductions on the CPU (spec §8): one row per task through zk_cpu_for_rows.
+ *
+ * A row is viewed as f32 (an f32 row in place, an f16/bf16 row converted
+ * once into the thread's scratch) and reduced in an order fixed by D alone:
+ * 16 lanes over blocks of ZK_PAIRWISE_BLOCK elements, the blocks added in a
+ * pairwise tree (zk_cpu_pairwise).  The kahan mode instead keeps a
+ * (sum, compensation) pair per lane over the whole row and adds the lanes'
+ * pairs in a fixed tree with the same compensation.  topk orders elements
+ * by one key, zk_rank_key (src/common/zk_math.h), that encodes the spec's
+ * total order and the lower-index tie rule, so comparisons are plain
+ * integer compares. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cpu.h"
+
+#define LANES 16
+
+/* Writes one f32 result as element r of the per-row output y. */
+static void put_value(const zk_rows *y, int64_t r, float v) { zk_cpu_store(y, r, 0, 1, &v); }
+
+/* ------------------------------------------------------------ sum, mean */
+
+typedef struct kahan_pair {
+  float s, c; /* running sum, and what its roundings lost */
+} kahan_pair;
+
+/* Neumaier's step: t = a + b, and the rounding error of that addition. */
+static inline float two_sum_error(float a, float b, float t) {
+  return fabsf(a) >= fabsf(b) ? (a - t) + b : (b - t) + a;
+}
+
+static inline kahan_pair kahan_combine(kahan_pair a, kahan_pair b) {
+  float t = a.s + b.s;
+  return (kahan_pair){t, (a.c + b.c) + two_sum_error(a.s, b.s, t)};
+}
+
+ZK_HOT static float kahan_sum(const float *v, int64_t n) {
+  float s[LANES] = {0}, c[LANES] = {0};
+  int64_t i = 0;
+  for (; i + LANES <= n; i += LANES)
+#pragma omp simd
+    for (int l = 0; l < LANES; l++) {
+      float x = v[i + l], t = s[l] + x;
+      c[l] += two_sum_error(s[l], x, t);
+      s[l] = t;
+    }
+  for (int l = 0; i < n; i++, l++) {
+    float t = s[l] + v[i];
+    c[l] += two_sum_error(s[l], v[i], t);
+    s[l] = t;
+  }
+  kahan_pair p[LANES];
+  for (int l = 0; l < LANES; l++) p[l] = (kahan_pair){s[l], c[l]};
+  for (int w = LANES / 2; w; w >>= 1)
+    for (int l = 0; l < w; l++) p[l] = kahan_combine(p[l], p[l + w]);
+  /* An Inf or NaN sum leaves a NaN compensation (Inf - Inf): the sum says it. */
+  return isfinite(p[0].s) ? p[0].s + p[0].c : p[0].s;
+}
+
+typedef struct row_job {
+  const zk_rows *x, *y, *idx;
+  int64_t k;    /* topk */
+  int flag;     /* kahan (sum, mean) or ddof (var, std) */
+  float eps;    /* std */
+  int op;       /* which reduction */
+} row_job;
+
+enum { RED_SUM, RED_MEAN, RED_MAX, RED_VAR, RED_STD, RED_ARGMAX, RED_TOPK };
+
+static float row_sum(const float *v, int64_t n, int kahan) {
+  return kahan ? kahan_sum(v, n) : zk_cpu_sum_pairwise(v, n);
+}
+
+/* ------------------------------------------------------------- var, std
+ * Two passes over the row (in cache after the first) on the shifted data
+ * d = x - x0, which is exact for nearby values: their mean m = Σd/D, then
+ * Σ(d - m)².  m is rounded at the scale of the spread, not of the data, so
+ * a mean of 1e4 with a spread of 1e-2 loses nothing; a constant row gives
+ * exactly 0. */
+
+typedef struct shift {
+  float x0, m;
+} shift;
+
+ZK_HOT static float block_sum_shifted(const float *v, int64_t n, const void *arg) {
+  const float x0 = ((const shift *)arg)->x0;
+  float acc[LANES] = {0};
+  int64_t i = 0;
+  for (; i + LANES <= n; i += LANES)
+    for (int l = 0; l < LANES; l++) acc[l] += v[i + l] - x0;
+  for (int l = 0; i < n; i++, l++) acc[l] += v[i] - x0;
+  for (int w = LANES / 2; w; w >>= 1)
+    for (int l = 0; l < w; l++) acc[l] += acc[l + w];
+  return acc[0];
+}
+
+ZK_HOT static float block_sum_squares(const float *v, int64_t n, const void *arg) {
+  const float x0 = ((const shift *)arg)->x0, m = ((const shift *)arg)->m;
+  float acc[LANES] = {0};
+  int64_t i = 0;
+  for (; i + LANES <= n; i += LANES)
+    for (int l = 0; l < LANES; l++) {
+      float d = (v[i + l] - x0) - m;
+      acc[l] += d * d;
+    }
+  for (int l = 0; i < n; i++, l++) {
+    float d = (v[i] - x0) - m;
+    acc[l] += d * d;
+  }
+  for (int w = LANES / 2; w; w >>= 1)
+    for (int l = 0; l < w; l++) acc[l] += acc[l + w];
+  return acc[0];
+}
+
+static float row_var(const float *v, int64_t n, int ddof) {
+  if (n - ddof <= 0) return NAN;
+  shift s = {v[0], 0.0f};
+  s.m = zk_cpu_pairwise(block_sum_shifted, v, n, &s) / (float)n;
+  return zk_cpu_pairwise(block_sum_squares, v, n, &s) / (float)(n - ddof);
+}
+
+/* -------------------------------------------------------- argmax, topk */
+
+#define NO_INDEX 0xffffffffu
+
+/* First index of the maximum: per lane the first strict maximum (NaN never
+ * compares greater, and -Inf never beats the -Inf start), lanes merged by
+ * value then index; a NaN anywhere (found through x - x) is answered by a
+ * scan for the first NaN, and a row with no lane winner is all -Inf -> 0. */
+ZK_HOT static int64_t argmax_row(const float *v, int64_t n) {
+  float best[LANES], poison[LANES];
+  uint32_t at[LANES];
+  for (int l = 0; l < LANES; l++) best[l] = -INFINITY, at[l] = NO_INDEX, poison[l] = 0.0f;
+  int64_t i = 0;
+  for (; i + LANES <= n; i += LANES)
+#pragma omp simd
+    for (int l = 0; l < LANES; l++) {
+      float x = v[i + l];
+      int take = x > best[l];
+      best[l] = take ? x : best[l];
+      at[l] = take ? (uint32_t)(i + l) : at[l];
+      poison[l] += x - x; /* 0, or NaN for NaN and ±Inf */
+    }
+  for (int l = 0; i < n; i++, l++) {
+    if (v[i] > best[l]) best[l] = v[i], at[l] = (uint32_t)i;
+    poison[l] += v[i] - v[i];
+  }
+  float p = 0.0f;
+  for (int l = 0; l < LANES; l++) p += poison[l];
+  if (p != p)
+    for (int64_t k = 0; k < n; k++)
+      if (v[k] != v[k]) return k;
+  uint32_t win = NO_INDEX;
+  float top = -INFINITY;
+  for (int l = 0; l < LANES; l++) {
+    if (at[l] == NO_INDEX) continue;
+    if (win == NO_INDEX || best[l] > top || (best[l] == top && at[l] < win)) top = best[l], win = at[l];
+  }
+  return win == NO_INDEX ? 0 : win;
+}
+
+/* Up to this k the row is scanned once against a sorted list of the k best
+ * keys so far; beyond it every key is sorted. */
+#define TOPK_LIST_MAX 64
+
+static int64_t topk_list(const float *v, int64_t n, int64_t k, uint64_t *best) {
+  int64_t have = 0;
+  float floor_value = -INFINITY; /* the k-th best value once the list is full */
+  for (int64_t j = 0; j < n; j++) {
+    /* Most elements lose to the k-th best by value alone: one compare (a
+     * NaN compares false and takes the exact path). */
+    if (have == k && v[j] < floor_value) continue;
+    uint64_t key = zk_rank_key(v[j], (uint32_t)j);
+    if (have == k && key <= best[k - 1]) continue;
+    int64_t at = have < k ? have++ : k - 1;
+    while (at > 0 && best[at - 1] < key) best[at] = best[at - 1], at--;
+    best[at] = key;
+    if (have == k) floor_value = v[~(uint32_t)best[k - 1]];
+  }
+  return have;
+}
+
+static int by_key_descending(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return (x < y) - (x > y);
+}
+
+static void topk_sorted(const float *v, int64_t n, uint64_t *keys) {
+  for (int64_t j = 0; j < n; j++) keys[j] = zk_rank_key(v[j], (uint32_t)j);
+  qsort(keys, (size_t)n, sizeof *keys, by_key_descending);
+}
+
+static void topk_row(const row_job *job, int64_t r, const float *v, uint64_t *keys) {
+  int64_t n = job->x->cols, k = job->k;
+  if (k <= TOPK_LIST_MAX) topk_list(v, n, k, keys);
+  else topk_sorted(v, n, keys);
+  int es = zk_dtype_size(job->x->dtype);
+  const char *src = zk_row_ptr(job->x, r, 0);
+  char *values = zk_row_ptr(job->y, r, 0);
+  uint32_t *indices = (uint32_t *)zk_row_ptr(job->idx, r, 0);
+  for (int64_t i = 0; i < k; i++) {
+    uint32_t j = ~(uint32_t)keys[i];
+    memcpy(values + i * es, src + (int64_t)j * es, (size_t)es); /* an exact copy, in x's dtype */
+    indices[i] = j;
+  }
+}
+
+/* ------------------------------------------------------------ the driver */
+
+/* Scratch of a row: the converted row, then (topk) its keys. */
+static int64_t row_floats(int64_t n) { return (n + 15) & ~(int64_t)15; }
+
+static void reduce_row(int64_t r, float *scratch, const void *arg) {
+  const row_job *job = arg;
+  int64_t n = job->x->cols;
+  const float *v = zk_cpu_view(job->x, r, 0, n, scratch);
+  switch (job->op) {
+    case RED_SUM: put_value(job->y, r, row_sum(v, n, job->flag)); break;
+    case RED_MEAN: put_value(job->y, r, row_sum(v, n, job->flag) / (float)n); break; /* D = 0: NaN */
+    case RED_MAX: put_value(job->y, r, zk_cpu_max(v, n)); break;
+    case RED_VAR: put_value(job->y, r, row_var(v, n, job->flag)); break;
+    case RED_STD: put_value(job->y, r, sqrtf(row_var(v, n, job->flag) + job->eps)); break;
+    case RED_ARGMAX: *(uint32_t *)zk_row_ptr(job->y, r, 0) = (uint32_t)argmax_row(v, n); break;
+    case RED_TOPK: topk_row(job, r, v, (uint64_t *)(scratch + row_floats(n))); break;
+  }
+}
+
+static zk_status reduce(zk_ctx *ctx, const zk_call *call, const zk_args *a, int op) {
+  row_job job = {&a->t[0], &a->t[1], &a->t[2], a->i[0], (int)a->i[0], a->f[0], op};
+  int64_t n = a->t[0].cols;
+  int64_t keys = op != RED_TOPK ? 0 : job.k <= TOPK_LIST_MAX ? TOPK_LIST_MAX : n;
+  return zk_cpu_for_rows(ctx, call, a->t[0].rows, n, row_floats(n) + 2 * keys, reduce_row, &job);
+}
+
+/* ------------------------------------------------------- entry points
+ * Slots follow include/zkern/reductions.h (see src/api/reductions.c). */
+
+#define REDUCTION_ENTRY(name, op)                               \
+  zk_status zk_cpu_##name(zk_ctx *ctx, const zk_args *a) {      \
+    ZK_CPU_CALL(ctx, name);                                     \
+    return reduce(ctx, call, a, op);                            \
+  }
+
+REDUCTION_ENTRY(sum_lastdim, RED_SUM)
+REDUCTION_ENTRY(mean_lastdim, RED_MEAN)
+REDUCTION_ENTRY(max_lastdim, RED_MAX)
+REDUCTION_ENTRY(var_lastdim, RED_VAR)
+REDUCTION_ENTRY(std_lastdim, RED_STD)
+REDUCTION_ENTRY(argmax_lastdim, RED_ARGMAX)
+REDUCTION_ENTRY(topk_lastdim, RED_TOPK)

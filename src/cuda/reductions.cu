@@ -1,0 +1,328 @@
+// Reductions on CUDA (spec §8).
+//
+// sum, mean, max, var, std and argmax are one row reduction each
+// (row_reduce.cuh: a warp or a block per row, 16-byte loads, a fixed
+// shuffle tree), differing only in the state they fold:
+//   sum/mean  f32 sum, or (kahan) a Neumaier (sum, compensation) pair per
+//             thread, pairs combined with the same compensation;
+//   max       the NaN-propagating maximum (an exact copy of an element);
+//   var/std   Welford's (n, mean, M2) on x - x0 (x0 = the row's first
+//             element, so a mean of 1e4 with a small spread loses nothing),
+//             threads merged with Chan's formula; a constant row gives 0;
+//   argmax    the largest zk_rank_key (src/common/zk_math.h), which encodes
+//             the total order and the lower-index tie rule.
+// topk is a block per row: a radix select over the same 64-bit keys finds
+// the k-th key T (8 bits a pass, stopping once a bin holds exactly the keys
+// still wanted), the keys >= T are collected (exactly k: keys are
+// distinct), and each is written at its rank among them.
+#include "row_reduce.cuh"
+
+namespace {
+
+struct OneValue {  // a per-row output of any float dtype (or uint32 for argmax)
+  void *data;
+  int64_t stride;
+  zk_dtype dtype;
+  __device__ __forceinline__ void put(int64_t r, float v) const { zk_st_param(data, dtype, r * stride, v); }
+};
+
+__device__ __forceinline__ float max_nan(float a, float b) { return (a > b || a != a) ? a : b; }
+
+// Neumaier: the rounding error of t = a + b.
+__device__ __forceinline__ float two_sum_error(float a, float b, float t) {
+  return fabsf(a) >= fabsf(b) ? __fadd_rn(__fsub_rn(a, t), b) : __fadd_rn(__fsub_rn(b, t), a);
+}
+
+struct SumOp {
+  struct State {
+    float s, c;
+  };
+  OneValue y;
+  int64_t cols;
+  bool kahan, mean;
+  __device__ State identity() const { return {0.0f, 0.0f}; }
+  __device__ State start(float) const { return identity(); }
+  __device__ void fold(State &st, float v, int64_t) const {
+    if (kahan) {
+      float t = __fadd_rn(st.s, v);
+      st.c = __fadd_rn(st.c, two_sum_error(st.s, v, t));
+      st.s = t;
+    } else {
+      st.s += v;
+    }
+  }
+  __device__ State combine(const State &a, const State &b) const {
+    float t = __fadd_rn(a.s, b.s);
+    if (!kahan) return {t, 0.0f};
+    return {t, __fadd_rn(__fadd_rn(a.c, b.c), two_sum_error(a.s, b.s, t))};
+  }
+  __device__ void finish(const State &st, int64_t r, int tid, int) const {
+    if (tid) return;
+    // An Inf or NaN sum leaves a NaN compensation (Inf - Inf): the sum says it.
+    float s = kahan && isfinite(st.s) ? st.s + st.c : st.s;
+    y.put(r, mean ? s / (float)cols : s);  // D = 0: 0/0 = NaN
+  }
+};
+
+struct MaxOp {
+  struct State {
+    float m;
+  };
+  OneValue y;
+  __device__ State identity() const { return {-INFINITY}; }
+  __device__ State start(float) const { return identity(); }
+  __device__ void fold(State &st, float v, int64_t) const { st.m = max_nan(st.m, v); }
+  __device__ State combine(const State &a, const State &b) const { return {max_nan(a.m, b.m)}; }
+  __device__ void finish(const State &st, int64_t r, int tid, int) const {
+    if (!tid) y.put(r, st.m);
+  }
+};
+
+struct VarOp {
+  struct State {
+    float n, mean, m2, shift;
+  };
+  OneValue y;
+  int64_t cols;
+  int ddof;
+  float eps;
+  bool std_dev;
+  __device__ State identity() const { return {0.0f, 0.0f, 0.0f, 0.0f}; }
+  __device__ State start(float x0) const { return {0.0f, 0.0f, 0.0f, x0}; }
+  __device__ void fold(State &st, float v, int64_t) const {
+    float d = v - st.shift;
+    st.n += 1.0f;
+    float delta = d - st.mean;
+    st.mean += __fdiv_rn(delta, st.n);
+    st.m2 = __fadd_rn(st.m2, __fmul_rn(delta, d - st.mean));
+  }
+  __device__ State combine(const State &a, const State &b) const {
+    if (b.n == 0.0f) return a;
+    if (a.n == 0.0f) return b;
+    float n = a.n + b.n, delta = b.mean - a.mean, wb = __fdiv_rn(b.n, n);
+    float m2 = __fadd_rn(__fadd_rn(a.m2, b.m2), __fmul_rn(__fmul_rn(delta, delta), __fmul_rn(a.n, wb)));
+    return {n, __fadd_rn(a.mean, __fmul_rn(delta, wb)), m2, a.shift};
+  }
+  __device__ void finish(const State &st, int64_t r, int tid, int) const {
+    if (tid) return;
+    float var = cols - ddof <= 0 ? NAN : st.m2 / (float)(cols - ddof);
+    y.put(r, std_dev ? sqrtf(var + eps) : var);
+  }
+};
+
+struct ArgmaxOp {
+  struct State {
+    unsigned long long key;  // 0 is below every element's key
+  };
+  uint32_t *idx;
+  int64_t stride;
+  __device__ State identity() const { return {0ull}; }
+  __device__ State start(float) const { return identity(); }
+  __device__ void fold(State &st, float v, int64_t j) const {
+    unsigned long long k = zk_rank_key(v, (uint32_t)j);
+    st.key = k > st.key ? k : st.key;
+  }
+  __device__ State combine(const State &a, const State &b) const { return a.key >= b.key ? a : b; }
+  __device__ void finish(const State &st, int64_t r, int tid, int) const {
+    if (!tid) idx[r * stride] = ~(uint32_t)st.key;
+  }
+};
+
+template <class Op>
+static zk_status reduce(zk_ctx *ctx, const zk_call *call, const zk_rows *x, const Op &op) {
+  cudaStream_t stream;
+  zk_status s = zk_cuda_enter(ctx, call, &stream);
+  if (s != ZK_OK) return s;
+  cudaError_t err;
+  switch (x->dtype) {
+    case ZK_F32: err = zk_reduce_rows<float>(ctx, stream, x, op); break;
+    case ZK_F16: err = zk_reduce_rows<__half>(ctx, stream, x, op); break;
+    default: err = zk_reduce_rows<__nv_bfloat16>(ctx, stream, x, op); break;
+  }
+  return zk_cuda_check(call, err, "kernel launch");
+}
+
+static OneValue one_value(const zk_rows *y) { return {y->data, y->stride, y->dtype}; }
+
+// ------------------------------------------------------------------- topk
+
+#define TOPK_THREADS 256
+#define TOPK_STAGED_MAX 4096  // rows up to this length keep their keys in shared memory
+#define TOPK_SHARED_K 1024    // k up to this keeps its candidates in shared memory
+
+struct TopkParams {
+  const void *x;
+  int64_t x_stride, rows, cols, k;
+  void *values;
+  int64_t v_stride;
+  uint32_t *indices;
+  int64_t i_stride;
+  unsigned long long *spill;  // k > TOPK_SHARED_K: k candidates per block
+};
+
+template <typename T>
+__device__ __forceinline__ unsigned long long key_at(const T *row, const unsigned long long *staged, int64_t j) {
+  return staged ? staged[j] : zk_rank_key(zk_ld(row + j), (uint32_t)j);
+}
+
+// Radix select, run by warp 0: the bin of this pass (bits shift..shift+7)
+// holding the want-th largest key among those matching the prefix; lane l
+// owns bins 255-8l down to 248-8l.  Every lane returns the bin, with *want
+// set to the rank within it and *exact to whether the bin holds exactly
+// *want keys (then all keys >= the new prefix are the k wanted).
+__device__ __forceinline__ int pick_bin(const unsigned *hist, long long *want, bool *exact) {
+  const int lane = threadIdx.x & 31;
+  unsigned own = 0;
+#pragma unroll
+  for (int b = 0; b < 8; b++) own += hist[255 - 8 * lane - b];
+  long long incl = own;  // inclusive prefix over lanes (bins in descending order)
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    long long up = __shfl_up_sync(0xffffffffu, incl, o);
+    if (lane >= o) incl += up;
+  }
+  const int owner = __ffs(__ballot_sync(0xffffffffu, incl >= *want)) - 1;
+  long long w = *want - __shfl_sync(0xffffffffu, incl - (long long)own, owner);
+  int bin = 0, is_exact = 0;
+  if (lane == owner) {
+    for (int b = 0; b < 8; b++) {
+      const int at = 255 - 8 * lane - b;
+      if ((long long)hist[at] >= w) {
+        bin = at;
+        is_exact = (long long)hist[at] == w;
+        break;
+      }
+      w -= hist[at];
+    }
+  }
+  *want = __shfl_sync(0xffffffffu, w, owner);
+  *exact = __shfl_sync(0xffffffffu, is_exact, owner) != 0;
+  return __shfl_sync(0xffffffffu, bin, owner);
+}
+
+template <typename T>
+__global__ void __launch_bounds__(TOPK_THREADS) topk_kernel(TopkParams p, bool staged_rows) {
+  extern __shared__ unsigned long long staged_keys[];
+  __shared__ unsigned long long cand_shared[TOPK_SHARED_K];
+  __shared__ unsigned hist[256];
+  __shared__ unsigned long long prefix_s;
+  __shared__ long long want_s;
+  __shared__ bool exact_s;
+  __shared__ unsigned count;
+  const int tid = threadIdx.x, nt = blockDim.x;
+  unsigned long long *cand = p.k > TOPK_SHARED_K ? p.spill + (int64_t)blockIdx.x * p.k : cand_shared;
+  const unsigned long long *staged = staged_rows ? staged_keys : nullptr;
+  for (int64_t r = blockIdx.x; r < p.rows; r += gridDim.x) {
+    const T *row = (const T *)p.x + r * p.x_stride;
+    if (staged_rows)
+      for (int64_t j = tid; j < p.cols; j += nt) staged_keys[j] = zk_rank_key(zk_ld(row + j), (uint32_t)j);
+    if (tid == 0) prefix_s = 0, want_s = p.k, exact_s = false;
+    unsigned long long mask = 0;
+    for (int shift = 56; shift >= 0; shift -= 8) {
+      for (int b = tid; b < 256; b += nt) hist[b] = 0;
+      __syncthreads();
+      const unsigned long long prefix = prefix_s;
+      if (exact_s) break;  // every key >= prefix is taken, and they are exactly k
+      for (int64_t j = tid; j < p.cols; j += nt) {
+        const unsigned long long kk = key_at(row, staged, j);
+        if ((kk & mask) == prefix) atomicAdd(&hist[(kk >> shift) & 255], 1u);
+      }
+      __syncthreads();
+      if (tid < 32) {
+        long long want = want_s;
+        bool exact = false;
+        const int bin = pick_bin(hist, &want, &exact);
+        if (tid == 0) {
+          prefix_s = prefix | (unsigned long long)bin << shift;
+          want_s = want;
+          exact_s = exact;
+        }
+      }
+      mask |= 255ull << shift;
+      __syncthreads();
+    }
+    // The k keys >= T, then each written at its rank among them.
+    const unsigned long long T_key = prefix_s;
+    if (tid == 0) count = 0;
+    __syncthreads();
+    for (int64_t j = tid; j < p.cols; j += nt) {
+      const unsigned long long kk = key_at(row, staged, j);
+      if (kk >= T_key) cand[atomicAdd(&count, 1u)] = kk;
+    }
+    __syncthreads();
+    T *values = (T *)p.values + r * p.v_stride;
+    uint32_t *indices = p.indices + r * p.i_stride;
+    for (int64_t i = tid; i < p.k; i += nt) {
+      const unsigned long long ki = cand[i];
+      int64_t rank = 0;
+      for (int64_t c = 0; c < p.k; c++) rank += cand[c] > ki;
+      const uint32_t j = ~(uint32_t)ki;
+      values[rank] = row[j];
+      indices[rank] = j;
+    }
+    __syncthreads();  // shared state is reused by the next row
+  }
+}
+
+template <typename T>
+static zk_status topk(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
+  cudaStream_t stream;
+  zk_status s = zk_cuda_enter(ctx, call, &stream);
+  if (s != ZK_OK) return s;
+  const zk_rows *x = &a->t[0], *v = &a->t[1], *ix = &a->t[2];
+  TopkParams p = {x->data, x->stride, x->rows, x->cols, a->i[0], v->data, v->stride, (uint32_t *)ix->data,
+                  ix->stride, nullptr};
+  int64_t blocks = x->rows < (int64_t)zk_cuda(ctx)->sm_count * 8 ? x->rows : (int64_t)zk_cuda(ctx)->sm_count * 8;
+  if (p.k > TOPK_SHARED_K) {
+    p.spill = (unsigned long long *)zk_cuda_workspace(ctx, call, (size_t)(blocks * p.k) * 8, &s);
+    if (!p.spill) return s;
+  }
+  const bool staged = x->cols <= TOPK_STAGED_MAX;
+  const size_t shared = staged ? (size_t)x->cols * 8 : 0;
+  topk_kernel<T><<<(unsigned)blocks, TOPK_THREADS, shared, stream>>>(p, staged);
+  return ZK_CUDA_LAUNCHED(call);
+}
+
+}  // namespace
+
+// ------------------------------------------------------------ entry points
+// Slots follow include/zkern/reductions.h (see src/api/reductions.c).
+
+extern "C" zk_status zk_cuda_sum_lastdim(zk_ctx *ctx, const zk_args *a) {
+  ZK_CUDA_CALL(ctx, sum_lastdim);
+  return reduce(ctx, call, &a->t[0], SumOp{one_value(&a->t[1]), a->t[0].cols, a->i[0] != 0, false});
+}
+
+extern "C" zk_status zk_cuda_mean_lastdim(zk_ctx *ctx, const zk_args *a) {
+  ZK_CUDA_CALL(ctx, mean_lastdim);
+  return reduce(ctx, call, &a->t[0], SumOp{one_value(&a->t[1]), a->t[0].cols, a->i[0] != 0, true});
+}
+
+extern "C" zk_status zk_cuda_max_lastdim(zk_ctx *ctx, const zk_args *a) {
+  ZK_CUDA_CALL(ctx, max_lastdim);
+  return reduce(ctx, call, &a->t[0], MaxOp{one_value(&a->t[1])});
+}
+
+extern "C" zk_status zk_cuda_var_lastdim(zk_ctx *ctx, const zk_args *a) {
+  ZK_CUDA_CALL(ctx, var_lastdim);
+  return reduce(ctx, call, &a->t[0], VarOp{one_value(&a->t[1]), a->t[0].cols, (int)a->i[0], 0.0f, false});
+}
+
+extern "C" zk_status zk_cuda_std_lastdim(zk_ctx *ctx, const zk_args *a) {
+  ZK_CUDA_CALL(ctx, std_lastdim);
+  return reduce(ctx, call, &a->t[0], VarOp{one_value(&a->t[1]), a->t[0].cols, (int)a->i[0], a->f[0], true});
+}
+
+extern "C" zk_status zk_cuda_argmax_lastdim(zk_ctx *ctx, const zk_args *a) {
+  ZK_CUDA_CALL(ctx, argmax_lastdim);
+  return reduce(ctx, call, &a->t[0], ArgmaxOp{(uint32_t *)a->t[1].data, a->t[1].stride});
+}
+
+extern "C" zk_status zk_cuda_topk_lastdim(zk_ctx *ctx, const zk_args *a) {
+  ZK_CUDA_CALL(ctx, topk_lastdim);
+  switch (a->t[0].dtype) {
+    case ZK_F32: return topk<float>(ctx, call, a);
+    case ZK_F16: return topk<__half>(ctx, call, a);
+    default: return topk<__nv_bfloat16>(ctx, call, a);
+  }
+}

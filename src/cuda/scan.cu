@@ -1,0 +1,136 @@
+// Prefix sums on CUDA (spec §18): a block per row, the row walked in tiles
+// of SCAN_THREADS x SCAN_EPT elements in the scan direction.  A tile is
+// loaded into shared memory (coalesced), each thread scans its SCAN_EPT
+// consecutive elements serially, the threads' totals are scanned across the
+// block (warp shuffles, then the warps' totals by warp 0), and y = carry +
+// (thread prefix + own running sum); the carry adds each tile's total in
+// order.  The structure depends on D only, so results are the same on every
+// run.  A tile is read completely before any of it is written, so y = x
+// works; NaN and Inf reach every later prefix through the carry.
+#include "common.cuh"
+
+namespace {
+
+#define SCAN_THREADS 256
+#define SCAN_EPT 8
+#define SCAN_TILE (SCAN_THREADS * SCAN_EPT)
+
+struct ScanParams {
+  const void *x;
+  void *y;
+  int64_t x_stride, y_stride, rows, cols;
+  bool exclusive, reverse;
+};
+
+// Inclusive scan over the warp (Hillis-Steele on shuffles).
+__device__ __forceinline__ float warp_inclusive_scan(float v) {
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    float up = __shfl_up_sync(0xffffffffu, v, o);
+    if (lane >= o) v += up;
+  }
+  return v;
+}
+
+// The exclusive prefix of the lane below (0 for lane 0): a shift, not
+// incl - v, which would turn an Inf into NaN for the elements before it.
+__device__ __forceinline__ float shift_up(float incl) {
+  float below = __shfl_up_sync(0xffffffffu, incl, 1);
+  return (threadIdx.x & 31) ? below : 0.0f;
+}
+
+// Exclusive scan of v over the block; *total gets the block's sum.
+__device__ __forceinline__ float block_exclusive_scan(float v, float *warp_sums, float *total) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  const float incl = warp_inclusive_scan(v), excl = shift_up(incl);
+  if (lane == 31) warp_sums[warp] = incl;
+  __syncthreads();
+  if (warp == 0) {
+    const float wi = warp_inclusive_scan(lane < warps ? warp_sums[lane] : 0.0f), we = shift_up(wi);
+    __syncwarp();
+    warp_sums[lane] = we;  // exclusive prefix of each warp
+    if (lane == 31) warp_sums[32] = wi;
+  }
+  __syncthreads();
+  *total = warp_sums[32];
+  return warp_sums[warp] + excl;
+}
+
+template <typename T>
+__global__ void __launch_bounds__(SCAN_THREADS) cumsum_kernel(ScanParams p) {
+  __shared__ float tile[SCAN_TILE];
+  __shared__ float warp_sums[33];
+  const int tid = threadIdx.x;
+  for (int64_t r = blockIdx.x; r < p.rows; r += gridDim.x) {
+    const T *x = (const T *)p.x + r * p.x_stride;
+    T *y = (T *)p.y + r * p.y_stride;
+    float carry = 0.0f;
+    for (int64_t base = 0; base < p.cols; base += SCAN_TILE) {
+      const int n = p.cols - base < SCAN_TILE ? (int)(p.cols - base) : SCAN_TILE;
+      // Position i of the tile is element base + i in the scan direction.
+      for (int i = tid; i < n; i += SCAN_THREADS) {
+        const int64_t j = p.reverse ? p.cols - 1 - (base + i) : base + i;
+        tile[i] = zk_ld(x + j);
+      }
+      __syncthreads();
+      float run = 0.0f, before[SCAN_EPT], after[SCAN_EPT];
+#pragma unroll
+      for (int e = 0; e < SCAN_EPT; e++) {
+        const int i = tid * SCAN_EPT + e;
+        before[e] = run;
+        run += i < n ? tile[i] : 0.0f;
+        after[e] = run;
+      }
+      float total;
+      const float prefix = block_exclusive_scan(run, warp_sums, &total);
+#pragma unroll
+      for (int e = 0; e < SCAN_EPT; e++) {
+        const int i = tid * SCAN_EPT + e;
+        if (i < n) tile[i] = carry + (prefix + (p.exclusive ? before[e] : after[e]));
+      }
+      __syncthreads();
+      for (int i = tid; i < n; i += SCAN_THREADS) {
+        const int64_t j = p.reverse ? p.cols - 1 - (base + i) : base + i;
+        zk_st(y + j, tile[i]);
+      }
+      carry += total;
+      __syncthreads();  // the tile and warp_sums are reused
+    }
+  }
+}
+
+template <typename T>
+static zk_status launch(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
+  cudaStream_t stream;
+  zk_status s = zk_cuda_enter(ctx, call, &stream);
+  if (s != ZK_OK) return s;
+  const zk_rows *x = &a->t[0], *y = &a->t[1];
+  ScanParams p = {x->data, y->data, x->stride, y->stride, x->rows, x->cols, a->i[0] != 0, a->i[1] != 0};
+  const int64_t cap = (int64_t)zk_cuda(ctx)->sm_count * 16;
+  const unsigned blocks = (unsigned)(x->rows < cap ? x->rows : cap);
+  cumsum_kernel<T><<<blocks, SCAN_THREADS, 0, stream>>>(p);
+  return ZK_CUDA_LAUNCHED(call);
+}
+
+static zk_status cumsum(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
+  switch (a->t[0].dtype) {
+    case ZK_F32: return launch<float>(ctx, call, a);
+    case ZK_F16: return launch<__half>(ctx, call, a);
+    default: return launch<__nv_bfloat16>(ctx, call, a);
+  }
+}
+
+}  // namespace
+
+// Slots: t[0] = x (dy), t[1] = y (dx); i[0] = exclusive, i[1] = reverse (the
+// grad's already flipped by src/api/scan.c).
+extern "C" zk_status zk_cuda_cumsum_lastdim(zk_ctx *ctx, const zk_args *a) {
+  ZK_CUDA_CALL(ctx, cumsum_lastdim);
+  return cumsum(ctx, call, a);
+}
+
+extern "C" zk_status zk_cuda_cumsum_grad(zk_ctx *ctx, const zk_args *a) {
+  ZK_CUDA_CALL(ctx, cumsum_grad);
+  return cumsum(ctx, call, a);
+}
