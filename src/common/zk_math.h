@@ -317,4 +317,22 @@ ZK_HD uint32_t zk_order_key(float x) {
  * distinct within a row; the index is ~(uint32_t)key. */
 ZK_HD uint64_t zk_rank_key(float x, uint32_t j) { return (uint64_t)zk_order_key(x) << 32 | (uint32_t)~j; }
 
+/* One row's cross-entropy with label smoothing (spec §11):
+ * lse - (1-ε)·z_t - (ε/C)·Σz, evaluated as (lse - z_t) + ε·(z_t - Σz/C)
+ * where everything is finite: the usual loss, then a smoothing term that is
+ * a difference of like values, so nothing large cancels and C = 1 gives
+ * exactly 0.  With an infinite value the literal form, leaving out a term
+ * whose weight is 0 (ε = 1 with z_t = -Inf is finite, as in PyTorch). */
+ZK_HD float zk_cross_entropy_row(float lse, float zt, float zsum, float eps, int64_t C) {
+  if (isfinite(lse) && isfinite(zt) && isfinite(zsum)) {
+    float loss = lse - zt;
+    if (eps > 0.0f) loss += eps * (zt - zsum / (float)C);
+    return loss;
+  }
+  float loss = lse;
+  if (eps < 1.0f) loss -= (1.0f - eps) * zt;
+  if (eps > 0.0f) loss -= eps / (float)C * zsum;
+  return loss;
+}
+
 #endif

@@ -103,12 +103,8 @@ static float logit(const zk_rows *z, int64_t r, int64_t j) {
   return v;
 }
 
-/* lse - (1-ε)·z_t - (ε/C)·Σz, leaving out a term whose weight is 0. */
 static float row_loss(const ce_job *job, const row_stats *st, float zt) {
-  float loss = st->lse, eps = job->eps;
-  if (eps < 1.0f) loss -= (1.0f - eps) * zt;
-  if (eps > 0.0f) loss -= eps / (float)job->z->cols * st->zsum;
-  return loss;
+  return zk_cross_entropy_row(st->lse, zt, st->zsum, job->eps, job->z->cols);
 }
 
 static void forward_row(int64_t r, float *scratch, const void *arg) {

@@ -76,9 +76,7 @@ struct CeForward : CeCommon {
     float l = 0.0f;
     if (t >= 0) {
       const float zt = zk_ld(logits + r * logits_stride + t);
-      l = lse(st);
-      if (eps < 1.0f) l -= (1.0f - eps) * zt;
-      if (eps > 0.0f) l -= eps / (float)cols * st.z;
+      l = zk_cross_entropy_row(lse(st), zt, st.z, eps, cols);
     }
     if (partial) {
       partial[r] = l;

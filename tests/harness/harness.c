@@ -681,7 +681,8 @@ int zk_run_bad_inputs(const zk_op_test *t, zk_ctx *ctx, zk_backend backend, char
     c.dl[k].device.device_type = other_device;
     snprintf(what, sizeof what, "%s on another device", name);
     fail |= expect_rejected(&e, &c, ctx, ZK_ERR_DEVICE, name, what);
-    if (c.shape[k][c.dl[k].ndim - 1] > 1) {
+    /* A row of one element ([R] per-row values, scalars) has no layout to get wrong. */
+    if (c.dl[k].ndim > 0 && c.cols[k] > 1 && c.shape[k][c.dl[k].ndim - 1] > 1) {
       FRESH();
       int last = c.dl[k].ndim - 1;
       c.strides[k][last] = 2;
