@@ -164,21 +164,42 @@ ZK_HOT static int64_t argmax_row(const float *v, int64_t n) {
  * keys so far; beyond it every key is sorted. */
 #define TOPK_LIST_MAX 64
 
-static int64_t topk_list(const float *v, int64_t n, int64_t k, uint64_t *best) {
-  int64_t have = 0;
-  float floor_value = -INFINITY; /* the k-th best value once the list is full */
-  for (int64_t j = 0; j < n; j++) {
-    /* Most elements lose to the k-th best by value alone: one compare (a
-     * NaN compares false and takes the exact path). */
-    if (have == k && v[j] < floor_value) continue;
-    uint64_t key = zk_rank_key(v[j], (uint32_t)j);
-    if (have == k && key <= best[k - 1]) continue;
-    int64_t at = have < k ? have++ : k - 1;
-    while (at > 0 && best[at - 1] < key) best[at] = best[at - 1], at--;
-    best[at] = key;
-    if (have == k) floor_value = v[~(uint32_t)best[k - 1]];
+/* The k best keys so far, in descending order. */
+typedef struct topk_list {
+  uint64_t *best;
+  int64_t k, have;
+  float floor_value; /* the k-th best value once the list is full */
+} topk_list;
+
+static void topk_offer(topk_list *t, const float *v, int64_t j) {
+  uint64_t key = zk_rank_key(v[j], (uint32_t)j);
+  if (t->have == t->k && key <= t->best[t->k - 1]) return;
+  int64_t at = t->have < t->k ? t->have++ : t->k - 1;
+  while (at > 0 && t->best[at - 1] < key) t->best[at] = t->best[at - 1], at--;
+  t->best[at] = key;
+  if (t->have == t->k) t->floor_value = v[~(uint32_t)t->best[t->k - 1]];
+}
+
+/* One pass over the row.  Once the list is full, most elements lose to
+ * its k-th value by value alone, so blocks of 16 are first tested with one
+ * vectorizable compare each (!(x < floor) also passes NaN and ties, which
+ * take the exact key path); only blocks with a candidate are offered. */
+ZK_HOT static void topk_scan(const float *v, int64_t n, int64_t k, uint64_t *best) {
+  topk_list t = {best, k, 0, -INFINITY};
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) {
+    if (t.have == k) {
+      int any = 0;
+      const float f = t.floor_value;
+#pragma omp simd reduction(| : any)
+      for (int l = 0; l < 16; l++) any |= !(v[j + l] < f);
+      if (!any) continue;
+    }
+    for (int l = 0; l < 16; l++)
+      if (t.have < k || !(v[j + l] < t.floor_value)) topk_offer(&t, v, j + l);
   }
-  return have;
+  for (; j < n; j++)
+    if (t.have < k || !(v[j] < t.floor_value)) topk_offer(&t, v, j);
 }
 
 static int by_key_descending(const void *a, const void *b) {
@@ -193,7 +214,7 @@ static void topk_sorted(const float *v, int64_t n, uint64_t *keys) {
 
 static void topk_row(const row_job *job, int64_t r, const float *v, uint64_t *keys) {
   int64_t n = job->x->cols, k = job->k;
-  if (k <= TOPK_LIST_MAX) topk_list(v, n, k, keys);
+  if (k <= TOPK_LIST_MAX) topk_scan(v, n, k, keys);
   else topk_sorted(v, n, keys);
   int es = zk_dtype_size(job->x->dtype);
   const char *src = zk_row_ptr(job->x, r, 0);
