@@ -14,6 +14,7 @@
 #include <string.h>
 #include <zkern/reductions.h>
 #include "../src/ref/reductions.h"
+#include "harness/checks.h"
 #include "harness/harness.h"
 
 /* ------------------------------------------------------------ input values
@@ -147,15 +148,6 @@ static zk_op_test with_fill(int op, enum fill_mode mode) {
   return t;
 }
 
-/* Init and run_checked, keeping the case (the caller frees it).  0 = pass. */
-static int run_kept(const zk_op_test *t, zk_ctx *ctx, const zk_case_opts *o, zk_case *c, char *msg, size_t cap) {
-  if (zk_case_init(c, t, o)) {
-    snprintf(msg, cap, "%s: could not set up a case", t->op);
-    return 1;
-  }
-  return zk_case_run_checked(c, ctx, msg, cap);
-}
-
 /* Kahan mode, f32: [2^25, 1 x 1000, -2^25] sums to exactly 1000 (mean
  * 1000/1002 in f32); on cancelling data up to D = 2^20 every row meets
  * |y - ref| <= 2.5e-7·|ref| + D·2^-46·S. */
@@ -171,7 +163,7 @@ static int extra_kahan(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
     t.scalars[0] = 1;
     zk_case_opts o = opts(b, ZK_F32, 1, D, 0, 1);
     zk_case c;
-    fail = run_kept(&t, ctx, &o, &c, msg, cap);
+    fail = zk_run_case_kept(&t, ctx, &o, &c, msg, cap);
     double want = op == OP_SUM ? 1000.0 : (double)(1000.0f / (float)D);
     if (!fail && c.got[1][0] != want) {
       snprintf(msg, cap, "%s kahan of [2^25, 1 x 1000, -2^25] = %.9g, must be exactly %g", t.op, c.got[1][0], want);
@@ -187,7 +179,7 @@ static int extra_kahan(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
     zk_case_opts o = opts(b, ZK_F32, cols[ci] > 70000 ? 2 : 5, cols[ci], ci & 1, (uint64_t)(10 + ci));
     o.param_dtype = ZK_F32;
     zk_case c;
-    fail = run_kept(&t, ctx, &o, &c, msg, cap);
+    fail = zk_run_case_kept(&t, ctx, &o, &c, msg, cap);
     for (int64_t r = 0; !fail && r < c.R; r++) {
       double y = c.got[1][r], ref = c.ref[1][r], S = c.refabs[1][r];
       double bound = 2.5e-7 * fabs(ref) + (double)c.D * 0x1p-46 * S;
@@ -214,7 +206,7 @@ static int extra_edge_rows(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
         zk_op_test t = with_fill(op, FILL_EDGE);
         zk_case_opts o = opts(b, dtypes[d], 2 * EDGE_PATTERNS, cols[ci], ci & 1, (uint64_t)(100 + op * 16 + d * 4 + ci));
         zk_case c;
-        int fail = run_kept(&t, ctx, &o, &c, msg, cap);
+        int fail = zk_run_case_kept(&t, ctx, &o, &c, msg, cap);
         for (int64_t r = 0; !fail && (op == OP_VAR || op == OP_STD) && r < c.R; r++)
           if (c.ref[1][r] == 0 && c.got[1][r] != 0) {
             snprintf(msg, cap, "%s %s D=%lld: constant row %lld gives %.9g, must be exactly 0", t.op,
@@ -232,7 +224,7 @@ static int run_known(const zk_op_test *t, zk_ctx *ctx, zk_backend b, zk_dtype dt
                      int64_t D, zk_case *c, char *msg, size_t cap) {
   known = values;
   zk_case_opts o = opts(b, dt, R, D, 0, 7);
-  return run_kept(t, ctx, &o, c, msg, cap);
+  return zk_run_case_kept(t, ctx, &o, c, msg, cap);
 }
 
 static int expect_indices(const zk_case *c, int out, const double *want, int64_t n, const char *what, char *msg,

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "../src/ref/softmax.h"
+#include "harness/checks.h"
 #include "harness/harness.h"
 
 /* ------------------------------------------------------------ input values
@@ -185,16 +186,6 @@ static zk_op_test with_fill(int op, enum fill_mode mode, double shift) {
   return t;
 }
 
-/* Init and zk_case_run_checked, keeping the case for further checks (the caller
- * frees it, whatever the result).  0 = pass. */
-static int run_kept(const zk_op_test *t, zk_ctx *ctx, const zk_case_opts *o, zk_case *c, char *msg, size_t cap) {
-  if (zk_case_init(c, t, o)) {
-    snprintf(msg, cap, "%s: could not set up a case", t->op);
-    return 1;
-  }
-  return zk_case_run_checked(c, ctx, msg, cap);
-}
-
 /* D up to 262 145: one row, and a few rows; every op and dtype.  (In f16 a
  * probability there averages 4e-6, inside f16's subnormals: the harness's
  * NMSE counts only error beyond the dtype's own rounding, so a correctly
@@ -225,7 +216,7 @@ static int extra_edge_rows(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
         zk_op_test t = with_fill(op, FILL_EDGE, 0);
         zk_case_opts o = opts(b, dtypes[d], 2 * EDGE_PATTERNS, cols[ci], ci & 1, (uint64_t)(100 + op * 16 + d * 4 + ci));
         zk_case c;
-        int fail = run_kept(&t, ctx, &o, &c, msg, cap);
+        int fail = zk_run_case_kept(&t, ctx, &o, &c, msg, cap);
         int out = t.nt - 1;
         for (int64_t i = 0; !fail && i < zk_case_numel(&c, out); i++) {
           double r = c.ref[out][i], y = c.got[out][i];
@@ -248,7 +239,7 @@ static int extra_row_sums(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
   for (int ci = 0; ci < 6; ci++) {
     zk_case_opts o = opts(b, ZK_F32, 3, cols[ci], 0, (uint64_t)(200 + ci));
     zk_case c;
-    int fail = run_kept(&softmax_tests[OP_SOFTMAX], ctx, &o, &c, msg, cap);
+    int fail = zk_run_case_kept(&softmax_tests[OP_SOFTMAX], ctx, &o, &c, msg, cap);
     for (int64_t r = 0; !fail && r < c.R; r++) {
       double s = 0;
       for (int64_t j = 0; j < c.D; j++) s += c.got[1][r * c.D + j];
@@ -272,9 +263,9 @@ static int extra_shift_invariance(zk_ctx *ctx, zk_backend b, char *msg, size_t c
       zk_op_test plain = with_fill(op, FILL_SHIFTED, 0), shifted = with_fill(op, FILL_SHIFTED, 1000);
       zk_case_opts o = opts(b, ZK_F32, 3, cols[ci], ci & 1, (uint64_t)(300 + op * 4 + ci));
       zk_case p, s;
-      int fail = run_kept(&plain, ctx, &o, &p, msg, cap);
+      int fail = zk_run_case_kept(&plain, ctx, &o, &p, msg, cap);
       if (!fail) {
-        fail = run_kept(&shifted, ctx, &o, &s, msg, cap);
+        fail = zk_run_case_kept(&shifted, ctx, &o, &s, msg, cap);
         for (int64_t i = 0; !fail && i < zk_case_numel(&p, 1); i++) {
           double r = p.ref[1][i], y = s.got[1][i];
           if (!(fabs(y - r) <= 1e-6 + 1e-4 * fabs(r))) {
@@ -324,7 +315,7 @@ static int extra_log_softmax_grad_of_forward(zk_ctx *ctx, zk_backend b, char *ms
     for (int i = 0; i < 2; i++) {
       zk_case_opts o = opts(b, dtypes[d], rows[i], cols[i], i, (uint64_t)(500 + d * 2 + i));
       zk_case f, g;
-      int fail = run_kept(&softmax_tests[OP_LOG_SOFTMAX], ctx, &o, &f, msg, cap);
+      int fail = zk_run_case_kept(&softmax_tests[OP_LOG_SOFTMAX], ctx, &o, &f, msg, cap);
       if (!fail) {
         if (zk_case_init(&g, &softmax_tests[OP_LOG_SOFTMAX_GRAD], &o) || feed(&g, 0, &f, 1)) {
           snprintf(msg, cap, "log_softmax_lastdim_grad: could not set up the case");

@@ -17,6 +17,7 @@
 #include "../src/core/dtype.h"
 #include "../src/ref/norms.h"
 #include "../src/ref/transformer.h"
+#include "harness/checks.h"
 #include "harness/harness.h"
 
 /* ------------------------------------------------------------ input values
@@ -543,11 +544,6 @@ static int setup(zk_case *c, const zk_op_test *t, const zk_case_opts *o, char *m
   return 1;
 }
 
-/* setup + zk_case_run_checked, keeping the case (the caller frees it). */
-static int run_kept(const zk_op_test *t, zk_ctx *ctx, const zk_case_opts *o, zk_case *c, char *msg, size_t cap) {
-  return setup(c, t, o, msg, cap) || zk_case_run_checked(c, ctx, msg, cap);
-}
-
 /* Makes output slot `out` of an initialised case an exact alias of input
  * slot `in` (the harness's alias option does one output per case). */
 static void make_alias(zk_case *c, int out, int in) {
@@ -868,9 +864,9 @@ static int extra_cpu_equals_cuda(zk_ctx *ctx, zk_backend be, char *msg, size_t c
       zk_case g, c;
       const zk_op_test *t = find(ops[i]);
       int out = t->nt - 1;
-      if (run_kept(t, ctx, &o, &g, msg, cap)) {
+      if (zk_run_case_kept(t, ctx, &o, &g, msg, cap)) {
         fail = 1;
-      } else if (run_kept(t, cpu, &oc, &c, msg, cap)) {
+      } else if (zk_run_case_kept(t, cpu, &oc, &c, msg, cap)) {
         fail = 1;
         zk_case_free(&c);
       } else {
@@ -917,7 +913,7 @@ static int check_against(zk_case *a, int oa, zk_case *b, int ob, int nin, zk_ctx
 static int same_as(const zk_op_test *ta, int oa, const zk_op_test *tb, int ob, int nin, const double *sb, zk_ctx *ctx,
                    const zk_case_opts *o, char *msg, size_t cap) {
   zk_case a, b;
-  int fail = run_kept(ta, ctx, o, &a, msg, cap);
+  int fail = zk_run_case_kept(ta, ctx, o, &a, msg, cap);
   if (!fail && !(fail = setup(&b, tb, o, msg, cap))) {
     if (sb) memcpy(b.s, sb, sizeof b.s);
     fail = check_against(&a, oa, &b, ob, nin, ctx, msg, cap);
@@ -1067,7 +1063,7 @@ static int extra_layernorm_rows(zk_ctx *ctx, zk_backend be, char *msg, size_t ca
       for (int absent = 0; absent < 2; absent++) {
         zk_case c;
         o.absent = absent ? 3 : -1; /* beta */
-        int fail = run_kept(&t, ctx, &o, &c, msg, cap), normed = t.nt - (i ? 1 : 2);
+        int fail = zk_run_case_kept(&t, ctx, &o, &c, msg, cap), normed = t.nt - (i ? 1 : 2);
         for (int64_t k = 0; !fail && k < zk_case_numel(&c, normed); k++) {
           double want = absent ? 0.0 : zk_round_to(c.val[3][k % c.D], c.dtype);
           if (c.got[normed][k] != want) {

@@ -22,6 +22,14 @@ int zk_check_case(const zk_op_test *t, zk_ctx *ctx, zk_backend be, zk_dtype dt, 
   return zk_run_case(t, ctx, &o, msg, cap);
 }
 
+int zk_run_case_kept(const zk_op_test *t, zk_ctx *ctx, const zk_case_opts *o, zk_case *c, char *msg, size_t cap) {
+  if (zk_case_init(c, t, o)) {
+    snprintf(msg, cap, "%s: could not set up a case", t->op);
+    return 1;
+  }
+  return zk_case_run_checked(c, ctx, msg, cap);
+}
+
 int zk_fail_at(char *msg, size_t cap, const zk_case *c, int k, int64_t i, const char *why) {
   snprintf(msg, cap, "%s %s R=%lld D=%lld%s: %s[%lld,%lld] = %.9g: %s", c->test->op, zk_dtype_name(c->dtype),
            (long long)c->R, (long long)c->D, c->strided ? " strided" : "", c->test->t[k].name,

@@ -18,6 +18,10 @@ int zk_setup_case(zk_case *c, const zk_op_test *t, zk_backend be, zk_dtype dt, z
 int zk_check_case(const zk_op_test *t, zk_ctx *ctx, zk_backend be, zk_dtype dt, zk_dtype pdt, int64_t R, int64_t D,
                   int strided, uint64_t seed, char *msg, size_t cap);
 
+/* zk_case_init and zk_case_run_checked, keeping the case for further
+ * checks: the caller frees it, whatever the result.  0 = pass. */
+int zk_run_case_kept(const zk_op_test *t, zk_ctx *ctx, const zk_case_opts *o, zk_case *c, char *msg, size_t cap);
+
 /* Writes "op dtype R=.. D=..: name[r,c] = value: why" to msg; returns 1. */
 int zk_fail_at(char *msg, size_t cap, const zk_case *c, int k, int64_t i, const char *why);
 
