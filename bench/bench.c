@@ -268,6 +268,7 @@ int zk_cmd_bench(int argc, char **argv) {
                 first ? "" : ",\n", ops[i].name, zk_dtype_name(sh->dtype), (long long)sh->rows, (long long)D, sh->label,
                 us, gbps, pct, unfused, comp ? comp->recipe : "");
         first = 0;
+        fflush(json); /* a run stopped by a time limit keeps every row it finished */
       }
     }
   }
