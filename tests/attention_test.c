@@ -465,6 +465,18 @@ static int extra_lse_f32_from_bf16(zk_ctx *ctx, zk_backend b, char *msg, size_t 
   return 0;
 }
 
+/* keepdim [R, 1] y (forward) and dy (grad) are accepted. */
+static int extra_lse_keepdim(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
+  for (int op = OP_LSE; op <= OP_LSE_GRAD; op += OP_LSE_GRAD - OP_LSE)
+    for (int d = 0; d < 3; d++) {
+      zk_op_test t = attention_tests[op];
+      t.t[1].shape = ZK_SHAPE_ROW_KEEPDIM;
+      zk_case_opts o = opts(b, dtypes[d], dtypes[(d + 1) % 3], 5, 257, d == 1, (uint64_t)(45 + op * 4 + d));
+      if (zk_run_case(&t, ctx, &o, msg, cap)) return 1;
+    }
+  return 0;
+}
+
 /* Masking rules of both masked forwards, M ∈ {1, Sq, R} under R = 12 rows,
  * NaN at every masked entry of x: the tolerance check (NaN nowhere, as the
  * reference never reads them), then masked entries and fully masked rows
@@ -651,6 +663,7 @@ static int extra_tile(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
 static const zk_extra_test attention_extras[] = {
     {"lse_edges", extra_lse_edges},
     {"lse_f32_from_bf16", extra_lse_f32_from_bf16},
+    {"lse_keepdim", extra_lse_keepdim},
     {"masking", extra_masking},
     {"scales_and_edges", extra_scales_and_edges},
     {"null_mask_is_softmax", extra_null_mask_is_softmax},
