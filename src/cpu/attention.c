@@ -272,5 +272,7 @@ zk_status zk_cpu_attention_tile_proto(zk_ctx *ctx, const zk_args *a) {
   ZK_CPU_CALL(ctx, attention_tile_proto);
   tile_job job = {&a->t[0], &a->t[1], &a->t[2]};
   int64_t D = a->t[0].cols;
-  return zk_cpu_for_rows(ctx, call, 16, 16 * D, padded(D) + 16 * D, tile_row, &job);
+  /* Team size by the row length: a tile below D = 2048 runs on the calling
+   * thread, where waking a team would cost more than the 256 dots. */
+  return zk_cpu_for_rows(ctx, call, 16, D, padded(D) + 16 * D, tile_row, &job);
 }
