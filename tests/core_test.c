@@ -39,14 +39,14 @@ static void catalog_is_complete(void **state) {
 
 static void unsupported_op_says_so(void **state) {
   (void)state;
-  zk_ctx *ctx;
-  assert_int_equal(zk_ctx_create(&ctx, kDLCPU, 0), ZK_OK);
   /* The first op the CPU lacks (the catalog and the op enum share the
    * order of ops.def), whichever that is as families land. */
   size_t n, i = 0;
   const zk_op_info *ops = zk_catalog(&n);
   while (i < n && ops[i].cpu) i++;
   if (i == n) skip();
+  zk_ctx *ctx;
+  assert_int_equal(zk_ctx_create(&ctx, kDLCPU, 0), ZK_OK);
   char name[96], want[160];
   snprintf(name, sizeof name, "zk_%s", ops[i].name);
   snprintf(want, sizeof want, "%s: not implemented on cpu", name);
