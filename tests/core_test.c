@@ -39,12 +39,21 @@ static void catalog_is_complete(void **state) {
 
 static void unsupported_op_says_so(void **state) {
   (void)state;
+  /* The first op the CPU lacks (the catalog and the op enum share the
+   * order of ops.def), whichever that is as families land. */
+  size_t n, i = 0;
+  const zk_op_info *ops = zk_catalog(&n);
+  while (i < n && ops[i].cpu) i++;
+  if (i == n) skip();
   zk_ctx *ctx;
   assert_int_equal(zk_ctx_create(&ctx, kDLCPU, 0), ZK_OK);
-  zk_call call = {ctx, "zk_paged_attention"};
-  zk_args a = {.op = ZK_OP_paged_attention};
+  char name[96], want[160];
+  snprintf(name, sizeof name, "zk_%s", ops[i].name);
+  snprintf(want, sizeof want, "%s: not implemented on cpu", name);
+  zk_call call = {ctx, name};
+  zk_args a = {.op = (zk_op_id)i};
   assert_int_equal(zk_dispatch(&call, &a), ZK_ERR_UNSUPPORTED);
-  assert_string_equal(zk_ctx_last_error(ctx), "zk_paged_attention: not implemented on cpu");
+  assert_string_equal(zk_ctx_last_error(ctx), want);
   zk_ctx_destroy(ctx);
 }
 

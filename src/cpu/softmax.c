@@ -12,7 +12,7 @@
  * The cost is the exp: at 8192 x 4096 on two cores the row passes are
  * compute-bound on zk_exp_f, not on DRAM. */
 #include <math.h>
-#include "cpu.h"
+#include "softmax.h"
 
 /* Second scratch buffer of a row: 64-byte aligned after the first. */
 static inline int64_t second_buffer(int64_t n) { return (n + 15) & ~(int64_t)15; }
@@ -97,6 +97,13 @@ static float exp_sum_row(float *e, const float *x, float m, int64_t n, float *pa
   return zk_cpu_sum(partial, chunks_of(n));
 }
 
+float zk_cpu_exp_sum(float *e, const float *x, float m, int64_t n, float *partial) {
+  static const next_row none = {NULL, NULL, 0};
+  return exp_sum_row(e, x, m, n, partial, &none);
+}
+
+int64_t zk_cpu_exp_sum_partials(int64_t n) { return chunks_of(n); }
+
 /* Scratch: [n] the converted row (x, then y), [n] e, the chunk sums. */
 static int64_t forward_scratch(int64_t n) { return 2 * second_buffer(n) + chunks_of(n); }
 
@@ -130,9 +137,10 @@ static zk_status forward(zk_ctx *ctx, const zk_call *call, const zk_args *a, int
  * multiplied by y or e^y, so one fixed-order 16-lane pass is accurate
  * enough at any D. */
 
-/* dx[j] = y[j]·(dy[j] - dot); dx may be dy. */
-ZK_HOT static void softmax_vjp_row(float *dx, const float *y, const float *dy, float dot, int64_t n) {
-  for (int64_t j = 0; j < n; j++) dx[j] = y[j] * (dy[j] - dot);
+/* dx[j] = scale·(y[j]·(dy[j] - dot)); dx may be dy.  scale = 1 is exact:
+ * softmax_grad's results do not change with the factor. */
+ZK_HOT static void softmax_vjp_row(float *dx, const float *y, const float *dy, float dot, float scale, int64_t n) {
+  for (int64_t j = 0; j < n; j++) dx[j] = scale * (y[j] * (dy[j] - dot));
 }
 
 /* dx[j] = dy[j] - e^(y[j])·s; dx may be dy. */
@@ -143,6 +151,7 @@ ZK_HOT static void log_softmax_vjp_row(float *dx, const float *y, const float *d
 typedef struct bwd_job {
   const zk_rows *y, *dy, *dx;
   int log_form;
+  float scale; /* softmax form only */
 } bwd_job;
 
 static void backward_row(int64_t r, float *scratch, const void *arg) {
@@ -153,7 +162,7 @@ static void backward_row(int64_t r, float *scratch, const void *arg) {
   const float *dy = zk_cpu_view(job->dy, r, 0, n, buf);
   float *dx = zk_cpu_target(job->dx, r, 0, buf); /* dy's buffer when converting */
   if (!job->log_form) {
-    softmax_vjp_row(dx, y, dy, zk_cpu_dot(dy, y, n), n);
+    softmax_vjp_row(dx, y, dy, zk_cpu_dot(dy, y, n), job->scale, n);
   } else if (zk_cpu_max(y, n) == -INFINITY) {
     fill_row(dx, n, 0.0f); /* fully masked row: its forward was constant */
   } else {
@@ -162,8 +171,8 @@ static void backward_row(int64_t r, float *scratch, const void *arg) {
   zk_cpu_commit(job->dx, r, 0, n, dx);
 }
 
-static zk_status backward(zk_ctx *ctx, const zk_call *call, const zk_args *a, int log_form) {
-  bwd_job job = {&a->t[0], &a->t[1], &a->t[2], log_form};
+static zk_status backward(zk_ctx *ctx, const zk_call *call, const zk_args *a, int log_form, float scale) {
+  bwd_job job = {&a->t[0], &a->t[1], &a->t[2], log_form, scale};
   int64_t n = a->t[0].cols;
   return zk_cpu_for_rows(ctx, call, a->t[0].rows, n, 2 * second_buffer(n), backward_row, &job);
 }
@@ -183,10 +192,14 @@ zk_status zk_cpu_log_softmax_lastdim(zk_ctx *ctx, const zk_args *a) {
 
 zk_status zk_cpu_softmax_grad(zk_ctx *ctx, const zk_args *a) {
   ZK_CPU_CALL(ctx, softmax_grad);
-  return backward(ctx, call, a, 0);
+  return backward(ctx, call, a, 0, 1.0f);
 }
 
 zk_status zk_cpu_log_softmax_lastdim_grad(zk_ctx *ctx, const zk_args *a) {
   ZK_CPU_CALL(ctx, log_softmax_lastdim_grad);
-  return backward(ctx, call, a, 1);
+  return backward(ctx, call, a, 1, 1.0f);
+}
+
+zk_status zk_cpu_softmax_vjp(zk_ctx *ctx, const zk_call *call, const zk_args *a, float scale) {
+  return backward(ctx, call, a, 0, scale);
 }

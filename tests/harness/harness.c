@@ -124,6 +124,7 @@ static zk_dtype tensor_dtype(zk_dtype_rule rule, const zk_case_opts *o) {
     case ZK_DT_INDEX: return o->index64 ? ZK_I64 : ZK_I32;
     case ZK_DT_I32: return ZK_I32;
     case ZK_DT_U32: return ZK_U32;
+    case ZK_DT_U8: return ZK_U8;
     default: return ZK_F32;
   }
 }

@@ -1,0 +1,278 @@
+/* Attention on the CPU (spec §6).
+ *
+ * The row ops run one row per task through zk_cpu_for_rows, on f32 views
+ * (an f32 row in place, an f16/bf16 row converted once into scratch), with
+ * the fixed-order max and the chunked exp-sum the softmax family uses
+ * (src/cpu/softmax.h); the masked softmax grads are that family's VJP with
+ * a scale.  Masked entries are replaced by -Inf with a select before any
+ * arithmetic sees them, so a NaN under the mask never reaches the max or
+ * the sum, and e^(-Inf - m) gives the exact zeros.
+ *
+ * paged_attention runs one task per (sequence, KV head): the task converts
+ * each block's K and V rows once and serves the G query heads that share
+ * them, with an online softmax over the blocks in table order (running max,
+ * rescaled sum and accumulator), so any context length works and the
+ * result depends on the shapes only.  Index inputs are scanned before
+ * anything is written (ZK_ERR_INDEX). */
+#include <inttypes.h>
+#include <math.h>
+#include "softmax.h"
+
+/* Scratch offsets stay 64-byte aligned. */
+static inline int64_t padded(int64_t n) { return (n + 15) & ~(int64_t)15; }
+
+ZK_HOT static void fill_row(float *y, int64_t n, float v) {
+  for (int64_t j = 0; j < n; j++) y[j] = v;
+}
+
+/* ------------------------------------------------------------- logsumexp */
+
+/* lse of an f32 row with the edge values of §6.1 (NaN, +Inf, all -Inf or
+ * empty -> -Inf), which are exactly the non-finite row maxima.  e, partial:
+ * scratch of zk_cpu_exp_sum. */
+static float lse_row(const float *x, int64_t n, float *e, float *partial) {
+  float m = zk_cpu_max(x, n);
+  if (!(m > -INFINITY && m < INFINITY)) return m;
+  return m + logf(zk_cpu_exp_sum(e, x, m, n, partial));
+}
+
+/* Scratch: [n] the converted row, [n] e (the grad's dx), the chunk sums. */
+static int64_t lse_scratch(int64_t n) { return 2 * padded(n) + zk_cpu_exp_sum_partials(n); }
+
+typedef struct lse_job {
+  const zk_rows *x, *dy, *out; /* forward: dy NULL, out = y; grad: out = dx */
+} lse_job;
+
+static void lse_forward_row(int64_t r, float *scratch, const void *arg) {
+  const lse_job *job = arg;
+  int64_t n = job->x->cols;
+  float *e = scratch + padded(n);
+  const float *x = zk_cpu_view(job->x, r, 0, n, scratch);
+  float y = lse_row(x, n, e, e + padded(n));
+  zk_cpu_store(job->out, r, 0, 1, &y);
+}
+
+/* dx[j] = dy·e^(x[j] - lse). */
+ZK_HOT static void lse_vjp_row(float *dx, const float *x, float lse, float dy, int64_t n) {
+  for (int64_t j = 0; j < n; j++) dx[j] = dy * zk_exp_f(x[j] - lse);
+}
+
+static void lse_backward_row(int64_t r, float *scratch, const void *arg) {
+  const lse_job *job = arg;
+  int64_t n = job->x->cols;
+  float *e = scratch + padded(n), dy;
+  const float *x = zk_cpu_view(job->x, r, 0, n, scratch);
+  float lse = lse_row(x, n, e, e + padded(n));
+  zk_cpu_load(job->dy, r, 0, 1, &dy);
+  float *dx = zk_cpu_target(job->out, r, 0, e);
+  if (lse == -INFINITY) fill_row(dx, n, 0.0f); /* constant forward: no gradient */
+  else lse_vjp_row(dx, x, lse, dy, n);
+  zk_cpu_commit(job->out, r, 0, n, dx);
+}
+
+zk_status zk_cpu_logsumexp_lastdim(zk_ctx *ctx, const zk_args *a) {
+  ZK_CPU_CALL(ctx, logsumexp_lastdim);
+  lse_job job = {&a->t[0], NULL, &a->t[1]};
+  int64_t n = a->t[0].cols;
+  return zk_cpu_for_rows(ctx, call, a->t[0].rows, n, lse_scratch(n), lse_forward_row, &job);
+}
+
+zk_status zk_cpu_logsumexp_lastdim_grad(zk_ctx *ctx, const zk_args *a) {
+  ZK_CPU_CALL(ctx, logsumexp_lastdim_grad);
+  lse_job job = {&a->t[0], &a->t[1], &a->t[2]};
+  int64_t n = a->t[0].cols;
+  return zk_cpu_for_rows(ctx, call, a->t[0].rows, n, lse_scratch(n), lse_backward_row, &job);
+}
+
+/* ------------------------------------------------------ masked softmaxes */
+
+/* z[j] = scale·x[j] where kept, -Inf where masked (keep NULL: all kept). */
+ZK_HOT static void masked_scores(float *z, const float *x, const uint8_t *keep, float scale, int64_t n) {
+  for (int64_t j = 0; j < n; j++) z[j] = keep[j] ? scale * x[j] : -INFINITY;
+}
+
+ZK_HOT static void scaled_scores(float *z, const float *x, float scale, int64_t n) {
+  for (int64_t j = 0; j < n; j++) z[j] = scale * x[j];
+}
+
+/* A kept NaN or +Inf: NaN at every kept entry, 0 at the masked ones. */
+ZK_HOT static void nan_row(float *y, const uint8_t *keep, int64_t n) {
+  for (int64_t j = 0; j < n; j++) y[j] = keep && !keep[j] ? 0.0f : NAN;
+}
+
+ZK_HOT static void scale_into(float *y, const float *e, float k, int64_t n) {
+  for (int64_t j = 0; j < n; j++) y[j] = e[j] * k;
+}
+
+typedef struct masked_job {
+  const zk_rows *x, *mask, *y; /* mask absent: keep all */
+  float scale;
+} masked_job;
+
+/* Scratch: [n] the converted row (x, then y), [n] z, the chunk sums. */
+static int64_t masked_scratch(int64_t n) { return 2 * padded(n) + zk_cpu_exp_sum_partials(n); }
+
+static void masked_row(int64_t r, float *scratch, const void *arg) {
+  const masked_job *job = arg;
+  int64_t n = job->x->cols;
+  float *z = scratch + padded(n), *partial = z + padded(n);
+  const float *x = zk_cpu_view(job->x, r, 0, n, scratch);
+  float *y = zk_cpu_target(job->y, r, 0, scratch);
+  const uint8_t *keep = NULL;
+  if (zk_present(job->mask)) {
+    keep = (const uint8_t *)zk_row_ptr(job->mask, r % job->mask->rows, 0);
+    masked_scores(z, x, keep, job->scale, n);
+  } else {
+    scaled_scores(z, x, job->scale, n);
+  }
+  /* x is fully read: y (which may be x) is written from here on. */
+  float m = zk_cpu_max(z, n);
+  if (m == -INFINITY) fill_row(y, n, 0.0f); /* nothing kept, or all kept -Inf */
+  else if (!(m < INFINITY)) nan_row(y, keep, n);
+  else scale_into(y, z, 1.0f / zk_cpu_exp_sum(z, z, m, n, partial), n); /* the sum is >= 1 */
+  zk_cpu_commit(job->y, r, 0, n, y);
+}
+
+static zk_status masked_forward(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
+  masked_job job = {&a->t[0], &a->t[1], &a->t[2], a->f[0]};
+  int64_t n = a->t[0].cols;
+  return zk_cpu_for_rows(ctx, call, a->t[0].rows, n, masked_scratch(n), masked_row, &job);
+}
+
+zk_status zk_cpu_masked_softmax(zk_ctx *ctx, const zk_args *a) {
+  ZK_CPU_CALL(ctx, masked_softmax);
+  return masked_forward(ctx, call, a);
+}
+
+zk_status zk_cpu_scale_mask_softmax(zk_ctx *ctx, const zk_args *a) {
+  ZK_CPU_CALL(ctx, scale_mask_softmax);
+  return masked_forward(ctx, call, a);
+}
+
+zk_status zk_cpu_masked_softmax_grad(zk_ctx *ctx, const zk_args *a) {
+  ZK_CPU_CALL(ctx, masked_softmax_grad);
+  return zk_cpu_softmax_vjp(ctx, call, a, 1.0f);
+}
+
+zk_status zk_cpu_scale_mask_softmax_grad(zk_ctx *ctx, const zk_args *a) {
+  ZK_CPU_CALL(ctx, scale_mask_softmax_grad);
+  return zk_cpu_softmax_vjp(ctx, call, a, a->f[0]);
+}
+
+/* ------------------------------------------------------- paged attention */
+
+typedef struct paged_job {
+  const zk_rows *q, *kc, *vc, *tables, *lens, *out;
+  int64_t G, HKV, D, BS;
+  float scale;
+} paged_job;
+
+static int32_t i32_at(const zk_rows *t, int64_t r, int64_t j) { return ((const int32_t *)t->data)[r * t->stride + j]; }
+
+/* Every length and every block id the call will read, before anything is written. */
+static zk_status check_indices(const zk_call *call, const paged_job *j, int64_t B) {
+  int64_t MB = j->tables->cols, NB = j->BS ? j->kc->rows / j->BS : 0;
+  for (int64_t b = 0; b < B; b++) {
+    int64_t L = i32_at(j->lens, 0, b);
+    if (L < 0 || L > MB * j->BS)
+      return zk_fail(call, ZK_ERR_INDEX, "context_lens[%" PRId64 "] = %" PRId64 " is outside [0, MB·BS = %" PRId64 "]",
+                     b, L, MB * j->BS);
+    for (int64_t kb = 0; kb * j->BS < L; kb++) {
+      int64_t blk = i32_at(j->tables, b, kb);
+      if (blk < 0 || blk >= NB)
+        return zk_fail(call, ZK_ERR_INDEX, "block_tables[%" PRId64 ", %" PRId64 "] = %" PRId64 " is outside [0, %" PRId64 ")",
+                       b, kb, blk, NB);
+    }
+  }
+  return ZK_OK;
+}
+
+/* acc = acc·alpha + Σ_t p[t]·v[t] over cnt rows of v (D apart). */
+ZK_HOT static void rescale_accumulate(float *acc, float alpha, const float *p, const float *v, int64_t cnt, int64_t D) {
+  for (int64_t d = 0; d < D; d++) acc[d] *= alpha;
+  for (int64_t t = 0; t < cnt; t++)
+    for (int64_t d = 0; d < D; d++) acc[d] += p[t] * v[t * D + d];
+}
+
+/* p[t] = e^(s[t] - m). */
+ZK_HOT static void exp_shift(float *p, const float *s, float m, int64_t n) {
+  for (int64_t t = 0; t < n; t++) p[t] = zk_exp_f(s[t] - m);
+}
+
+/* Scratch of a task: G·D q, G·D acc, BS·D k, BS·D v, BS scores, 2G (max, sum). */
+static int64_t paged_scratch(const paged_job *j) {
+  return 2 * padded(j->G * j->D) + 2 * padded(j->BS * j->D) + padded(j->BS) + padded(2 * j->G);
+}
+
+/* Task (b, kvh): query heads kvh·G .. kvh·G + G - 1 of sequence b. */
+static void paged_task(int64_t task, float *scratch, const void *arg) {
+  const paged_job *j = arg;
+  int64_t b = task / j->HKV, kvh = task % j->HKV, G = j->G, D = j->D, BS = j->BS;
+  float *q = scratch, *acc = q + padded(G * D), *k = acc + padded(G * D), *v = k + padded(BS * D);
+  float *s = v + padded(BS * D), *m = s + padded(BS), *l = m + G;
+  zk_cpu_load(j->q, b, kvh * G * D, G * D, q);
+  fill_row(acc, G * D, 0.0f);
+  fill_row(m, G, -INFINITY);
+  fill_row(l, G, 0.0f);
+  int64_t L = i32_at(j->lens, 0, b);
+  for (int64_t t0 = 0; t0 < L; t0 += BS) {
+    int64_t cnt = L - t0 < BS ? L - t0 : BS, slot0 = (int64_t)i32_at(j->tables, b, t0 / BS) * BS;
+    for (int64_t t = 0; t < cnt; t++) {
+      zk_cpu_load(j->kc, slot0 + t, kvh * D, D, k + t * D);
+      zk_cpu_load(j->vc, slot0 + t, kvh * D, D, v + t * D);
+    }
+    for (int64_t g = 0; g < G; g++) {
+      for (int64_t t = 0; t < cnt; t++) s[t] = j->scale * zk_cpu_dot(q + g * D, k + t * D, D);
+      float bm = zk_cpu_max(s, cnt), mn = bm > m[g] ? bm : m[g];
+      /* The first block: m = -Inf, alpha = e^(-Inf) = 0 on an empty accumulator. */
+      float alpha = zk_exp_f(m[g] - mn);
+      exp_shift(s, s, mn, cnt);
+      l[g] = l[g] * alpha + zk_cpu_sum(s, cnt);
+      rescale_accumulate(acc + g * D, alpha, s, v, cnt, D);
+      m[g] = mn;
+    }
+  }
+  /* L = 0 leaves acc = 0 (l = 0 is never divided by). */
+  for (int64_t g = 0; g < G; g++)
+    if (L > 0) scale_into(acc + g * D, acc + g * D, 1.0f / l[g], D);
+  zk_cpu_store(j->out, b, kvh * G * D, G * D, acc);
+}
+
+zk_status zk_cpu_paged_attention(zk_ctx *ctx, const zk_args *a) {
+  ZK_CPU_CALL(ctx, paged_attention);
+  int64_t H = a->i[0], HKV = a->i[1], D = a->i[2], B = a->t[0].rows;
+  paged_job job = {&a->t[0], &a->t[1], &a->t[2], &a->t[3], &a->t[4], &a->t[5], H / HKV, HKV, D, a->i[3], a->f[0]};
+  zk_status st = check_indices(call, &job, B);
+  if (st != ZK_OK) return st;
+  /* The team size follows the work: about MB·BS·D per head. */
+  int64_t work = H * D * (a->t[3].cols * job.BS > 1 ? a->t[3].cols * job.BS : 1);
+  return zk_cpu_for_rows(ctx, call, B * HKV, work / HKV, paged_scratch(&job), paged_task, &job);
+}
+
+/* ---------------------------------------------------------- score tile */
+
+typedef struct tile_job {
+  const zk_rows *q, *k, *s;
+} tile_job;
+
+/* Row r of s: q[r] against all 16 rows of k.  Scratch: q's row, then k. */
+static void tile_row(int64_t r, float *scratch, const void *arg) {
+  const tile_job *j = arg;
+  int64_t D = j->q->cols;
+  float *k = scratch + padded(D), out[16];
+  zk_cpu_load(j->q, r, 0, D, scratch);
+  for (int64_t c = 0; c < 16; c++) {
+    zk_cpu_load(j->k, c, 0, D, k + c * D);
+    out[c] = zk_cpu_dot(scratch, k + c * D, D);
+  }
+  zk_cpu_store(j->s, r, 0, 16, out);
+}
+
+zk_status zk_cpu_attention_tile_proto(zk_ctx *ctx, const zk_args *a) {
+  ZK_CPU_CALL(ctx, attention_tile_proto);
+  tile_job job = {&a->t[0], &a->t[1], &a->t[2]};
+  int64_t D = a->t[0].cols;
+  /* Team size by the row length: a tile below D = 2048 runs on the calling
+   * thread, where waking a team would cost more than the 256 dots. */
+  return zk_cpu_for_rows(ctx, call, 16, D, padded(D) + 16 * D, tile_row, &job);
+}
