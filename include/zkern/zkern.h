@@ -104,5 +104,9 @@ int zk_has_cuda(void);
 #include <zkern/reductions.h>
 #include <zkern/loss.h>
 #include <zkern/scan.h>
+#include <zkern/quant.h>
+#include <zkern/bits.h>
+#include <zkern/indexing.h>
+#include <zkern/optimizers.h>
 
 #endif
