@@ -16,6 +16,7 @@ typedef enum zk_dtype {
   ZK_F32, ZK_F16, ZK_BF16,   /* the float set F */
   ZK_I32, ZK_I64, ZK_U8,     /* indices, bytes; ZK_U8 also stands for bool */
   ZK_U32,                    /* argmax / topk indices */
+  ZK_I8,                     /* quantised codes (spec §12) */
   ZK_DTYPE_COUNT,
   ZK_DTYPE_INVALID = -1
 } zk_dtype;

@@ -10,13 +10,13 @@ int zk_dtype_size(zk_dtype t) {
     case ZK_F32: case ZK_I32: case ZK_U32: return 4;
     case ZK_F16: case ZK_BF16: return 2;
     case ZK_I64: return 8;
-    case ZK_U8: return 1;
+    case ZK_U8: case ZK_I8: return 1;
     default: return 0;
   }
 }
 
 const char *zk_dtype_name(zk_dtype t) {
-  static const char *names[] = {"f32", "f16", "bf16", "int32", "int64", "uint8", "uint32"};
+  static const char *names[] = {"f32", "f16", "bf16", "int32", "int64", "uint8", "uint32", "int8"};
   return t >= 0 && t < ZK_DTYPE_COUNT ? names[t] : "invalid";
 }
 
@@ -25,7 +25,7 @@ zk_dtype zk_dtype_of(DLDataType t) {
   switch (t.code) {
     case kDLFloat: return t.bits == 32 ? ZK_F32 : t.bits == 16 ? ZK_F16 : ZK_DTYPE_INVALID;
     case kDLBfloat: return t.bits == 16 ? ZK_BF16 : ZK_DTYPE_INVALID;
-    case kDLInt: return t.bits == 32 ? ZK_I32 : t.bits == 64 ? ZK_I64 : ZK_DTYPE_INVALID;
+    case kDLInt: return t.bits == 32 ? ZK_I32 : t.bits == 64 ? ZK_I64 : t.bits == 8 ? ZK_I8 : ZK_DTYPE_INVALID;
     case kDLUInt: return t.bits == 8 ? ZK_U8 : t.bits == 32 ? ZK_U32 : ZK_DTYPE_INVALID;
     case ZK_DLPACK_BOOL: return t.bits == 8 ? ZK_U8 : ZK_DTYPE_INVALID;
     default: return ZK_DTYPE_INVALID;

@@ -64,3 +64,11 @@ int zk_check_no_rows_zero_vectors(const zk_op_test *t, zk_ctx *ctx, zk_backend b
   zk_case_free(&c);
   return fail;
 }
+
+int zk_op_supported(const char *op, zk_backend be) {
+  size_t count;
+  const zk_op_info *info = zk_catalog(&count);
+  for (size_t i = 0; i < count; i++)
+    if (!strcmp(info[i].name, op)) return be == ZK_BACKEND_CUDA ? info[i].cuda : info[i].cpu;
+  return 0;
+}

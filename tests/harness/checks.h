@@ -35,4 +35,8 @@ int zk_check_outputs_alone(const zk_op_test *t, zk_ctx *ctx, zk_backend be, zk_d
 int zk_check_no_rows_zero_vectors(const zk_op_test *t, zk_ctx *ctx, zk_backend be, zk_dtype dt, zk_dtype pdt,
                                   int64_t D, int absent, char *msg, size_t cap);
 
+/* 1 when backend be implements op (extras skip the ops a backend lacks:
+ * the unsupported test covers those). */
+int zk_op_supported(const char *op, zk_backend be);
+
 #endif

@@ -22,6 +22,7 @@ static DLDataType dl_type(zk_dtype t) {
     case ZK_I32: d.code = kDLInt; break;
     case ZK_I64: d.code = kDLInt; d.bits = 64; break;
     case ZK_U32: d.code = kDLUInt; break;
+    case ZK_I8: d.code = kDLInt; d.bits = 8; break;
     default: d.code = kDLUInt; d.bits = 8; break;
   }
   return d;
@@ -35,6 +36,7 @@ static double load_value(const void *p, zk_dtype t) {
     case ZK_I32: return *(const int32_t *)p;
     case ZK_I64: return (double)*(const int64_t *)p;
     case ZK_U32: return *(const uint32_t *)p;
+    case ZK_I8: return *(const int8_t *)p;
     default: return *(const uint8_t *)p;
   }
 }
@@ -47,6 +49,7 @@ static void store_value(void *p, zk_dtype t, double v) {
     case ZK_I32: *(int32_t *)p = (int32_t)v; break;
     case ZK_I64: *(int64_t *)p = (int64_t)v; break;
     case ZK_U32: *(uint32_t *)p = (uint32_t)v; break;
+    case ZK_I8: *(int8_t *)p = (int8_t)v; break;
     default: *(uint8_t *)p = (uint8_t)v; break;
   }
 }
@@ -125,6 +128,7 @@ static zk_dtype tensor_dtype(zk_dtype_rule rule, const zk_case_opts *o) {
     case ZK_DT_I32: return ZK_I32;
     case ZK_DT_U32: return ZK_U32;
     case ZK_DT_U8: return ZK_U8;
+    case ZK_DT_I8: return ZK_I8;
     default: return ZK_F32;
   }
 }

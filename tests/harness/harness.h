@@ -65,6 +65,7 @@ typedef enum zk_dtype_rule {
   ZK_DT_I32,    /* always int32 */
   ZK_DT_U32,    /* always uint32 (argmax / topk indices; compared exactly) */
   ZK_DT_U8,     /* always uint8 (bool masks; DLPack uint8) */
+  ZK_DT_I8,     /* always int8 (quantised codes) */
 } zk_dtype_rule;
 
 typedef enum zk_dist {
