@@ -15,8 +15,8 @@ typedef struct bits_job {
   int64_t n;  /* unpacked elements */
 } bits_job;
 
-/* bytes whole bytes of 8 elements each. */
-ZK_HOT static void pack_full(const uint8_t *x, uint8_t *y, int64_t bytes) {
+/* bytes whole bytes of 8 elements each (x and y never overlap: no aliases). */
+ZK_HOT static void pack_full(const uint8_t *restrict x, uint8_t *restrict y, int64_t bytes) {
   for (int64_t i = 0; i < bytes; i++) {
     unsigned b = 0;
     for (int j = 0; j < 8; j++) b |= (unsigned)(x[8 * i + j] != 0) << j;
@@ -24,7 +24,7 @@ ZK_HOT static void pack_full(const uint8_t *x, uint8_t *y, int64_t bytes) {
   }
 }
 
-ZK_HOT static void unpack_full(const uint8_t *x, uint8_t *y, int64_t bytes) {
+ZK_HOT static void unpack_full(const uint8_t *restrict x, uint8_t *restrict y, int64_t bytes) {
   for (int64_t i = 0; i < bytes; i++)
     for (int j = 0; j < 8; j++) y[8 * i + j] = (uint8_t)((x[i] >> j) & 1u);
 }
