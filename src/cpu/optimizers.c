@@ -14,8 +14,8 @@ typedef struct adamw_consts {
 /* `omp simd`: the outputs exactly alias the inputs (element i is read
  * before it is written), which would otherwise make gcc guard the vector
  * loop with an overlap test that fails.  torch's lerp takes its second
- * form when the weight 1-β1 is >= 0.5; the branch is per call, not per
- * element, so it sits outside the loop. */
+ * form when the weight 1-β1 is >= 0.5; the choice is per call (a
+ * loop-invariant select, which vectorizes). */
 ZK_HOT static void map_adamw(float *const *out, const float *const *in, int64_t n, uint64_t flat0,
                              const void *params) {
   const adamw_consts *k = params;
