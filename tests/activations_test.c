@@ -200,7 +200,7 @@ static int run_values(zk_case *c, zk_ctx *ctx, zk_backend be, const zk_op_test *
     snprintf(msg, cap, "%s %s: cannot set up the case", t->op, zk_dtype_name(dt));
     return 1;
   }
-  if (s) memcpy(c->s, s, sizeof c->s);
+  if (s) memcpy(c->s, s, 4 * sizeof *c->s);  /* the callers pass 4 scalars */
   zk_status st = zk_case_run(c, ctx);
   if (st != ZK_OK) {
     snprintf(msg, cap, "%s %s: returned %s: %s", t->op, zk_dtype_name(dt), zk_status_name(st),

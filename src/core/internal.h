@@ -52,7 +52,7 @@ typedef struct zk_dropout_cfg {
 typedef struct zk_args {
   zk_op_id op;
   zk_rows t[ZK_MAX_TENSORS];
-  float f[4];          /* float scalars (eps, alpha, beta, threshold, ...) */
+  float f[8];          /* float scalars (eps, alpha, beta, threshold, ...) */
   int64_t i[4];        /* integer scalars and flags */
   zk_dropout_cfg drop;
 } zk_args;

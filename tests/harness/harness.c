@@ -672,7 +672,7 @@ int zk_run_bad_inputs(const zk_op_test *t, zk_ctx *ctx, zk_backend backend, char
       fail |= expect_rejected(&e, &c, ctx, ZK_ERR_DTYPE, NULL, what);
     }
     FRESH();
-    if (c.dl[k].ndim > 0) {
+    if (c.dl[k].ndim > 0 && !c.layout[k].any_larger) {
       /* The last dimension; a reduction's input (no other tensor follows
        * its D) gets its rows grown instead, and a free last dimension
        * (block_table's) its first. */

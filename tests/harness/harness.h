@@ -55,6 +55,7 @@ typedef struct zk_layout {
   int row_dims;
   int compact;    /* never row-strided: the spec's (c) tensors */
   int free_last;  /* any last dim is valid (block_table's MB): the bad-shape case grows dim 0 */
+  int any_larger; /* a larger tensor is valid too (unpack_bits' x): no bad-shape case */
 } zk_layout;
 
 typedef enum zk_dtype_rule {
@@ -110,7 +111,7 @@ typedef struct zk_op_test {
   const char *op;                  /* catalog name */
   zk_tensor_spec t[ZK_T_MAX];      /* in the order of the public signature */
   int nt;
-  double scalars[4];               /* default scalar values (eps, p, ...) */
+  double scalars[8];               /* default scalar values (eps, p, ...) */
   uint64_t seeds[2];               /* default integer scalars (seed, offset) */
   /* Calls the op with the case's tensors (zk_case_tensor) and scalars. */
   zk_status (*call)(zk_ctx *ctx, struct zk_case *c);
@@ -124,7 +125,7 @@ typedef struct zk_op_test {
   /* Output k may be an exact alias of input alias_of[k] (-1 or 0 = none;
    * store input index + 1). */
   int alias_of[ZK_T_MAX];
-  zk_bad_scalar bad[6];
+  zk_bad_scalar bad[10];
   int nbad;
   int64_t max_cols;                /* cap on D for the sweep (0 = none) */
   int min_cols;                    /* smallest D (e.g. 1) */
@@ -152,7 +153,7 @@ typedef struct zk_case {
   int index64;           /* ZK_DT_INDEX tensors are int64 */
   int bench;             /* a benchmark case (layouts may take the bench's head counts) */
   int64_t K;             /* columns of ZK_SHAPE_ROWS_K tensors (scalar k clamped to D) */
-  double s[4];
+  double s[8];
   uint64_t u[2];
   int present[ZK_T_MAX];
   int alias[ZK_T_MAX];   /* output k shares input alias[k]-1's memory */

@@ -1,0 +1,72 @@
+/* Bit ops on the CPU (spec §13).  Both run over chunks of whole bytes of
+ * the packed side, so every output byte is written by exactly one thread
+ * and the result cannot depend on the thread count.  The inner loops have
+ * a fixed trip count of 8 per byte, which gcc vectorizes.
+ *
+ * Entry points follow the slots of src/api/bits.c. */
+#include "cpu.h"
+
+/* Packed bytes per chunk: 32 KiB of unpacked elements. */
+#define BITS_CHUNK 4096
+
+typedef struct bits_job {
+  const uint8_t *src;
+  uint8_t *dst;
+  int64_t n;  /* unpacked elements */
+} bits_job;
+
+/* bytes whole bytes of 8 elements each (x and y never overlap: no aliases). */
+ZK_HOT static void pack_full(const uint8_t *restrict x, uint8_t *restrict y, int64_t bytes) {
+  for (int64_t i = 0; i < bytes; i++) {
+    unsigned b = 0;
+    for (int j = 0; j < 8; j++) b |= (unsigned)(x[8 * i + j] != 0) << j;
+    y[i] = (uint8_t)b;
+  }
+}
+
+ZK_HOT static void unpack_full(const uint8_t *restrict x, uint8_t *restrict y, int64_t bytes) {
+  for (int64_t i = 0; i < bytes; i++)
+    for (int j = 0; j < 8; j++) y[8 * i + j] = (uint8_t)((x[i] >> j) & 1u);
+}
+
+/* Chunk c: packed bytes [c·BITS_CHUNK, ...); the last byte of the last
+ * chunk may be partial (n not a multiple of 8): its padding bits are 0. */
+static void pack_chunk(int64_t c, float *scratch, const void *arg) {
+  const bits_job *a = arg;
+  (void)scratch;
+  int64_t b0 = c * BITS_CHUNK, e0 = 8 * b0, left = a->n - e0;
+  int64_t full = left / 8 < BITS_CHUNK ? left / 8 : BITS_CHUNK;
+  pack_full(a->src + e0, a->dst + b0, full);
+  if (full < BITS_CHUNK && left % 8) {
+    unsigned b = 0;
+    for (int j = 0; j < left % 8; j++) b |= (unsigned)(a->src[e0 + 8 * full + j] != 0) << j;
+    a->dst[b0 + full] = (uint8_t)b;
+  }
+}
+
+static void unpack_chunk(int64_t c, float *scratch, const void *arg) {
+  const bits_job *a = arg;
+  (void)scratch;
+  int64_t b0 = c * BITS_CHUNK, e0 = 8 * b0, left = a->n - e0;
+  int64_t full = left / 8 < BITS_CHUNK ? left / 8 : BITS_CHUNK;
+  unpack_full(a->src + b0, a->dst + e0, full);
+  if (full < BITS_CHUNK)  /* the tail: bits past count are never read */
+    for (int j = 0; j < left % 8; j++) a->dst[e0 + 8 * full + j] = (uint8_t)((a->src[b0 + full] >> j) & 1u);
+}
+
+static zk_status run_chunks(zk_ctx *ctx, const zk_call *call, int64_t n, zk_row_fn fn, const bits_job *job) {
+  int64_t bytes = (n + 7) / 8, chunks = (bytes + BITS_CHUNK - 1) / BITS_CHUNK;
+  return zk_cpu_for_rows(ctx, call, chunks, 8 * BITS_CHUNK, 0, fn, job);
+}
+
+zk_status zk_cpu_pack_bits(zk_ctx *ctx, const zk_args *args) {
+  ZK_CPU_CALL(ctx, pack_bits);
+  bits_job job = {args->t[0].data, args->t[1].data, args->i[0]};
+  return run_chunks(ctx, call, job.n, pack_chunk, &job);
+}
+
+zk_status zk_cpu_unpack_bits(zk_ctx *ctx, const zk_args *args) {
+  ZK_CPU_CALL(ctx, unpack_bits);
+  bits_job job = {args->t[0].data, args->t[1].data, args->i[0]};
+  return run_chunks(ctx, call, job.n, unpack_chunk, &job);
+}
