@@ -932,7 +932,8 @@ static int extra_unfused_forms(zk_ctx *ctx, zk_backend be, char *msg, size_t cap
   for (int d = 0; d < 3; d++)
     for (int strided = 0; strided < 2; strided++) {
       zk_case_opts o = opts(be, dtypes[d], 33, 1027, strided, 11);
-      double p0[4] = {0.0, 1e-6};
+      double p0[8] = {0.0, 1e-6}; /* every scalar slot of a case */
+      _Static_assert(sizeof p0 == sizeof ((zk_case *)0)->s, "p0 fills zk_case.s");
       if (same_as(find("rmsnorm_residual"), 3, find("fused_add_rmsnorm"), 3, 3, NULL, ctx, &o, msg, cap) ||
           same_as(find("layernorm_residual"), 4, find("fused_add_layernorm"), 4, 4, NULL, ctx, &o, msg, cap) ||
           (rmsnorm && same_as(rmsnorm, 2, find("rms_norm_dropout"), 2, 2, p0, ctx, &o, msg, cap)))
