@@ -106,15 +106,6 @@ zk_status zk_scale_mask_softmax_grad(zk_ctx *ctx, const DLTensor *y, const DLTen
 
 /* ------------------------------------------------------- paged attention */
 
-/* A float tensor of ndim dims whose row is its last two (heads, D). */
-static zk_status take_heads(const zk_call *call, const char *name, const DLTensor *t, int ndim, const char *what,
-                            zk_rows *out, int output) {
-  if (!t) return zk_fail(call, ZK_ERR_ARG, "%s is NULL", name);
-  ZK_CHECK(zk_take_row_dims(call, name, t, 2, out, output));
-  ZK_CHECK(zk_expect_float(call, name, out));
-  return zk_expect_ndim(call, name, t, ndim, what);
-}
-
 static zk_status shape_error(const zk_call *call, const char *name, const DLTensor *t, const char *what) {
   char s[160];
   zk_format_shape(t, s, sizeof s);
@@ -135,21 +126,21 @@ zk_status zk_paged_attention(zk_ctx *ctx, const DLTensor *q, const DLTensor *k_c
                              const DLTensor *block_tables, const DLTensor *context_lens, DLTensor *out, float scale) {
   ZK_BEGIN(paged_attention);
   zk_args a = {.op = ZK_OP_paged_attention};
-  ZK_CHECK(take_heads(call, "q", q, 3, "[B, H, D]", &a.t[0], 0));
+  ZK_CHECK(zk_take_heads(call, "q", q, 3, "[B, H, D]", &a.t[0], 0));
   int64_t B = q->shape[0], H = q->shape[1], D = q->shape[2];
   const char *cache = "[NB, BS, HKV, D] with q's D and HKV dividing q's H";
-  ZK_CHECK(take_heads(call, "k_cache", k_cache, 4, cache, &a.t[1], 0));
+  ZK_CHECK(zk_take_heads(call, "k_cache", k_cache, 4, cache, &a.t[1], 0));
   ZK_CHECK(zk_expect_compact(call, "k_cache", k_cache));
   int64_t HKV = k_cache->shape[2];
   if (k_cache->shape[3] != D || HKV < 1 || H % HKV) return shape_error(call, "k_cache", k_cache, cache);
-  ZK_CHECK(take_heads(call, "v_cache", v_cache, 4, "k_cache's shape", &a.t[2], 0));
+  ZK_CHECK(zk_take_heads(call, "v_cache", v_cache, 4, "k_cache's shape", &a.t[2], 0));
   ZK_CHECK(zk_expect_compact(call, "v_cache", v_cache));
   ZK_CHECK(zk_expect_same_dtype(call, "v_cache", &a.t[2], "k_cache", &a.t[1]));
   ZK_CHECK(zk_expect_same_shape(call, "v_cache", v_cache, "k_cache", k_cache));
   ZK_CHECK(take_index(call, "block_tables", block_tables, 2, B, "[B, MB] with q's B", &a.t[3]));
   ZK_CHECK(take_index(call, "context_lens", context_lens, 1, B, "[B] with q's B", &a.t[4]));
   ZK_CHECK(zk_expect_compact(call, "context_lens", context_lens));
-  ZK_CHECK(take_heads(call, "out", out, 3, "[B, H, D]", &a.t[5], 1));
+  ZK_CHECK(zk_take_heads(call, "out", out, 3, "[B, H, D]", &a.t[5], 1));
   ZK_CHECK(zk_expect_same_dtype(call, "out", &a.t[5], "q", &a.t[0]));
   ZK_CHECK(zk_expect_same_shape(call, "out", out, "q", q));
   if (!(isfinite(scale) && scale > 0))

@@ -83,15 +83,6 @@ zk_status zk_apply_rope_interleaved_grad(zk_ctx *ctx, const DLTensor *dy, const 
 
 /* ------------------------------------------------------- shared head checks */
 
-/* A tensor of heads with row [heads, D]: exactly ndim dims, float. */
-static zk_status take_heads(const zk_call *call, const char *name, const DLTensor *t, int ndim, const char *what,
-                            zk_rows *out, int output) {
-  if (!t) return zk_fail(call, ZK_ERR_ARG, "%s is NULL", name);
-  ZK_CHECK(zk_take_row_dims(call, name, t, 2, out, output));
-  ZK_CHECK(zk_expect_float(call, name, out));
-  return zk_expect_ndim(call, name, t, ndim, what);
-}
-
 /* k's heads beside q's: the same dtype and leading and last dims, and a head
  * count that divides q's. */
 static zk_status expect_kv_heads(const zk_call *call, const char *kn, const DLTensor *k, const zk_rows *ak,
@@ -135,9 +126,9 @@ static zk_status gqa(const zk_call *call, zk_op_id op, const char *const names[4
                      const DLTensor *k, const DLTensor *cos, const DLTensor *sin, const DLTensor *positions,
                      DLTensor *q_out, DLTensor *k_out, int64_t offset, int interleaved) {
   zk_args a = {.op = op};
-  ZK_CHECK(take_heads(call, names[0], q, 4, "[B, S, H, D]", &a.t[0], 0));
+  ZK_CHECK(zk_take_heads(call, names[0], q, 4, "[B, S, H, D]", &a.t[0], 0));
   if (k) {
-    ZK_CHECK(take_heads(call, names[1], k, 4, "[B, S, HKV, D]", &a.t[1], 0));
+    ZK_CHECK(zk_take_heads(call, names[1], k, 4, "[B, S, HKV, D]", &a.t[1], 0));
     ZK_CHECK(expect_kv_heads(call, names[1], k, &a.t[1], names[0], q, &a.t[0]));
   }
   int64_t D = q->shape[3], S = q->shape[1];
@@ -189,10 +180,10 @@ zk_status zk_apply_gqa_rope_grad(zk_ctx *ctx, const DLTensor *dq_out, const DLTe
 static zk_status take_decode_step(const zk_call *call, zk_args *a, const DLTensor *q, const DLTensor *k,
                                   const DLTensor *v, const DLTensor *cos, const DLTensor *sin,
                                   const DLTensor *positions, DLTensor *q_out, int q_out_slot) {
-  ZK_CHECK(take_heads(call, "q", q, 3, "[B, H, D]", &a->t[0], 0));
-  ZK_CHECK(take_heads(call, "k", k, 3, "[B, HKV, D]", &a->t[1], 0));
+  ZK_CHECK(zk_take_heads(call, "q", q, 3, "[B, H, D]", &a->t[0], 0));
+  ZK_CHECK(zk_take_heads(call, "k", k, 3, "[B, HKV, D]", &a->t[1], 0));
   ZK_CHECK(expect_kv_heads(call, "k", k, &a->t[1], "q", q, &a->t[0]));
-  ZK_CHECK(take_heads(call, "v", v, 3, "[B, HKV, D]", &a->t[2], 0));
+  ZK_CHECK(zk_take_heads(call, "v", v, 3, "[B, HKV, D]", &a->t[2], 0));
   ZK_CHECK(zk_expect_same_dtype(call, "v", &a->t[2], "k", &a->t[1]));
   ZK_CHECK(zk_expect_same_shape(call, "v", v, "k", k));
   ZK_CHECK(take_tables(call, cos, sin, q->shape[2], &a->t[3], &a->t[4]));
@@ -209,7 +200,7 @@ static zk_status take_decode_step(const zk_call *call, zk_args *a, const DLTenso
 static zk_status take_caches(const zk_call *call, const DLTensor *k, const DLTensor *kc, const DLTensor *vc,
                              int per_sequence, zk_rows *akc, zk_rows *avc) {
   const char *what = per_sequence ? "[B, Smax, HKV, D] with k's B, HKV and D" : "[NB, BS, HKV, D] with k's HKV and D";
-  ZK_CHECK(take_heads(call, "k_cache", kc, 4, what, akc, 1));
+  ZK_CHECK(zk_take_heads(call, "k_cache", kc, 4, what, akc, 1));
   ZK_CHECK(zk_expect_compact(call, "k_cache", kc));
   int same = kc->shape[2] == k->shape[1] && kc->shape[3] == k->shape[2] && (!per_sequence || kc->shape[0] == k->shape[0]);
   if (!same) {
@@ -218,7 +209,7 @@ static zk_status take_caches(const zk_call *call, const DLTensor *k, const DLTen
     zk_format_shape(k, b, sizeof b);
     return zk_fail(call, ZK_ERR_SHAPE, "k_cache has shape %s, must be %s (k is %s)", a, what, b);
   }
-  ZK_CHECK(take_heads(call, "v_cache", vc, 4, what, avc, 1));
+  ZK_CHECK(zk_take_heads(call, "v_cache", vc, 4, what, avc, 1));
   ZK_CHECK(zk_expect_compact(call, "v_cache", vc));
   ZK_CHECK(zk_expect_same_dtype(call, "v_cache", avc, "k_cache", akc));
   return zk_expect_same_shape(call, "v_cache", vc, "k_cache", kc);

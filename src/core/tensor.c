@@ -356,3 +356,10 @@ zk_status zk_expect_dtype(const zk_call *c, const char *name, const zk_rows *t, 
   return zk_fail(c, ZK_ERR_DTYPE, "%s has dtype %s, must be %s", name, zk_dtype_name(t->dtype), zk_dtype_name(want));
 }
 
+zk_status zk_take_heads(const zk_call *c, const char *name, const DLTensor *t, int ndim, const char *what,
+                        zk_rows *out, int output) {
+  if (!t) return zk_fail(c, ZK_ERR_ARG, "%s is NULL", name);
+  ZK_CHECK(zk_take_row_dims(c, name, t, 2, out, output));
+  ZK_CHECK(zk_expect_float(c, name, out));
+  return zk_expect_ndim(c, name, t, ndim, what);
+}

@@ -82,6 +82,10 @@ zk_status zk_take_row_dims(const zk_call *c, const char *name, const DLTensor *t
                            int output);
 /* Exactly ndim dimensions (SHAPE otherwise); what names the layout ("[B, S, H, D]"). */
 zk_status zk_expect_ndim(const zk_call *c, const char *name, const DLTensor *t, int ndim, const char *what);
+/* A float tensor of exactly ndim dims whose row is its last two ([heads,
+ * D]: rope's and attention's q, k, caches); what names the layout. */
+zk_status zk_take_heads(const zk_call *c, const char *name, const DLTensor *t, int ndim, const char *what,
+                        zk_rows *out, int output);
 /* A fully compact tensor (the spec's "(c)": caches, index tensors). */
 zk_status zk_expect_compact(const zk_call *c, const char *name, const DLTensor *t);
 /* An index tensor: int32 or int64 (int32 only when int32_only). */

@@ -30,8 +30,10 @@ struct zk_reduce_view {
   int64_t stride, rows, cols;
 };
 
-template <typename S>
-__device__ __forceinline__ S zk_shfl_down_state(const S &s, int offset) {
+// A state moved across lanes word by word: shfl(word) is one 32-bit
+// shuffle (down by an offset, or from a lane).
+template <typename S, typename F>
+__device__ __forceinline__ S zk_shfl_words(const S &s, F shfl) {
   static_assert(sizeof(S) % 4 == 0, "states are whole 32-bit words");
   constexpr int N = sizeof(S) / 4;
   union {
@@ -40,21 +42,18 @@ __device__ __forceinline__ S zk_shfl_down_state(const S &s, int offset) {
   } in, out;
   in.s = s;
 #pragma unroll
-  for (int i = 0; i < N; i++) out.w[i] = __shfl_down_sync(0xffffffffu, in.w[i], offset);
+  for (int i = 0; i < N; i++) out.w[i] = shfl(in.w[i]);
   return out.s;
 }
 
 template <typename S>
+__device__ __forceinline__ S zk_shfl_down_state(const S &s, int offset) {
+  return zk_shfl_words(s, [=](uint32_t w) { return __shfl_down_sync(0xffffffffu, w, offset); });
+}
+
+template <typename S>
 __device__ __forceinline__ S zk_shfl_state(const S &s, int lane) {
-  constexpr int N = sizeof(S) / 4;
-  union {
-    S s;
-    uint32_t w[N];
-  } in, out;
-  in.s = s;
-#pragma unroll
-  for (int i = 0; i < N; i++) out.w[i] = __shfl_sync(0xffffffffu, in.w[i], lane);
-  return out.s;
+  return zk_shfl_words(s, [=](uint32_t w) { return __shfl_sync(0xffffffffu, w, lane); });
 }
 
 // Chunks a thread loads before folding them: loads in flight per thread.
