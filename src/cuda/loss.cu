@@ -31,14 +31,21 @@ struct CeCommon {
   int *flag;
   __device__ State identity() const { return {-INFINITY, 0.0f, 0.0f}; }
   __device__ State start(float) const { return identity(); }
-  __device__ void fold(State &st, float v, int64_t) const {
-    if (v > st.m) {
-      st.s = st.s * expf(st.m - v) + 1.0f;
-      st.m = v;
-    } else if (v != -INFINITY) {  // a NaN makes s NaN
-      st.s += expf(v - st.m);
+  // The chunk's maximum first, so s is rescaled at most once a chunk; then
+  // one exponential an element.  A NaN is never the maximum but makes s NaN
+  // through its term; lse() says NaN for a +Inf maximum whatever s is.
+  template <int E>
+  __device__ void fold(State &st, const float (&v)[E], int64_t) const {
+    float m = st.m;
+#pragma unroll
+    for (int e = 0; e < E; e++) m = v[e] > m ? v[e] : m;
+    st.s *= rescale(st.m, m);
+    st.m = m;
+#pragma unroll
+    for (int e = 0; e < E; e++) {
+      if (v[e] != -INFINITY) st.s += expf(v[e] - m);
+      st.z += v[e];
     }
-    st.z += v;
   }
   __device__ State combine(const State &a, const State &b) const {
     const float m = a.m > b.m ? a.m : b.m;
@@ -97,6 +104,7 @@ struct CeGrad : CeCommon {
   zk_dtype dloss_dtype;
   int64_t dloss_stride;  // reduction none: per row; else one value
   int reduction;
+  bool vec;              // logits and dlogits rows in 16-byte chunks
   const float *n_valid;  // mean: the rows not ignored
   __device__ void finish(const State &st, int64_t r, int tid, int group) const {
     const int64_t t = target(r);
@@ -110,12 +118,26 @@ struct CeGrad : CeCommon {
     if (reduction == ZK_REDUCTION_MEAN) c /= *n_valid;
     const float inv_s = st.m == INFINITY ? NAN : 1.0f / st.s, c_eps = c * (eps / (float)cols), c_s = c * inv_s;
     const T *z = logits + r * logits_stride;
-    for (int64_t j = tid; j < cols; j += group) {
-      const float v = zk_ld(z + j);
-      float g = c_s * expf(v - st.m) - c_eps;
-      if (j == t) g = c * ((expf(v - st.m) * inv_s - (1.0f - eps)) - eps / (float)cols);
-      zk_st(out + j, g);
+    // Each gradient from its own logit, read by the thread that writes it
+    // (dlogits = logits needs no barrier).
+    auto grad = [&](float v, int64_t j) {
+      const float p = expf(v - st.m);
+      return j == t ? c * ((p * inv_s - (1.0f - eps)) - eps / (float)cols) : c_s * p - c_eps;
+    };
+    if (vec) {  // 16-byte chunks, as the statistics pass read them
+      constexpr int E = zk_vec<T>::EPV;
+      for (int64_t q = tid; q < cols / E; q += group) {
+        zk_vec<T> in, o;
+        in.load(z + q * E);
+        float g[E];
+#pragma unroll
+        for (int e = 0; e < E; e++) g[e] = grad(in.get(e), q * E + e);
+        zk_vec_set_all(o, g);
+        o.store(out + q * E);
+      }
+      return;
     }
+    for (int64_t j = tid; j < cols; j += group) zk_st(out + j, grad(zk_ld(z + j), j));
   }
 };
 
@@ -195,6 +217,7 @@ static zk_status backward(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
   op.dlogits = (T *)a->t[3].data;
   op.dlogits_stride = a->t[3].stride;
   op.reduction = (int)a->i[0];
+  op.vec = zk_rows_vec_ok(&a->t[0]) && zk_rows_vec_ok(&a->t[3]);
   op.n_valid = nullptr;
   if (op.reduction == ZK_REDUCTION_MEAN) {
     float *n_valid = (float *)zk_cuda_workspace(ctx, call, 64, &s);

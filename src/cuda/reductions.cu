@@ -6,9 +6,10 @@
 //   sum/mean  f32 sum, or (kahan) a Neumaier (sum, compensation) pair per
 //             thread, pairs combined with the same compensation;
 //   max       the NaN-propagating maximum (an exact copy of an element);
-//   var/std   Welford's (n, mean, M2) on x - x0 (x0 = the row's first
-//             element, so a mean of 1e4 with a small spread loses nothing),
-//             threads merged with Chan's formula; a constant row gives 0;
+//   var/std   (n, mean, M2) on x - x0 (x0 = the row's first element, so a
+//             mean of 1e4 with a small spread loses nothing): each 16-byte
+//             chunk's own mean and M2, merged into the thread's and threads
+//             merged by Chan's formula; a constant row gives 0;
 //   argmax    the largest zk_rank_key (src/common/zk_math.h), which encodes
 //             the total order and the lower-index tie rule.
 // topk is a block per row: a radix select over the same 64-bit keys finds
@@ -42,13 +43,17 @@ struct SumOp {
   bool kahan, mean;
   __device__ State identity() const { return {0.0f, 0.0f}; }
   __device__ State start(float) const { return identity(); }
-  __device__ void fold(State &st, float v, int64_t) const {
-    if (kahan) {
-      float t = __fadd_rn(st.s, v);
-      st.c = __fadd_rn(st.c, two_sum_error(st.s, v, t));
-      st.s = t;
-    } else {
-      st.s += v;
+  template <int E>
+  __device__ void fold(State &st, const float (&v)[E], int64_t) const {
+#pragma unroll
+    for (int e = 0; e < E; e++) {
+      if (kahan) {
+        float t = __fadd_rn(st.s, v[e]);
+        st.c = __fadd_rn(st.c, two_sum_error(st.s, v[e], t));
+        st.s = t;
+      } else {
+        st.s += v[e];
+      }
     }
   }
   __device__ State combine(const State &a, const State &b) const {
@@ -71,7 +76,11 @@ struct MaxOp {
   OneValue y;
   __device__ State identity() const { return {-INFINITY}; }
   __device__ State start(float) const { return identity(); }
-  __device__ void fold(State &st, float v, int64_t) const { st.m = max_nan(st.m, v); }
+  template <int E>
+  __device__ void fold(State &st, const float (&v)[E], int64_t) const {
+#pragma unroll
+    for (int e = 0; e < E; e++) st.m = max_nan(st.m, v[e]);
+  }
   __device__ State combine(const State &a, const State &b) const { return {max_nan(a.m, b.m)}; }
   __device__ void finish(const State &st, int64_t r, int tid, int) const {
     if (!tid) y.put(r, st.m);
@@ -89,12 +98,22 @@ struct VarOp {
   bool std_dev;
   __device__ State identity() const { return {0.0f, 0.0f, 0.0f, 0.0f}; }
   __device__ State start(float x0) const { return {0.0f, 0.0f, 0.0f, x0}; }
-  __device__ void fold(State &st, float v, int64_t) const {
-    float d = v - st.shift;
-    st.n += 1.0f;
-    float delta = d - st.mean;
-    st.mean += __fdiv_rn(delta, st.n);
-    st.m2 = __fadd_rn(st.m2, __fmul_rn(delta, d - st.mean));
+  // The chunk's own (E, mean, M2), exact enough over E <= 8 values, merged
+  // by Chan's formula: one division a chunk, where Welford's per element
+  // made var issue-bound at 37% of the copy rate.  E = 1 is Welford's step.
+  template <int E>
+  __device__ void fold(State &st, const float (&v)[E], int64_t) const {
+    float d[E], sum = 0.0f;
+#pragma unroll
+    for (int e = 0; e < E; e++) sum += d[e] = v[e] - st.shift;
+    const float mean_b = sum * (1.0f / E), n = st.n + (float)E;  // E a power of two: exact
+    float m2_b = 0.0f;
+#pragma unroll
+    for (int e = 0; e < E; e++) m2_b = __fmaf_rn(d[e] - mean_b, d[e] - mean_b, m2_b);
+    const float delta = mean_b - st.mean, wb = __fdiv_rn((float)E, n);
+    st.m2 = __fadd_rn(__fadd_rn(st.m2, m2_b), __fmul_rn(__fmul_rn(delta, delta), __fmul_rn(st.n, wb)));
+    st.mean = __fadd_rn(st.mean, __fmul_rn(delta, wb));
+    st.n = n;
   }
   __device__ State combine(const State &a, const State &b) const {
     if (b.n == 0.0f) return a;
@@ -118,8 +137,16 @@ struct ArgmaxOp {
   int64_t stride;
   __device__ State identity() const { return {0ull}; }
   __device__ State start(float) const { return identity(); }
-  __device__ void fold(State &st, float v, int64_t j) const {
-    unsigned long long k = zk_rank_key(v, (uint32_t)j);
+  // The chunk's first largest by float compares (a NaN above all, the
+  // lower index on ties), then one key a chunk.
+  template <int E>
+  __device__ void fold(State &st, const float (&v)[E], int64_t j) const {
+    float best = v[0];
+    int at = 0;
+#pragma unroll
+    for (int e = 1; e < E; e++)
+      if (v[e] > best || (v[e] != v[e] && best == best)) best = v[e], at = e;
+    unsigned long long k = zk_rank_key(best, (uint32_t)(j + at));
     st.key = k > st.key ? k : st.key;
   }
   __device__ State combine(const State &a, const State &b) const { return a.key >= b.key ? a : b; }

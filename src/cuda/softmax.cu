@@ -63,7 +63,7 @@ __device__ __forceinline__ float max_nan(float a, float b) {
 template <bool LOG>
 struct SoftmaxFwd {
   static constexpr int NIN = 1;
-  static constexpr int kmax(int W) { return W == 1 ? 8 : 16; }
+  static constexpr int kmax(int W) { return W == 1 ? 8 : W == 8 ? 32 : 16; }
   struct Out {
     float m, k, c;  // row max; 1/S (softmax) or log S (log_softmax); own scale
     float fill;
@@ -122,7 +122,7 @@ struct SoftmaxFwd {
 // softmax_grad: inputs y, dy; state a = Σ y·dy.
 struct SoftmaxGrad {
   static constexpr int NIN = 2;
-  static constexpr int kmax(int W) { return W == 1 ? 4 : 8; }
+  static constexpr int kmax(int W) { return W == 1 ? 4 : W == 8 ? 16 : 8; }
   struct Out {
     float dot;
   };
@@ -145,7 +145,7 @@ struct SoftmaxGrad {
 // (NaN counts), b = Σ dy.  A row whose y is all -Inf gets dx = 0.
 struct LogSoftmaxGrad {
   static constexpr int NIN = 2;
-  static constexpr int kmax(int W) { return W == 1 ? 4 : 8; }
+  static constexpr int kmax(int W) { return W == 1 ? 4 : W == 8 ? 16 : 8; }
   struct Out {
     float sum;
     bool masked;
@@ -281,7 +281,7 @@ struct RowsParams {
 // the group's registers (host-checked), so the values stay put between the
 // reduction and the output.
 template <class Op, typename T, int W, int K, bool ONE_TILE>
-__global__ void __launch_bounds__(1024) softmax_rows_kernel(RowsParams p) {
+__global__ void __launch_bounds__(ONE_TILE ? 512 : 1024) softmax_rows_kernel(RowsParams p) {
   static_assert(K % W == 0, "whole chunks per thread");
   constexpr int NIN = Op::NIN, NC = K / W;
   __shared__ Pair red[32];
@@ -362,10 +362,11 @@ static int pick_k(int64_t need, int W, int kmax) {
 // Rows up to 32·kmax elements: a warp or fewer lanes each, as few elements
 // per lane as the instantiated K allow.  Longer rows: kmax elements per
 // thread, in one block of at most 512 threads; then on sm_90 a cluster of
-// 2-8 such blocks (up to 1024 threads at 8), elsewhere one block of up to
-// 1024 threads; then tiles (cluster of 8 on sm_90).  Blocks of <= 512
-// threads keep two or more blocks per SM, so one block's reduction overlaps
-// another's loads.
+// 2-8 such blocks; then tiles (cluster of 8 on sm_90, one block of 1024
+// threads elsewhere).  Blocks of <= 512 threads keep two or more blocks per
+// SM, so one block's reduction overlaps another's loads; the one-tile
+// kernel is bounded at 512 threads so that 16-bit rows can keep 4 vectors
+// a thread in registers (kmax 32) without spilling.
 static Plan plan_rows(int64_t D, int W, int kmax, bool clusters) {
   const int64_t chunks = D / W;
   if (D <= 32 * (int64_t)kmax) {
@@ -378,13 +379,12 @@ static Plan plan_rows(int64_t D, int W, int kmax, bool clusters) {
   if (threads <= 512) return {kmax, round_warps(threads), 1, round_warps(threads), true};
   if (clusters) {
     for (int c = 2; c <= 8; c *= 2)
-      if (threads <= 512 * c || (c == 8 && threads <= 1024 * c)) {
+      if (threads <= 512 * c) {
         int g = round_warps(ceil_div(threads, c));
         return {kmax, g, c, g, true};
       }
     return {kmax, 1024, 8, 1024, false};
   }
-  if (threads <= 1024) return {kmax, round_warps(threads), 1, round_warps(threads), true};
   return {kmax, 1024, 1, 1024, false};
 }
 
