@@ -222,6 +222,18 @@ static inline bool zk_rows_vec_ok(const zk_rows *t) {
          ((t->cols * es) % 16 == 0);
 }
 
+// e^(x - m), given m_l2e = m·log2(e): one FMA and one ex2.approx (2 ulp;
+// a subnormal result flushed to 0), where expf costs about eight
+// instructions, enough to make a 16-bit row of exponentials issue-bound.
+// The FMA's rounding gives a relative error of about |x - m|·2^-24 (1e-6 at
+// e^-20): for sums of exponentials and gradients, not for outputs held to
+// an ulp.  NaN and the infinities come out as from expf(x - m).
+__device__ __forceinline__ float zk_exp_shifted(float x, float m_l2e) {
+  float t = fmaf(x, 1.44269504088896341f, -m_l2e), r;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(t));
+  return r;
+}
+
 // ----------------------------------------------------------- reductions
 // Fixed shuffle trees: the same inputs give the same bits on every run.
 
