@@ -78,8 +78,8 @@ struct RowOpBase {
   template <int W>
   struct Bits {};
   __device__ __forceinline__ Row row(int64_t) const { return {}; }
-  template <int W>
-  __device__ __forceinline__ void load(Bits<W> &, const Row &, int64_t) const {}
+  template <int W, class R>  // R: the op's Row, which may hide this one
+  __device__ __forceinline__ void load(Bits<W> &, const R &, int64_t) const {}
   template <int W, int K>
   __device__ __forceinline__ void apply(const Bits<W> &, float (&)[K], int) const {}
   template <int W>
