@@ -1,0 +1,713 @@
+// Attention on CUDA (spec §6).
+//
+// The row ops are ops of the softmax row engine (softmax_rows.cuh): one
+// read of each input, one write, a fixed-order reduction per row.
+// masked_softmax and scale_mask_softmax are its forward softmax with a side
+// policy (ScaleMask) that loads the row's mask bits beside each chunk of x
+// (mask row r mod M) and turns every masked entry into -Inf with a select
+// before any arithmetic, and every kept one into scale·x; so a NaN under
+// the mask is never read into the max or the sum, masked outputs come out
+// as exact zeros, and a row whose kept entries hold a NaN or +Inf gives NaN
+// at the kept entries and 0 at the masked ones (the CPU's rule).
+// logsumexp is the log_softmax state written once per row (ROW_OUT), its
+// grad the softmax forward times the row's dy; the masked grads are the
+// softmax VJP, with a scale.
+//
+// paged_attention (decode): one CTA per (sequence, KV head, head pass,
+// split of the context).  The split is a fixed token range (its length P
+// depends on the shapes only), so the result does not depend on the
+// device's size.  A CTA first stages the split's block ids in shared
+// memory, checking each (a bad one raises the context's error flag, and
+// nothing is written for that sequence), then its groups of NL lanes walk
+// the tokens: a lane holds CPL 16-byte chunks of the head dim of K and V
+// (read once for the G query heads of the KV head that the CTA serves), the
+// group's lanes sum the dot products by shuffles, and each group keeps an
+// online softmax per query head (running max, rescaled sum, rescaled
+// accumulator) in f32.  The groups merge in a fixed tree (shuffles within a
+// warp, then warps in order through shared memory).  A sequence whose
+// context fits one split writes its output directly; longer ones leave
+// unnormalised partials (m, l, acc) in the context's workspace and a small
+// combine kernel merges the splits in order.  Head dims, head groups or
+// rows the vector kernel does not cover (D·GP > 1024, unaligned caches)
+// run a plain kernel: one CTA per (sequence, query head), tiles of 256
+// tokens with the scores in shared memory and the accumulator in the
+// workspace, the same online softmax.
+//
+// Bad context lengths or block ids follow the family convention of the
+// CUDA backend (rope.cu): the work item is skipped, nothing is read out of
+// bounds, the context's error flag is raised, and zk_ctx_synchronize
+// returns ZK_ERR_INDEX.  Here the item is the whole sequence: its outputs
+// are left as they were.
+#include <type_traits>
+
+#include "softmax_rows.cuh"
+
+namespace {
+
+// ------------------------------------------------------------ row ops
+
+// z = scale·x where the mask keeps (nonzero byte), -Inf where it does not.
+// MASK = false: no mask, every entry kept (scale_mask_softmax with NULL).
+template <bool MASK>
+struct ScaleMask : RowOpBase {
+  const uint8_t *mask;
+  int64_t mask_stride, mask_rows;
+  float scale;
+  bool mask_vec;  // mask rows allow one W-byte load per chunk
+  struct Row {
+    const uint8_t *m;  // the row's mask row
+  };
+  template <int W>
+  struct Bits {
+    typename std::conditional<(W > 4), uint64_t, uint32_t>::type b;  // byte e = element e's keep
+  };
+  __device__ __forceinline__ Row row(int64_t r) const {
+    return {MASK ? mask + (r % mask_rows) * mask_stride : nullptr};
+  }
+  template <int W>
+  __device__ __forceinline__ void load(Bits<W> &bits, const Row &row, int64_t chunk) const {
+    if constexpr (MASK) {
+      const uint8_t *p = row.m + chunk * W;
+      if constexpr (W == 8) {
+        if (mask_vec) {
+          bits.b = *reinterpret_cast<const uint64_t *>(p);
+          return;
+        }
+      } else if constexpr (W == 4) {
+        if (mask_vec) {
+          bits.b = *reinterpret_cast<const uint32_t *>(p);
+          return;
+        }
+      }
+      bits.b = 0;
+#pragma unroll
+      for (int e = 0; e < W; e++) bits.b |= (decltype(bits.b))p[e] << (8 * e);
+    }
+  }
+  template <int W>
+  __device__ __forceinline__ bool keep(const Bits<W> &bits, int e) const {
+    if constexpr (MASK) return ((bits.b >> (8 * e)) & 0xffu) != 0;
+    else return true;
+  }
+  template <int W, int K>
+  __device__ __forceinline__ void apply(const Bits<W> &bits, float (&v)[K], int at) const {
+#pragma unroll
+    for (int e = 0; e < W; e++) v[at + e] = keep<W>(bits, e) ? scale * v[at + e] : -INFINITY;
+  }
+};
+
+template <bool MASK>
+using MaskedSoftmax = SoftmaxFwd<false, ScaleMask<MASK>>;
+
+// logsumexp: the log_softmax state, one value a row in y's own dtype.  A
+// non-finite row max (NaN, +Inf, or -Inf for an all -Inf or empty row) is
+// the value itself.
+struct Lse : SoftmaxFwd<true> {
+  static constexpr bool ROW_OUT = true;
+  void *y;
+  int64_t y_stride;
+  zk_dtype y_dtype;
+  struct Out {
+    float v;
+  };
+  __device__ __forceinline__ Out finish(Pair total, Pair, const Row &) const {
+    const float m = total.a;
+    if (!(m > -INFINITY && m < INFINITY)) return {m};
+    return {m + logf(total.b)};  // S >= 1
+  }
+  __device__ __forceinline__ void store_row(const Out &o, int64_t r) const {
+    zk_st_param(y, y_dtype, r * y_stride, o.v);
+  }
+};
+
+// logsumexp grad: dx = dy·e^(x - lse), the softmax of x times the row's
+// dy (any float dtype).  lse = -Inf (all -Inf row) gives 0; a NaN row NaN;
+// a +Inf row e^(x - Inf): NaN at the +Inf entries, 0 elsewhere (times dy).
+struct LseGrad : SoftmaxFwd<false> {
+  const void *dy;
+  int64_t dy_stride;
+  zk_dtype dy_dtype;
+  struct Row {
+    float dy;
+  };
+  enum { NORMAL, ZERO, NAN_ROW, INF_ROW };
+  struct Out {
+    float m, k, c, dy;
+    int mode;
+  };
+  __device__ __forceinline__ Row row(int64_t r) const { return {zk_ld_param(dy, dy_dtype, r * dy_stride)}; }
+  __device__ __forceinline__ Out finish(Pair total, Pair own, const Row &row) const {
+    Out o = {};
+    const float m = total.a;
+    o.m = m;
+    o.dy = row.dy;
+    if (m == -INFINITY) {
+      o.mode = ZERO;
+    } else if (m != m) {
+      o.mode = NAN_ROW;
+    } else if (m == INFINITY) {
+      o.mode = INF_ROW;
+      // Own values are e^(x - m_own): exactly e^(x - Inf) when m_own = +Inf;
+      // otherwise every own x is below +Inf and e^(x - Inf) = 0.
+      o.c = own.a == INFINITY ? 1.0f : 0.0f;
+    } else {
+      o.mode = NORMAL;
+      o.k = 1.0f / total.b;  // S >= 1
+      o.c = own.a == -INFINITY ? 0.0f : zk_exp_f(own.a - m) * o.k;
+    }
+    return o;
+  }
+  template <bool CACHED, int W, int K, class B>
+  __device__ __forceinline__ float output(const Out &o, const float (&v)[1][K], const B &, int j) const {
+    switch (o.mode) {
+      case ZERO: return 0.0f;
+      case NAN_ROW: return NAN;
+      case INF_ROW: return o.dy * (CACHED ? v[0][j] * o.c : zk_exp_f(v[0][j] - o.m));
+      default: return o.dy * (CACHED ? v[0][j] * o.c : zk_exp_f(v[0][j] - o.m) * o.k);
+    }
+  }
+};
+
+template <bool MASK>
+zk_status masked_forward(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
+  MaskedSoftmax<MASK> op = {};
+  op.scale = a->f[0];
+  if (MASK) {
+    const zk_rows *m = &a->t[1];
+    const int W = 16 / zk_dtype_size(a->t[0].dtype);  // x's chunk width in the vector path
+    op.mask = (const uint8_t *)m->data;
+    op.mask_stride = m->stride;
+    op.mask_rows = m->rows;
+    op.mask_vec = (uintptr_t)m->data % (uintptr_t)W == 0 && (m->rows <= 1 || m->stride % W == 0);
+  }
+  const zk_rows *in[] = {&a->t[0]};
+  return run(ctx, call, in, &a->t[2], op);
+}
+
+// ------------------------------------------------------- paged attention
+
+constexpr int PAGED_THREADS = 256, PAGED_WARPS = PAGED_THREADS / 32;
+constexpr int PAGED_MAX_PART = 4096;       // tokens of one split at most
+constexpr int PAGED_MAX_GD = 1024;         // GP·D of the vector kernel's merge buffer
+constexpr int GENERIC_TILE = PAGED_THREADS;
+
+struct PagedParams {
+  const void *q;
+  void *out;
+  zk_dtype q_dtype;                 // q and out
+  int64_t q_stride, out_stride;     // elements from one sequence to the next
+  const void *kc, *vc;
+  const int32_t *tables, *lens;
+  int64_t table_stride, MB;
+  int64_t B, H, HKV, G, D, BS, NB;
+  float scale;
+  int lanes;                        // NL: lanes per token, a power of two <= 32
+  int passes;                       // head passes per KV head: ceil(G / GP)
+  int64_t part, splits;             // tokens per split (P); splits of MB·BS (S)
+  float *ws_m, *ws_l, *ws_acc;      // partials [B, H, S] (m, l) and [B, H, S, D] (acc)
+  int *error_flag;
+};
+
+__device__ __forceinline__ bool bad_length(const PagedParams &p, int64_t L) { return L < 0 || L > p.MB * p.BS; }
+
+// e^(m - to) for m <= to; exactly 1 when equal (both -Inf included).
+__device__ __forceinline__ float rescale(float m, float to) { return m == to ? 1.0f : zk_exp_f(m - to); }
+
+template <typename T, int E>
+__device__ __forceinline__ void clear(Chunk<T, E> &c) {
+  if constexpr (E > 1) c.raw = make_uint4(0, 0, 0, 0);
+  else c.set(0, 0.0f);
+}
+
+// CPL chunks of E elements, kept raw (converted where used: half the
+// registers of f32): chunk sub + c·NL of a row; chunks past the row (n
+// chunks) are zeros.
+template <typename T, int E, int CPL>
+__device__ __forceinline__ void load_chunks(Chunk<T, E> (&v)[CPL], const T *row, int sub, int nl, int64_t n) {
+#pragma unroll
+  for (int c = 0; c < CPL; c++) {
+    if (sub + c * nl < n) v[c].load(row + (int64_t)(sub + c * nl) * E);
+    else clear(v[c]);
+  }
+}
+
+// One split of one (sequence, KV head, head pass): GP query heads.
+// E: elements of a chunk (16 bytes of Tkv, or 1); CPL: chunks per lane.
+// Up to 4 heads, two CTAs an SM (128 registers): twice the loads in flight.
+template <typename Tkv, int E, int CPL, int GP>
+__global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_split_kernel(PagedParams p) {
+  constexpr int NV = CPL * E;                            // elements of a lane's share of a row
+  constexpr int TT = GP * NV <= 16 ? 4 : 2;  // tokens a group loads per step (registers)
+  // Block ids during the token walk, then the warps' states for the merge.
+  __shared__ union {
+    int32_t blk[PAGED_MAX_PART + 2];
+    float acc[PAGED_WARPS][PAGED_MAX_GD];
+  } sm;
+  __shared__ float red_m[PAGED_WARPS][GP], red_l[PAGED_WARPS][GP];
+
+  int64_t item = blockIdx.x;
+  const int64_t split = item % p.splits;
+  item /= p.splits;
+  const int pass = (int)(item % p.passes);
+  item /= p.passes;
+  const int64_t kvh = item % p.HKV, b = item / p.HKV;
+  const int64_t L = p.lens[b];
+  if (bad_length(p, L)) {
+    if (threadIdx.x == 0) atomicOr(p.error_flag, 1);
+    return;
+  }
+  const int64_t t_begin = split * p.part;
+  if (split > 0 && t_begin >= L) return;  // past this sequence's context
+  const int64_t t_end = L < t_begin + p.part ? L : t_begin + p.part;
+  const int64_t nsplit = L == 0 ? 1 : (L + p.part - 1) / p.part;
+  const int g0 = pass * GP;
+  const int64_t h0 = kvh * p.G + g0;
+  const int gn = (int)(p.G - g0 < GP ? p.G - g0 : GP);  // heads of this pass
+
+  // The split's block ids, checked before any is used.
+  const int64_t kb0 = t_begin / p.BS, nkb = t_end > t_begin ? (t_end - 1) / p.BS - kb0 + 1 : 0;
+  int bad = 0;
+  for (int64_t i = threadIdx.x; i < nkb; i += PAGED_THREADS) {
+    const int32_t blk = p.tables[b * p.table_stride + kb0 + i];
+    bad |= blk < 0 || blk >= p.NB;
+    sm.blk[i] = blk;
+  }
+  if (__syncthreads_or(bad)) {
+    if (threadIdx.x == 0) atomicOr(p.error_flag, 1);
+    // A marker the combine kernel reads as "write nothing".
+    if (nsplit > 1 && (int)threadIdx.x < gn) p.ws_l[(b * p.H + h0 + threadIdx.x) * p.splits + split] = -1.0f;
+    return;
+  }
+
+  const int nl = p.lanes, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int sub = lane & (nl - 1), grp = (int)threadIdx.x / nl, groups = PAGED_THREADS / nl;
+  const int64_t nchunks = E > 1 ? p.D / E : p.D;
+  float q[GP][NV], acc[GP][NV], m[GP], l[GP];
+#pragma unroll
+  for (int g = 0; g < GP; g++) {
+    m[g] = -INFINITY;
+    l[g] = 0.0f;
+#pragma unroll
+    for (int c = 0; c < CPL; c++)
+#pragma unroll
+      for (int e = 0; e < E; e++) {
+        const int64_t d = (int64_t)(sub + c * nl) * E + e;
+        const bool ok = g < gn && sub + c * nl < nchunks;
+        q[g][c * E + e] = ok ? zk_ld_param(p.q, p.q_dtype, b * p.q_stride + (h0 + g) * p.D + d) : 0.0f;
+        acc[g][c * E + e] = 0.0f;
+      }
+  }
+
+  const Tkv *kc = (const Tkv *)p.kc, *vc = (const Tkv *)p.vc;
+  const int64_t slot_elems = p.HKV * p.D;
+  // Steps are uniform over a warp (its shuffles): a step runs while the
+  // warp's first group has a token; tokens at or past t_end are masked.
+  const int64_t step = (int64_t)groups * TT, warp_first = (int64_t)(warp * (32 / nl)) * TT;
+  for (int64_t base = t_begin; base + warp_first < t_end; base += step) {
+    const int64_t t0 = base + (int64_t)grp * TT;
+    Chunk<Tkv, E> kf[TT][CPL], vf[TT][CPL];
+#pragma unroll
+    for (int k = 0; k < TT; k++) {
+      const int64_t t = t0 + k;
+      if (t < t_end) {
+        const int64_t slot = (int64_t)sm.blk[t / p.BS - kb0] * p.BS + t % p.BS;
+        const int64_t off = slot * slot_elems + kvh * p.D;
+        load_chunks<Tkv, E, CPL>(kf[k], kc + off, sub, nl, nchunks);
+        load_chunks<Tkv, E, CPL>(vf[k], vc + off, sub, nl, nchunks);
+      } else {
+#pragma unroll
+        for (int c = 0; c < CPL; c++) clear(kf[k][c]), clear(vf[k][c]);
+      }
+    }
+    float s[TT][GP];
+#pragma unroll
+    for (int k = 0; k < TT; k++)
+#pragma unroll
+      for (int g = 0; g < GP; g++) {
+        float dot = 0.0f;
+#pragma unroll
+        for (int i = 0; i < NV; i++) dot += q[g][i] * kf[k][i / E].get(i % E);
+        s[k][g] = dot;
+      }
+    for (int o = nl / 2; o; o >>= 1)
+#pragma unroll
+      for (int k = 0; k < TT; k++)
+#pragma unroll
+        for (int g = 0; g < GP; g++) s[k][g] += __shfl_xor_sync(0xffffffffu, s[k][g], o);
+#pragma unroll
+    for (int g = 0; g < GP; g++) {
+      float tmax = -INFINITY;
+#pragma unroll
+      for (int k = 0; k < TT; k++) {
+        s[k][g] = t0 + k < t_end ? p.scale * s[k][g] : -INFINITY;
+        tmax = fmaxf(tmax, s[k][g]);
+      }
+      const float mn = tmax > m[g] ? tmax : m[g];
+      if (mn == -INFINITY) continue;  // no token of this group yet
+      const float alpha = zk_exp_f(m[g] - mn);  // 0 on the first step (m = -Inf)
+      float pk[TT], psum = 0.0f;
+#pragma unroll
+      for (int k = 0; k < TT; k++) {
+        pk[k] = zk_exp_f(s[k][g] - mn);  // masked tokens: e^(-Inf) = 0
+        psum += pk[k];
+      }
+      l[g] = l[g] * alpha + psum;
+#pragma unroll
+      for (int i = 0; i < NV; i++) {
+        float a = acc[g][i] * alpha;
+#pragma unroll
+        for (int k = 0; k < TT; k++) a += pk[k] * vf[k][i / E].get(i % E);
+        acc[g][i] = a;
+      }
+      m[g] = mn;
+    }
+  }
+
+  // Merge the groups of a warp: lanes sub, sub + nl, ... hold one chunk.
+  for (int o = nl; o < 32; o <<= 1) {
+#pragma unroll
+    for (int g = 0; g < GP; g++) {
+      const float mo = __shfl_xor_sync(0xffffffffu, m[g], o), lo = __shfl_xor_sync(0xffffffffu, l[g], o);
+      const float M = fmaxf(m[g], mo), w = rescale(m[g], M), wo = rescale(mo, M);
+      l[g] = __fmul_rn(l[g], w) + __fmul_rn(lo, wo);
+#pragma unroll
+      for (int i = 0; i < NV; i++) {
+        const float ao = __shfl_xor_sync(0xffffffffu, acc[g][i], o);
+        acc[g][i] = __fmul_rn(acc[g][i], w) + __fmul_rn(ao, wo);
+      }
+      m[g] = M;
+    }
+  }
+  __syncthreads();  // sm.blk is read no more: sm.acc takes its place
+  if (lane < nl) {
+#pragma unroll
+    for (int g = 0; g < GP; g++) {
+      if (lane == 0) red_m[warp][g] = m[g], red_l[warp][g] = l[g];
+#pragma unroll
+      for (int c = 0; c < CPL; c++)
+#pragma unroll
+        for (int e = 0; e < E; e++) {
+          const int64_t d = (int64_t)(sub + c * nl) * E + e;
+          if (sub + c * nl < nchunks) sm.acc[warp][g * p.D + d] = acc[g][c * E + e];
+        }
+    }
+  }
+  __syncthreads();
+  // The warps in order; thread per (head, element).
+  for (int idx = threadIdx.x; idx < gn * p.D; idx += PAGED_THREADS) {
+    const int g = idx / (int)p.D;
+    float M = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < PAGED_WARPS; w++) M = fmaxf(M, red_m[w][g]);
+    float num = 0.0f, den = 0.0f;
+#pragma unroll
+    for (int w = 0; w < PAGED_WARPS; w++) {
+      const float f = rescale(red_m[w][g], M);
+      num += sm.acc[w][idx] * f;
+      den += red_l[w][g] * f;
+    }
+    const int64_t bh = b * p.H + h0 + g, d = idx - (int64_t)g * p.D;
+    if (nsplit == 1) {
+      // L = 0: zeros (den = 0 is never divided by).
+      zk_st_param(p.out, p.q_dtype, b * p.out_stride + (h0 + g) * p.D + d, L > 0 ? num * (1.0f / den) : 0.0f);
+    } else {
+      p.ws_acc[(bh * p.splits + split) * p.D + d] = num;
+      if (d == 0) p.ws_m[bh * p.splits + split] = M, p.ws_l[bh * p.splits + split] = den;
+    }
+  }
+}
+
+// The splits of one (sequence, query head) merged in order: out = Σ w_s
+// acc_s / Σ w_s l_s with w_s = e^(m_s - max m).  Sequences of one split
+// were written by the split kernel; a bad length or a split that saw a
+// bad block id (l = -1) leaves the output as it was.
+__global__ void __launch_bounds__(128) paged_combine_kernel(PagedParams p) {
+  const int64_t b = blockIdx.x / p.H, h = blockIdx.x % p.H;
+  const int64_t L = p.lens[b];
+  if (bad_length(p, L)) return;
+  const int64_t nsplit = (L + p.part - 1) / p.part;
+  if (nsplit <= 1) return;
+  const int64_t base = (b * p.H + h) * p.splits;
+  float M = -INFINITY;
+  bool bad = false;
+  for (int64_t s = 0; s < nsplit; s++) {
+    bad |= p.ws_l[base + s] < 0.0f;
+    M = fmaxf(M, p.ws_m[base + s]);
+  }
+  if (bad) return;
+  float den = 0.0f;
+  for (int64_t s = 0; s < nsplit; s++) den += p.ws_l[base + s] * rescale(p.ws_m[base + s], M);
+  const float inv = 1.0f / den;
+  for (int64_t d = threadIdx.x; d < p.D; d += blockDim.x) {
+    float num = 0.0f;
+    for (int64_t s = 0; s < nsplit; s++) num += p.ws_acc[(base + s) * p.D + d] * rescale(p.ws_m[base + s], M);
+    zk_st_param(p.out, p.q_dtype, b * p.out_stride + h * p.D + d, num * inv);
+  }
+}
+
+// Any D, any G, any alignment: one CTA per (sequence, query head), tiles
+// of 256 tokens (a warp per token's dot product, scores in shared memory),
+// the accumulator in the workspace ([B, H, D] f32, each element owned by
+// one thread), the same online softmax as the CPU's per block.
+template <typename Tkv>
+__global__ void __launch_bounds__(PAGED_THREADS) paged_generic_kernel(PagedParams p, float *acc_ws) {
+  __shared__ float s[GENERIC_TILE], pr[GENERIC_TILE];
+  __shared__ int64_t slot_of[GENERIC_TILE];
+  __shared__ int bad;
+  const int64_t b = blockIdx.x / p.H, h = blockIdx.x % p.H, kvh = h / p.G;
+  const int64_t L = p.lens[b];
+  if (bad_length(p, L)) {
+    if (threadIdx.x == 0) atomicOr(p.error_flag, 1);
+    return;
+  }
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int64_t q0 = b * p.q_stride + h * p.D;
+  float *acc = acc_ws + (b * p.H + h) * p.D;
+  for (int64_t d = threadIdx.x; d < p.D; d += PAGED_THREADS) acc[d] = 0.0f;
+  if (threadIdx.x == 0) bad = 0;
+  const Tkv *kc = (const Tkv *)p.kc, *vc = (const Tkv *)p.vc;
+  float m = -INFINITY, l = 0.0f;
+  for (int64_t t0 = 0; t0 < L; t0 += GENERIC_TILE) {
+    const int n = (int)(L - t0 < GENERIC_TILE ? L - t0 : GENERIC_TILE);
+    __syncthreads();  // bad's reset, and the previous tile's s/pr/slot_of reads, are done
+    for (int tt = warp; tt < n; tt += PAGED_WARPS) {
+      const int64_t t = t0 + tt;
+      const int32_t blk = p.tables[b * p.table_stride + t / p.BS];
+      if (blk < 0 || blk >= p.NB) {  // uniform over the warp
+        if (lane == 0) bad = 1;
+        continue;
+      }
+      const int64_t slot = (int64_t)blk * p.BS + t % p.BS;
+      const Tkv *k = kc + (slot * p.HKV + kvh) * p.D;
+      float dot = 0.0f;
+      for (int64_t d = lane; d < p.D; d += 32) dot += zk_ld_param(p.q, p.q_dtype, q0 + d) * zk_ld(k + d);
+      dot = zk_warp_sum(dot);
+      if (lane == 0) s[tt] = p.scale * dot, slot_of[tt] = slot;
+    }
+    __syncthreads();
+    if (bad) {  // uniform: read after the barrier
+      if (threadIdx.x == 0) atomicOr(p.error_flag, 1);
+      return;
+    }
+    float tmax = -INFINITY;
+    for (int tt = 0; tt < n; tt++) tmax = fmaxf(tmax, s[tt]);
+    const float mn = tmax > m ? tmax : m, alpha = zk_exp_f(m - mn);
+    if ((int)threadIdx.x < n) pr[threadIdx.x] = zk_exp_f(s[threadIdx.x] - mn);
+    __syncthreads();
+    float psum = 0.0f;
+    for (int tt = 0; tt < n; tt++) psum += pr[tt];
+    l = l * alpha + psum;
+    for (int64_t d = threadIdx.x; d < p.D; d += PAGED_THREADS) {
+      float a = acc[d] * alpha;
+      for (int tt = 0; tt < n; tt++) a += pr[tt] * zk_ld(vc + (slot_of[tt] * p.HKV + kvh) * p.D + d);
+      acc[d] = a;
+    }
+    m = mn;
+  }
+  const float inv = L > 0 ? 1.0f / l : 0.0f;
+  for (int64_t d = threadIdx.x; d < p.D; d += PAGED_THREADS)
+    zk_st_param(p.out, p.q_dtype, b * p.out_stride + h * p.D + d, L > 0 ? acc[d] * inv : 0.0f);
+}
+
+int pow2_at_least(int64_t n) {
+  int v = 1;
+  while (v < n && v < 32) v *= 2;
+  return v;
+}
+
+// GP heads a pass.  Two chunks a lane means D > 32·E, so GP·D <= 1024
+// leaves GP <= 1024 / (32·E + 1): only those are instantiated.
+template <typename Tkv, int E, int CPL>
+zk_status launch_split(const zk_call *call, cudaStream_t stream, const PagedParams &p, int gp, unsigned grid) {
+  constexpr int GPMAX = CPL == 1 ? 8 : PAGED_MAX_GD / (32 * E + 1) >= 4 ? 4 : 2;
+  if (gp > GPMAX) return zk_fail(call, ZK_ERR_UNSUPPORTED, "no kernel for %d heads of this D", gp);
+  switch (gp) {
+    case 1: paged_split_kernel<Tkv, E, CPL, 1><<<grid, PAGED_THREADS, 0, stream>>>(p); break;
+    case 2: paged_split_kernel<Tkv, E, CPL, 2><<<grid, PAGED_THREADS, 0, stream>>>(p); break;
+    case 4:
+      if constexpr (GPMAX >= 4) paged_split_kernel<Tkv, E, CPL, 4><<<grid, PAGED_THREADS, 0, stream>>>(p);
+      break;
+    default:
+      if constexpr (GPMAX >= 8) paged_split_kernel<Tkv, E, CPL, 8><<<grid, PAGED_THREADS, 0, stream>>>(p);
+      break;
+  }
+  return ZK_CUDA_LAUNCHED(call);
+}
+
+template <typename Tkv>
+zk_status paged(zk_ctx *ctx, const zk_call *call, PagedParams p, bool vec) {
+  cudaStream_t stream;
+  zk_status st = zk_cuda_enter(ctx, call, &stream);
+  if (st != ZK_OK) return st;
+  constexpr int EV = zk_vec<Tkv>::EPV;
+  // The vector kernel: a lane holds CPL <= 2 chunks (scalar rows: 1), and
+  // GP heads of D fit the merge buffer.
+  const int64_t chunks = vec ? p.D / EV : p.D;
+  p.lanes = pow2_at_least(chunks);
+  const int64_t cpl = (chunks + p.lanes - 1) / p.lanes;
+  int gp = pow2_at_least(p.G < 8 ? p.G : 8);
+  if (gp > 8) gp = 8;
+  while (gp > 1 && gp * p.D > PAGED_MAX_GD) gp /= 2;
+  const bool fast = p.D >= 1 && gp * p.D <= PAGED_MAX_GD && cpl <= (vec ? 2 : 1);
+  if (!fast) {
+    const int64_t blocks = p.B * p.H;
+    if (blocks > 0x7fffffff) return zk_fail(call, ZK_ERR_UNSUPPORTED, "%lld sequence heads are too many", (long long)blocks);
+    float *acc = (float *)zk_cuda_workspace(ctx, call, (size_t)blocks * (size_t)(p.D > 0 ? p.D : 1) * sizeof(float), &st);
+    if (!acc) return st;
+    paged_generic_kernel<Tkv><<<(unsigned)blocks, PAGED_THREADS, 0, stream>>>(p, acc);
+    return ZK_CUDA_LAUNCHED(call);
+  }
+  p.passes = (int)((p.G + gp - 1) / gp);
+  // Split length by the shapes alone: 512 tokens, doubled (up to 4096)
+  // while more than 4096 CTAs would run.
+  const int64_t ctx_max = p.MB * p.BS;
+  const int64_t units = p.B * p.HKV * p.passes;
+  p.part = 512;
+  auto splits_of = [&](int64_t part) { return ctx_max > part ? (ctx_max + part - 1) / part : 1; };
+  while (p.part < PAGED_MAX_PART && units * splits_of(p.part) > 4096) p.part *= 2;
+  p.splits = splits_of(p.part);
+  const int64_t grid = units * p.splits;
+  if (grid > 0x7fffffff) return zk_fail(call, ZK_ERR_UNSUPPORTED, "%lld attention splits are too many", (long long)grid);
+  if (p.splits > 1) {
+    const size_t bhs = (size_t)p.B * (size_t)p.H * (size_t)p.splits;
+    float *ws = (float *)zk_cuda_workspace(ctx, call, bhs * (size_t)(p.D + 2) * sizeof(float), &st);
+    if (!ws) return st;
+    p.ws_m = ws;
+    p.ws_l = ws + bhs;
+    p.ws_acc = ws + 2 * bhs;
+  }
+  if (vec) {
+    st = cpl == 1 ? launch_split<Tkv, EV, 1>(call, stream, p, gp, (unsigned)grid)
+                  : launch_split<Tkv, EV, 2>(call, stream, p, gp, (unsigned)grid);
+  } else {
+    st = launch_split<Tkv, 1, 1>(call, stream, p, gp, (unsigned)grid);
+  }
+  if (st != ZK_OK || p.splits == 1) return st;
+  paged_combine_kernel<<<(unsigned)(p.B * p.H), 128, 0, stream>>>(p);
+  return ZK_CUDA_LAUNCHED(call);
+}
+
+// ---------------------------------------------------------- score tile
+
+// s[r, c] = Σ_d q[r, d]·k[c, d]: a thread per score, in f32.
+template <typename T>
+__global__ void __launch_bounds__(256) tile_kernel(const T *q, int64_t qs, const T *k, int64_t ks, float *s,
+                                                   int64_t ss, int64_t D) {
+  const int r = threadIdx.x / 16, c = threadIdx.x % 16;
+  float acc = 0.0f;
+  for (int64_t d = 0; d < D; d++) acc += zk_ld(q + r * qs + d) * zk_ld(k + c * ks + d);
+  s[r * ss + c] = acc;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------ entry points
+// Slots follow src/api/attention.c.
+
+extern "C" zk_status zk_cuda_logsumexp_lastdim(zk_ctx *ctx, const zk_args *a) {
+  ZK_CUDA_CALL(ctx, logsumexp_lastdim);
+  Lse op = {};
+  op.y = a->t[1].data;
+  op.y_stride = a->t[1].stride;
+  op.y_dtype = a->t[1].dtype;
+  const zk_rows *in[] = {&a->t[0]};
+  return run(ctx, call, in, nullptr, op);
+}
+
+extern "C" zk_status zk_cuda_logsumexp_lastdim_grad(zk_ctx *ctx, const zk_args *a) {
+  ZK_CUDA_CALL(ctx, logsumexp_lastdim_grad);
+  LseGrad op = {};
+  op.dy = a->t[1].data;
+  op.dy_stride = a->t[1].stride;
+  op.dy_dtype = a->t[1].dtype;
+  const zk_rows *in[] = {&a->t[0]};
+  return run(ctx, call, in, &a->t[2], op);
+}
+
+extern "C" zk_status zk_cuda_masked_softmax(zk_ctx *ctx, const zk_args *a) {
+  ZK_CUDA_CALL(ctx, masked_softmax);
+  return masked_forward<true>(ctx, call, a);
+}
+
+extern "C" zk_status zk_cuda_scale_mask_softmax(zk_ctx *ctx, const zk_args *a) {
+  ZK_CUDA_CALL(ctx, scale_mask_softmax);
+  return zk_present(&a->t[1]) ? masked_forward<true>(ctx, call, a) : masked_forward<false>(ctx, call, a);
+}
+
+extern "C" zk_status zk_cuda_masked_softmax_grad(zk_ctx *ctx, const zk_args *a) {
+  ZK_CUDA_CALL(ctx, masked_softmax_grad);
+  const zk_rows *in[] = {&a->t[0], &a->t[1]};
+  return run<SoftmaxGrad<>>(ctx, call, in, &a->t[2]);
+}
+
+extern "C" zk_status zk_cuda_scale_mask_softmax_grad(zk_ctx *ctx, const zk_args *a) {
+  ZK_CUDA_CALL(ctx, scale_mask_softmax_grad);
+  SoftmaxGrad<true> op = {};
+  op.scale = a->f[0];
+  const zk_rows *in[] = {&a->t[0], &a->t[1]};
+  return run(ctx, call, in, &a->t[2], op);
+}
+
+extern "C" zk_status zk_cuda_paged_attention(zk_ctx *ctx, const zk_args *a) {
+  ZK_CUDA_CALL(ctx, paged_attention);
+  const zk_rows *q = &a->t[0], *kc = &a->t[1], *vc = &a->t[2], *tables = &a->t[3], *lens = &a->t[4],
+                *out = &a->t[5];
+  PagedParams p = {};
+  p.q = q->data;
+  p.out = out->data;
+  p.q_dtype = q->dtype;
+  p.q_stride = q->stride;
+  p.out_stride = out->stride;
+  p.kc = kc->data;
+  p.vc = vc->data;
+  p.tables = (const int32_t *)tables->data;
+  p.lens = (const int32_t *)lens->data;
+  p.table_stride = tables->stride;
+  p.MB = tables->cols;
+  p.B = q->rows;
+  p.H = a->i[0];
+  p.HKV = a->i[1];
+  p.D = a->i[2];
+  p.BS = a->i[3];
+  p.G = p.H / p.HKV;
+  p.NB = p.BS > 0 ? kc->rows / p.BS : 0;
+  p.scale = a->f[0];
+  p.lanes = 1;
+  p.passes = 1;
+  p.part = 1;
+  p.splits = 1;
+  p.error_flag = zk_cuda(ctx)->error_flag;
+  if (p.B == 0) return ZK_OK;
+  const int es = zk_dtype_size(kc->dtype);
+  const bool vec = (p.D * es) % 16 == 0 && (uintptr_t)kc->data % 16 == 0 && (uintptr_t)vc->data % 16 == 0;
+  switch (kc->dtype) {
+    case ZK_F32: return paged<float>(ctx, call, p, vec);
+    case ZK_F16: return paged<__half>(ctx, call, p, vec);
+    default: return paged<__nv_bfloat16>(ctx, call, p, vec);
+  }
+}
+
+extern "C" zk_status zk_cuda_attention_tile_proto(zk_ctx *ctx, const zk_args *a) {
+  ZK_CUDA_CALL(ctx, attention_tile_proto);
+  cudaStream_t stream;
+  zk_status st = zk_cuda_enter(ctx, call, &stream);
+  if (st != ZK_OK) return st;
+  const zk_rows *q = &a->t[0], *k = &a->t[1], *s = &a->t[2];
+  float *sp = (float *)s->data;
+  switch (q->dtype) {
+    case ZK_F32:
+      tile_kernel<float><<<1, 256, 0, stream>>>((const float *)q->data, q->stride, (const float *)k->data, k->stride,
+                                                sp, s->stride, q->cols);
+      break;
+    case ZK_F16:
+      tile_kernel<__half><<<1, 256, 0, stream>>>((const __half *)q->data, q->stride, (const __half *)k->data,
+                                                 k->stride, sp, s->stride, q->cols);
+      break;
+    default:
+      tile_kernel<__nv_bfloat16><<<1, 256, 0, stream>>>((const __nv_bfloat16 *)q->data, q->stride,
+                                                        (const __nv_bfloat16 *)k->data, k->stride, sp, s->stride,
+                                                        q->cols);
+      break;
+  }
+  return ZK_CUDA_LAUNCHED(call);
+}
