@@ -1,0 +1,614 @@
+// Mixture-of-experts routing, dispatch and combine on CUDA (spec §14).
+//
+// Gating: one warp per token for E <= 1024, the logits in registers (PER
+// lane, coalesced or as 16-byte vectors), softmax or σ, then k rounds of a
+// warp argmax over 64-bit rank keys (zk_rank_key: the spec's total order,
+// ties to the lower index): round r takes the largest key below round
+// r-1's, so nothing is marked and the registers stay read-only.  Lane r
+// keeps the r-th winner; the k weights are normalised by a warp sum and
+// each lane finds its place in the output by counting larger keys.  Longer
+// rows take a block per token that recomputes the scores on each round.
+//
+// Dispatch: a stable counting sort over chunks of DISPATCH_CHUNK pairs.
+// (1) one warp per chunk walks its pairs in order, 32 at a time, and counts
+// them per expert (__match_any_sync groups the lanes of one expert; the
+// lowest lane adds the group's size); (2) one block scans the counts: the
+// expert offsets, and for each chunk and expert the first row it writes;
+// (3) the warps walk their chunks again in the same order, each pair taking
+// its base + its rank among the earlier lanes of its expert: ascending
+// expert, then pair index, on every run.  (4) A block per destination row
+// copies x's row with 16-byte vectors where aligned (integer copies, so
+// bitwise).  A bad id is counted nowhere: its pair is skipped, the flag
+// raised, and rows p >= expert_offsets[E] are left alone.
+//
+// Combine (both layouts): a block per token row; each thread owns 16-byte
+// units of the row and sums the K weighted units in increasing k from +0
+// (fmaf).  The gradients: a block per (token, slot) pair (catalog) or per
+// permuted row: dexpert = w·dy unit by unit, and dweights one fixed block
+// sum of dy·E.  No float atomics anywhere.
+//
+// Entry points follow the slots of src/api/moe.c.
+#include "common.cuh"
+
+namespace {
+
+#define MAX_K 32
+#define GATING_WARPS 8           // warps (tokens) per block on the warp path
+#define GATING_WARP_MAX_E 1024   // longer rows take the block path
+#define GATING_BLOCK 256
+#define DISPATCH_CHUNK 1024      // pairs per counting-sort chunk
+#define ROW_THREADS 256
+
+// ------------------------------------------------------------ shuffles
+
+__device__ __forceinline__ uint64_t shfl_xor_u64(uint64_t v, int o) {
+  uint32_t lo = __shfl_xor_sync(0xffffffffu, (uint32_t)v, o), hi = __shfl_xor_sync(0xffffffffu, (uint32_t)(v >> 32), o);
+  return (uint64_t)hi << 32 | lo;
+}
+__device__ __forceinline__ uint64_t shfl_u64(uint64_t v, int lane) {
+  uint32_t lo = __shfl_sync(0xffffffffu, (uint32_t)v, lane), hi = __shfl_sync(0xffffffffu, (uint32_t)(v >> 32), lane);
+  return (uint64_t)hi << 32 | lo;
+}
+
+// max that keeps NaN (a NaN logit makes the whole softmax row NaN).
+__device__ __forceinline__ float nan_max(float a, float b) { return (a != a || a > b) ? a : b; }
+
+__device__ __forceinline__ float warp_nan_max(float v) {
+#pragma unroll
+  for (int o = 16; o; o >>= 1) v = nan_max(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+// The (key, raw) pair with the largest key over the warp; every lane gets it.
+__device__ __forceinline__ void warp_best(uint64_t &key, float &raw) {
+#pragma unroll
+  for (int o = 16; o; o >>= 1) {
+    uint64_t k2 = shfl_xor_u64(key, o);
+    float r2 = __shfl_xor_sync(0xffffffffu, raw, o);
+    if (k2 > key) key = k2, raw = r2;
+  }
+}
+
+struct GatingJob {
+  const void *logits;
+  int64_t x_stride, rows, E, k;
+  const void *bias;  // NULL: none
+  zk_dtype bias_dtype;
+  float *weights;
+  uint32_t *indices;
+  int64_t w_stride, i_stride;
+  bool sigmoid, norm, select_only;
+  float scale;
+};
+
+// Lane `lane`'s r-th winner (index e, raw weight) -> normalised, scaled and
+// written at its place in descending weight order.  Lanes >= k hold nothing.
+__device__ __forceinline__ void finish_token(const GatingJob &j, int64_t row, int lane, uint32_t e, float raw) {
+  bool mine = lane < j.k;
+  float sum = zk_warp_sum(mine ? raw : 0.0f);
+  float w = (j.norm ? raw / (sum + 1e-20f) : raw) * j.scale;
+  uint64_t key = mine ? zk_rank_key(w, e) : 0;
+  int place = 0;
+  for (int o = 0; o < j.k; o++) place += shfl_u64(key, o) > key;
+  if (mine) {
+    j.weights[row * j.w_stride + place] = w;
+    j.indices[row * j.i_stride + place] = e;
+  }
+}
+
+// Element i of a lane's registers is expert (i·32 + lane) (VEC = 1) or,
+// with 16-byte vectors of V elements, (i/V·32 + lane)·V + i%V.
+template <int V>
+__device__ __forceinline__ int64_t expert_of(int i, int lane) {
+  return ((int64_t)(i / V) * 32 + lane) * V + i % V;
+}
+
+template <typename T, int PER, int V>
+__global__ void __launch_bounds__(GATING_WARPS * 32) gating_warp_kernel(GatingJob j) {
+  int lane = threadIdx.x & 31;
+  int64_t row = (int64_t)blockIdx.x * GATING_WARPS + (threadIdx.x >> 5);
+  if (row >= j.rows) return;
+  const T *x = (const T *)j.logits + row * j.x_stride;
+  float s[PER];
+#pragma unroll
+  for (int i = 0; i < PER; i += V) {
+    int64_t e = expert_of<V>(i, lane);
+    if (V > 1 && e < j.E) {
+      zk_vec<T> u;
+      u.load(x + e);
+#pragma unroll
+      for (int t = 0; t < V; t++) s[i + t] = u.get(t);
+    } else {
+#pragma unroll
+      for (int t = 0; t < V; t++) s[i + t] = e + t < j.E ? zk_ld(x + e + t) : -INFINITY;
+    }
+  }
+  if (j.sigmoid) {
+#pragma unroll
+    for (int i = 0; i < PER; i++) s[i] = zk_sigmoid_f(s[i]);
+  } else {
+    float m = -INFINITY;
+#pragma unroll
+    for (int i = 0; i < PER; i++)
+      if (expert_of<V>(i, lane) < j.E) m = nan_max(m, s[i]);
+    m = warp_nan_max(m);
+    float part = 0.0f;
+#pragma unroll
+    for (int i = 0; i < PER; i++) {
+      s[i] = expert_of<V>(i, lane) < j.E ? expf(s[i] - m) : 0.0f;
+      part += s[i];
+    }
+    float sum = zk_warp_sum(part);
+#pragma unroll
+    for (int i = 0; i < PER; i++) s[i] = s[i] / sum;
+  }
+  // k rounds: the largest key below the previous winner's.
+  uint64_t prev = ~(uint64_t)0;
+  uint32_t my_e = 0;
+  float my_raw = 0.0f;
+  for (int r = 0; r < j.k; r++) {
+    uint64_t best = 0;
+    float raw = 0.0f;
+#pragma unroll
+    for (int i = 0; i < PER; i++) {
+      int64_t e = expert_of<V>(i, lane);
+      if (e >= j.E) continue;
+      float sel = j.bias ? s[i] + zk_ld_param(j.bias, j.bias_dtype, e) : s[i];
+      uint64_t key = zk_rank_key(sel, (uint32_t)e);
+      if (key < prev && key > best) best = key, raw = j.select_only ? s[i] : sel;
+    }
+    warp_best(best, raw);
+    prev = best;
+    if (lane == r) my_e = ~(uint32_t)best, my_raw = raw;
+  }
+  finish_token(j, row, lane, my_e, my_raw);
+}
+
+// Any E: a block per token, the scores recomputed from the logits on each
+// of the k rounds (the rows are short enough to stay in L1/L2).
+template <typename T>
+__global__ void __launch_bounds__(GATING_BLOCK) gating_block_kernel(GatingJob j) {
+  __shared__ float scratch[33];
+  __shared__ uint64_t keys[GATING_BLOCK / 32];
+  __shared__ float raws[GATING_BLOCK / 32];
+  int64_t row = blockIdx.x;
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const T *x = (const T *)j.logits + row * j.x_stride;
+  float m = -INFINITY, sum = 1.0f;
+  if (!j.sigmoid) {
+    for (int64_t e = threadIdx.x; e < j.E; e += blockDim.x) m = nan_max(m, zk_ld(x + e));
+    m = warp_nan_max(m);
+    __syncthreads();
+    if (lane == 0) scratch[warp] = m;
+    __syncthreads();
+    m = lane < (int)(blockDim.x >> 5) ? scratch[lane] : -INFINITY;
+    m = warp_nan_max(m);
+    float part = 0.0f;
+    for (int64_t e = threadIdx.x; e < j.E; e += blockDim.x) part += expf(zk_ld(x + e) - m);
+    sum = zk_block_sum(part, scratch);
+  }
+  uint64_t prev = ~(uint64_t)0;
+  uint32_t my_e = 0;
+  float my_raw = 0.0f;
+  for (int r = 0; r < j.k; r++) {
+    uint64_t best = 0;
+    float raw = 0.0f;
+    for (int64_t e = threadIdx.x; e < j.E; e += blockDim.x) {
+      float v = zk_ld(x + e), s = j.sigmoid ? zk_sigmoid_f(v) : expf(v - m) / sum;
+      float sel = j.bias ? s + zk_ld_param(j.bias, j.bias_dtype, e) : s;
+      uint64_t key = zk_rank_key(sel, (uint32_t)e);
+      if (key < prev && key > best) best = key, raw = j.select_only ? s : sel;
+    }
+    warp_best(best, raw);
+    __syncthreads();
+    if (lane == 0) keys[warp] = best, raws[warp] = raw;
+    __syncthreads();
+    best = lane < (int)(blockDim.x >> 5) ? keys[lane] : 0;
+    raw = lane < (int)(blockDim.x >> 5) ? raws[lane] : 0.0f;
+    warp_best(best, raw);
+    prev = best;
+    if (lane == r) my_e = ~(uint32_t)best, my_raw = raw;
+  }
+  if (warp == 0) finish_token(j, row, lane, my_e, my_raw);
+}
+
+template <typename T, int PER, int V>
+zk_status launch_warp_gating(const GatingJob &j, cudaStream_t stream) {
+  gating_warp_kernel<T, PER, V><<<zk_div_up(j.rows, GATING_WARPS), GATING_WARPS * 32, 0, stream>>>(j);
+  return ZK_OK;
+}
+
+// PER registers a lane: the smallest power of two covering E/32.
+template <typename T, int V>
+zk_status gating_warp(const GatingJob &j, cudaStream_t stream) {
+  int64_t per = (j.E + 31) / 32;
+  if (per <= 1 && V == 1) return launch_warp_gating<T, 1, 1>(j, stream);
+  if (per <= 2 && V <= 2) return launch_warp_gating<T, 2, V>(j, stream);
+  if (per <= 4 && V <= 4) return launch_warp_gating<T, 4, V>(j, stream);
+  if (per <= 8) return launch_warp_gating<T, 8, V>(j, stream);
+  if (per <= 16) return launch_warp_gating<T, 16, V>(j, stream);
+  return launch_warp_gating<T, 32, V>(j, stream);
+}
+
+template <typename T>
+zk_status gating_typed(const GatingJob &j, const zk_rows *x, cudaStream_t stream) {
+  constexpr int V = zk_vec<T>::EPV;
+  if (j.E > GATING_WARP_MAX_E) {
+    gating_block_kernel<T><<<(unsigned)j.rows, GATING_BLOCK, 0, stream>>>(j);
+    return ZK_OK;
+  }
+  // 16-byte vectors when every row is aligned and holds whole vectors.
+  if (zk_rows_vec_ok(x) && j.E >= 32 * V) return gating_warp<T, V>(j, stream);
+  return gating_warp<T, 1>(j, stream);
+}
+
+zk_status gating(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
+  cudaStream_t stream;
+  zk_status s = zk_cuda_enter(ctx, call, &stream);
+  if (s != ZK_OK) return s;
+  const zk_rows *x = &a->t[0];
+  GatingJob j = {x->data, x->stride, x->rows, x->cols, a->i[0], a->t[1].data, a->t[1].dtype,
+                 (float *)a->t[2].data, (uint32_t *)a->t[3].data, a->t[2].stride, a->t[3].stride,
+                 a->i[1] == 1, a->i[2] != 0, a->i[3] == 1, a->f[0]};
+  switch (x->dtype) {
+    case ZK_F32: s = gating_typed<float>(j, x, stream); break;
+    case ZK_F16: s = gating_typed<__half>(j, x, stream); break;
+    default: s = gating_typed<__nv_bfloat16>(j, x, stream); break;
+  }
+  return s != ZK_OK ? s : ZK_CUDA_LAUNCHED(call);
+}
+
+// ------------------------------------------------------------- dispatch
+
+struct DispatchJob {
+  const void *ids;
+  zk_dtype id_dtype;
+  int64_t id_stride, N, K, E, chunks;
+  int *counts;    // [chunks, E]: pairs of each expert in each chunk, then each chunk's first row
+  int32_t *offsets, *src, *inv;
+  int64_t inv_stride;
+  int *error_flag;
+};
+
+__device__ __forceinline__ int64_t id_at(const DispatchJob &j, int64_t q) {
+  int64_t n = q / j.K, i = n * j.id_stride + (q - n * j.K);
+  switch (j.id_dtype) {
+    case ZK_U32: return ((const uint32_t *)j.ids)[i];
+    case ZK_I64: return ((const int64_t *)j.ids)[i];
+    default: return ((const int32_t *)j.ids)[i];
+  }
+}
+
+// One warp per chunk, pairs in order.  SCATTER = false counts the pairs of
+// each expert into counts[chunk]; SCATTER = true gives each pair its row:
+// counts[chunk][e] (the chunk's next row of e) + its rank among the
+// earlier lanes of the tile with the same expert.
+template <bool SCATTER>
+__global__ void dispatch_walk_kernel(DispatchJob j) {
+  int64_t chunk = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (chunk >= j.chunks) return;
+  int lane = threadIdx.x & 31;
+  int *mine = j.counts + chunk * j.E;
+  int64_t q0 = chunk * DISPATCH_CHUNK, q1 = min(q0 + DISPATCH_CHUNK, j.N * j.K);
+  for (int64_t t = q0; t < q1; t += 32) {
+    int64_t q = t + lane, e = q < q1 ? id_at(j, q) : -1;
+    bool bad = q < q1 && (e < 0 || e >= j.E);
+    if (bad && !SCATTER) atomicOr(j.error_flag, 1);
+    int64_t group = bad || q >= q1 ? -1 - (int64_t)lane : e;  // skipped lanes stay alone
+    unsigned peers = __match_any_sync(0xffffffffu, (unsigned long long)group);
+    int rank = __popc(peers & ((1u << lane) - 1)), size = __popc(peers), base = 0;
+    if (group >= 0) {
+      base = mine[e];
+      if (SCATTER) {
+        int p = base + rank;
+        j.src[p] = (int32_t)q;
+        if (j.inv) {
+          int64_t n = q / j.K;
+          j.inv[n * j.inv_stride + (q - n * j.K)] = p;
+        }
+      }
+    }
+    __syncwarp();  // every lane has read its expert's count before the leaders move it
+    if (group >= 0 && rank == 0) mine[e] = base + size;
+    __syncwarp();
+  }
+}
+
+// One block: offsets[e] = Σ of the counts of experts below e; then each
+// chunk's first row of expert e (counts[c][e] is replaced by it).
+__global__ void __launch_bounds__(1024) dispatch_scan_kernel(DispatchJob j) {
+  __shared__ int warp_totals[32];
+  __shared__ int carry;
+  if (threadIdx.x == 0) carry = 0;
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  for (int64_t e0 = 0; e0 < j.E; e0 += blockDim.x) {
+    int64_t e = e0 + threadIdx.x;
+    int total = 0;
+    if (e < j.E)
+      for (int64_t c = 0; c < j.chunks; c++) total += j.counts[c * j.E + e];
+    // Exclusive scan of the totals over the block, plus the carry.
+    int incl = total;
+    for (int o = 1; o < 32; o <<= 1) {
+      int up = __shfl_up_sync(0xffffffffu, incl, o);
+      if (lane >= o) incl += up;
+    }
+    __syncthreads();
+    if (lane == 31) warp_totals[warp] = incl;
+    __syncthreads();
+    int before = carry;
+    for (int w = 0; w < warp; w++) before += warp_totals[w];
+    int first = before + incl - total;
+    if (e < j.E) {
+      j.offsets[e] = first;
+      for (int64_t c = 0; c < j.chunks; c++) {
+        int n = j.counts[c * j.E + e];
+        j.counts[c * j.E + e] = first;
+        first += n;
+      }
+    }
+    __syncthreads();
+    if (threadIdx.x == blockDim.x - 1) carry = before + incl;
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) j.offsets[j.E] = carry;
+}
+
+// A block per destination row p < offsets[E]: x_perm[p] = x[src[p] / K].
+template <typename U>
+__global__ void __launch_bounds__(ROW_THREADS) copy_rows_kernel(const char *x, int64_t x_stride, char *out,
+                                                                int64_t out_stride, const int32_t *src,
+                                                                const int32_t *total, int64_t K, int64_t units) {
+  int64_t p = blockIdx.x;
+  if (p >= *total) return;
+  const U *from = (const U *)(x + (src[p] / K) * x_stride);
+  U *to = (U *)(out + p * out_stride);
+  for (int64_t u = threadIdx.x; u < units; u += blockDim.x) to[u] = from[u];
+}
+
+zk_status dispatch(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
+  cudaStream_t stream;
+  zk_status s = zk_cuda_enter(ctx, call, &stream);
+  if (s != ZK_OK) return s;
+  const zk_rows *x = &a->t[0], *ids = &a->t[1], *x_perm = &a->t[2], *inv = &a->t[5];
+  int64_t N = ids->rows, K = ids->cols, E = a->t[3].cols - 1, NK = N * K;
+  int64_t chunks = (NK + DISPATCH_CHUNK - 1) / DISPATCH_CHUNK;
+  DispatchJob j = {ids->data, ids->dtype, ids->stride, N, K, E, chunks, NULL, (int32_t *)a->t[3].data,
+                   (int32_t *)a->t[4].data, (int32_t *)inv->data, inv->stride, zk_cuda(ctx)->error_flag};
+  size_t count_bytes = (size_t)(chunks * E) * sizeof(int);
+  if (count_bytes) {
+    j.counts = (int *)zk_cuda_workspace(ctx, call, count_bytes, &s);
+    if (!j.counts) return s;
+    ZK_CUDA_TRY(call, cudaMemsetAsync(j.counts, 0, count_bytes, stream));
+  }
+  const int warps = 8;
+  unsigned walk_blocks = zk_div_up(chunks, warps);
+  if (chunks) dispatch_walk_kernel<false><<<walk_blocks, warps * 32, 0, stream>>>(j);
+  dispatch_scan_kernel<<<1, 1024, 0, stream>>>(j);
+  if (chunks) dispatch_walk_kernel<true><<<walk_blocks, warps * 32, 0, stream>>>(j);
+  if (zk_present(x_perm) && x->cols > 0 && NK > 0) {
+    int es = zk_dtype_size(x->dtype);
+    int64_t bytes = x->cols * es;
+    const char *xs = (const char *)x->data;
+    char *out = (char *)x_perm->data;
+    const int32_t *total = j.offsets + E;
+    if (zk_rows_vec_ok(x) && zk_rows_vec_ok(x_perm))
+      copy_rows_kernel<uint4><<<(unsigned)NK, ROW_THREADS, 0, stream>>>(xs, x->stride * es, out, x_perm->stride * es,
+                                                                      j.src, total, K, bytes / 16);
+    else if (es == 4)
+      copy_rows_kernel<uint32_t><<<(unsigned)NK, ROW_THREADS, 0, stream>>>(xs, x->stride * es, out,
+                                                                         x_perm->stride * es, j.src, total, K, bytes / 4);
+    else
+      copy_rows_kernel<uint16_t><<<(unsigned)NK, ROW_THREADS, 0, stream>>>(xs, x->stride * es, out,
+                                                                         x_perm->stride * es, j.src, total, K, bytes / 2);
+  }
+  return ZK_CUDA_LAUNCHED(call);
+}
+
+// -------------------------------------------------------------- combine
+
+struct CombineJob {
+  const void *src;           // expert_out [N, K·D] or y_perm [P, D]
+  int64_t src_stride, src_rows;
+  const void *weights;       // NULL: ones
+  zk_dtype w_dtype;
+  int64_t w_stride;
+  const int32_t *rows;       // inv_idx (permuted), NULL: catalog layout
+  int64_t rows_stride;
+  void *y;
+  int64_t y_stride, N, K, D;
+  int *error_flag;
+};
+
+// y_n = Σ_k w_{n,k}·row(n, k), U elements a thread-step (16 bytes or 1).
+template <typename T, int U>
+__global__ void __launch_bounds__(ROW_THREADS) combine_kernel(CombineJob j) {
+  int64_t n = blockIdx.x;
+  for (int64_t d = (int64_t)threadIdx.x * U; d < j.D; d += (int64_t)blockDim.x * U) {
+    float acc[U];
+#pragma unroll
+    for (int t = 0; t < U; t++) acc[t] = 0.0f;
+    for (int64_t k = 0; k < j.K; k++) {
+      const T *row;
+      if (j.rows) {
+        int64_t p = j.rows[n * j.rows_stride + k];
+        if (p < 0 || p >= j.src_rows) {
+          if (d == (int64_t)threadIdx.x * U) atomicOr(j.error_flag, 1);
+          continue;
+        }
+        row = (const T *)j.src + p * j.src_stride;
+      } else {
+        row = (const T *)j.src + n * j.src_stride + k * j.D;
+      }
+      float w = j.weights ? zk_ld_param(j.weights, j.w_dtype, n * j.w_stride + k) : 1.0f, v[U];
+      zk_ld_span<T, U>(row + d, v);
+#pragma unroll
+      for (int t = 0; t < U; t++) acc[t] = fmaf(w, v[t], acc[t]);
+    }
+    zk_st_span<T, U>((T *)j.y + n * j.y_stride + d, acc);
+  }
+}
+
+template <typename T>
+zk_status combine_typed(const CombineJob &j, bool vec, cudaStream_t stream) {
+  constexpr int V = zk_vec<T>::EPV;
+  if (vec) combine_kernel<T, V><<<(unsigned)j.N, ROW_THREADS, 0, stream>>>(j);
+  else combine_kernel<T, 1><<<(unsigned)j.N, ROW_THREADS, 0, stream>>>(j);
+  return ZK_OK;
+}
+
+// Every row the kernel reads or writes 16-byte aligned, whole vectors.
+static bool vec_rows(const zk_rows *src, const zk_rows *y, int64_t D) {
+  int es = zk_dtype_size(y->dtype);
+  return zk_rows_vec_ok(src) && zk_rows_vec_ok(y) && (D * es) % 16 == 0;
+}
+
+zk_status combine(zk_ctx *ctx, const zk_call *call, const zk_rows *src, const zk_rows *w, const zk_rows *rows,
+                  const zk_rows *y, int64_t K) {
+  cudaStream_t stream;
+  zk_status s = zk_cuda_enter(ctx, call, &stream);
+  if (s != ZK_OK) return s;
+  CombineJob j = {src->data, src->stride, src->rows, w->data, w->dtype, w->stride,
+                  rows ? (const int32_t *)rows->data : NULL, rows ? rows->stride : 0, y->data, y->stride,
+                  y->rows, K, y->cols, zk_cuda(ctx)->error_flag};
+  bool vec = vec_rows(src, y, y->cols);
+  switch (y->dtype) {
+    case ZK_F32: s = combine_typed<float>(j, vec, stream); break;
+    case ZK_F16: s = combine_typed<__half>(j, vec, stream); break;
+    default: s = combine_typed<__nv_bfloat16>(j, vec, stream); break;
+  }
+  return s != ZK_OK ? s : ZK_CUDA_LAUNCHED(call);
+}
+
+// ------------------------------------------------------------ gradients
+
+struct GradJob {
+  const void *src;            // expert_out [N, K·D] or y_perm [P, D]
+  int64_t src_stride;
+  const void *weights;        // NULL: ones
+  zk_dtype w_dtype;
+  int64_t w_stride;
+  const void *dy;
+  int64_t dy_stride;
+  void *dsrc;                 // dexpert / dy_perm, NULL: not computed
+  int64_t dsrc_stride;
+  void *dw;                   // dweights, NULL: not computed
+  zk_dtype dw_dtype;
+  int64_t dw_stride;
+  const int32_t *perm;        // src_idx (permuted), NULL: catalog layout
+  int64_t K, D, pairs;
+  int *error_flag;
+};
+
+// A block per pair b: catalog (n, j) = (b / K, b mod K), its row the j-th
+// of expert_out's row n; permuted (n, j) from src_idx[b], its row b.
+template <typename T, int U>
+__global__ void __launch_bounds__(ROW_THREADS) pair_grad_kernel(GradJob g) {
+  __shared__ float scratch[33];
+  int64_t b = blockIdx.x, q = g.perm ? g.perm[b] : b;
+  if (q < 0 || q >= g.pairs) {
+    if (threadIdx.x == 0) atomicOr(g.error_flag, 1);
+    return;
+  }
+  int64_t n = q / g.K, jj = q - n * g.K;
+  int64_t row = g.perm ? b : n, col0 = g.perm ? 0 : jj * g.D;
+  const T *e = (const T *)g.src + row * g.src_stride + col0, *dy = (const T *)g.dy + n * g.dy_stride;
+  T *out = g.dsrc ? (T *)g.dsrc + row * g.dsrc_stride + col0 : NULL;
+  float w = g.weights ? zk_ld_param(g.weights, g.w_dtype, n * g.w_stride + jj) : 1.0f, dot = 0.0f;
+  for (int64_t d = (int64_t)threadIdx.x * U; d < g.D; d += (int64_t)blockDim.x * U) {
+    float v[U], o[U];
+    zk_ld_span<T, U>(dy + d, v);
+    if (out) {
+#pragma unroll
+      for (int t = 0; t < U; t++) o[t] = w * v[t];
+      zk_st_span<T, U>(out + d, o);
+    }
+    if (g.dw) {
+      float x[U];
+      zk_ld_span<T, U>(e + d, x);
+#pragma unroll
+      for (int t = 0; t < U; t++) dot = fmaf(v[t], x[t], dot);
+    }
+  }
+  if (g.dw) {
+    dot = zk_block_sum(dot, scratch);
+    if (threadIdx.x == 0) zk_st_param(g.dw, g.dw_dtype, n * g.dw_stride + jj, dot);
+  }
+}
+
+zk_status pair_grads(zk_ctx *ctx, const zk_call *call, const GradJob &g, zk_dtype dt, bool vec, int64_t blocks) {
+  cudaStream_t stream;
+  zk_status s = zk_cuda_enter(ctx, call, &stream);
+  if (s != ZK_OK) return s;
+  unsigned grid = (unsigned)blocks;
+  switch (dt) {
+    case ZK_F32:
+      if (vec) pair_grad_kernel<float, 4><<<grid, ROW_THREADS, 0, stream>>>(g);
+      else pair_grad_kernel<float, 1><<<grid, ROW_THREADS, 0, stream>>>(g);
+      break;
+    case ZK_F16:
+      if (vec) pair_grad_kernel<__half, 8><<<grid, ROW_THREADS, 0, stream>>>(g);
+      else pair_grad_kernel<__half, 1><<<grid, ROW_THREADS, 0, stream>>>(g);
+      break;
+    default:
+      if (vec) pair_grad_kernel<__nv_bfloat16, 8><<<grid, ROW_THREADS, 0, stream>>>(g);
+      else pair_grad_kernel<__nv_bfloat16, 1><<<grid, ROW_THREADS, 0, stream>>>(g);
+      break;
+  }
+  return ZK_CUDA_LAUNCHED(call);
+}
+
+// 16-byte vectors when every row touched is aligned: the D-element spans
+// of src, dy and dsrc.
+static bool vec_spans(const zk_rows *src, const zk_rows *dy, const zk_rows *dsrc, int64_t D) {
+  int es = zk_dtype_size(dy->dtype);
+  if ((D * es) % 16) return false;
+  const zk_rows *ts[3] = {src, dy, dsrc};
+  for (const zk_rows *t : ts)
+    if (zk_present(t) && ((uintptr_t)t->data % 16 || (t->stride * es) % 16)) return false;
+  return true;
+}
+
+}  // namespace
+
+extern "C" zk_status zk_cuda_topk_gating_softmax(zk_ctx *ctx, const zk_args *a) {
+  ZK_CUDA_CALL(ctx, topk_gating_softmax);
+  return gating(ctx, call, a);
+}
+
+extern "C" zk_status zk_cuda_top2_gating_softmax(zk_ctx *ctx, const zk_args *a) {
+  ZK_CUDA_CALL(ctx, top2_gating_softmax);
+  return gating(ctx, call, a);
+}
+
+extern "C" zk_status zk_cuda_moe_dispatch(zk_ctx *ctx, const zk_args *a) {
+  ZK_CUDA_CALL(ctx, moe_dispatch);
+  return dispatch(ctx, call, a);
+}
+
+extern "C" zk_status zk_cuda_moe_combine(zk_ctx *ctx, const zk_args *a) {
+  ZK_CUDA_CALL(ctx, moe_combine);
+  return combine(ctx, call, &a->t[0], &a->t[1], NULL, &a->t[2], a->i[0]);
+}
+
+extern "C" zk_status zk_cuda_moe_combine_permuted(zk_ctx *ctx, const zk_args *a) {
+  ZK_CUDA_CALL(ctx, moe_combine_permuted);
+  return combine(ctx, call, &a->t[0], &a->t[1], &a->t[2], &a->t[3], a->t[2].cols);
+}
+
+extern "C" zk_status zk_cuda_moe_combine_grad(zk_ctx *ctx, const zk_args *a) {
+  ZK_CUDA_CALL(ctx, moe_combine_grad);
+  const zk_rows *ex = &a->t[0], *w = &a->t[1], *dy = &a->t[2], *dex = &a->t[3], *dw = &a->t[4];
+  int64_t K = a->i[0], D = dy->cols, N = dy->rows;
+  GradJob g = {ex->data, ex->stride, w->data, w->dtype, w->stride, dy->data, dy->stride, dex->data, dex->stride,
+               dw->data, dw->dtype, dw->stride, NULL, K, D, N * K, zk_cuda(ctx)->error_flag};
+  return pair_grads(ctx, call, g, dy->dtype, vec_spans(ex, dy, dex, D), N * K);
+}
+
+extern "C" zk_status zk_cuda_moe_combine_permuted_grad(zk_ctx *ctx, const zk_args *a) {
+  ZK_CUDA_CALL(ctx, moe_combine_permuted_grad);
+  const zk_rows *yp = &a->t[0], *w = &a->t[1], *src = &a->t[2], *dy = &a->t[3], *dyp = &a->t[4], *dw = &a->t[5];
+  int64_t K = a->i[0], D = dy->cols, M = src->cols;
+  GradJob g = {yp->data, yp->stride, w->data, w->dtype, w->stride, dy->data, dy->stride, dyp->data, dyp->stride,
+               dw->data, dw->dtype, dw->stride, (const int32_t *)src->data, K, D, M, zk_cuda(ctx)->error_flag};
+  return pair_grads(ctx, call, g, dy->dtype, vec_spans(yp, dy, dyp, D), M);
+}
