@@ -335,4 +335,32 @@ ZK_HD float zk_cross_entropy_row(float lse, float zt, float zsum, float eps, int
   return loss;
 }
 
+/* ------------------------------------------------------- depth gate (§5.2) */
+
+/* roundf (halves away from zero).  CUDA calls roundf; the CPU version is
+ * branch-free so loops vectorize: t = the integer part (|v| < 2^23, else v
+ * is already an integer), plus 1 where the exact fraction |v| - t is at
+ * least one half.  NaN stays NaN. */
+ZK_HD float zk_round_half_away_f(float v) {
+#ifdef __CUDA_ARCH__
+  return roundf(v);
+#else
+  float a = fabsf(v);
+  int small = a < 8388608.0f; /* false for NaN */
+  float t = (float)(int32_t)(small ? a : 0.0f);
+  float r = t + (a - t >= 0.5f ? 1.0f : 0.0f);
+  return copysignf(small ? r : a, v);
+#endif
+}
+
+/* The depth gate: k·σ(x), or (ste) clamp(roundf(k·σ(x)), 1, k), written so
+ * that NaN stays NaN.  k = k_max as f32. */
+ZK_HD float zk_depth_gate_f(float x, float k, int ste) {
+  float v = k * zk_sigmoid_f(x);
+  if (!ste) return v;
+  v = zk_round_half_away_f(v);
+  v = v < 1.0f ? 1.0f : v;
+  return v > k ? k : v;
+}
+
 #endif
