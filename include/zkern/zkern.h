@@ -109,5 +109,6 @@ int zk_has_cuda(void);
 #include <zkern/indexing.h>
 #include <zkern/optimizers.h>
 #include <zkern/vlsp.h>
+#include <zkern/image.h>
 
 #endif
