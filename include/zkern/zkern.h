@@ -109,5 +109,7 @@ int zk_has_cuda(void);
 #include <zkern/indexing.h>
 #include <zkern/optimizers.h>
 #include <zkern/moe.h>
+#include <zkern/vlsp.h>
+#include <zkern/image.h>
 
 #endif

@@ -335,4 +335,54 @@ ZK_HD float zk_cross_entropy_row(float lse, float zt, float zsum, float eps, int
   return loss;
 }
 
+/* ------------------------------------------------------- depth gate (§5.2) */
+
+/* roundf (halves away from zero).  CUDA calls roundf; the CPU version is
+ * branch-free so loops vectorize: t = the integer part (|v| < 2^23, else v
+ * is already an integer), plus 1 where the exact fraction |v| - t is at
+ * least one half.  NaN stays NaN. */
+ZK_HD float zk_round_half_away_f(float v) {
+#ifdef __CUDA_ARCH__
+  return roundf(v);
+#else
+  float a = fabsf(v);
+  int small = a < 8388608.0f; /* false for NaN */
+  float t = (float)(int32_t)(small ? a : 0.0f);
+  float r = t + (a - t >= 0.5f ? 1.0f : 0.0f);
+  return copysignf(small ? r : a, v);
+#endif
+}
+
+/* The depth gate: k·σ(x), or (ste) clamp(roundf(k·σ(x)), 1, k), written so
+ * that NaN stays NaN.  k = k_max as f32. */
+ZK_HD float zk_depth_gate_f(float x, float k, int ste) {
+  float v = k * zk_sigmoid_f(x);
+  if (!ste) return v;
+  v = zk_round_half_away_f(v);
+  v = v < 1.0f ? 1.0f : v;
+  return v > k ? k : v;
+}
+
+/* ------------------------------------------------ bilinear resize (§15.1) */
+
+/* The f32 scale of one axis: in/out (half-pixel centres) or (in-1)/(out-1)
+ * (align corners; 0 when out = 1). */
+ZK_HD float zk_resize_scale_f(int64_t in, int64_t out, int align_corners) {
+  if (!align_corners) return (float)in / (float)out;
+  return out > 1 ? (float)(in - 1) / (float)(out - 1) : 0.0f;
+}
+
+/* Output index dst's source coordinate, clamped at 0: i0 = ⌊src⌋, i1 =
+ * min(i0 + 1, in - 1), λ = src - i0. */
+ZK_HD void zk_resize_coord(int64_t dst, float scale, int align_corners, int64_t in, int64_t *i0, int64_t *i1,
+                           float *lambda) {
+  float src = align_corners ? (float)dst * scale : ((float)dst + 0.5f) * scale - 0.5f;
+  src = src > 0.0f ? src : 0.0f;
+  int64_t lo = (int64_t)src; /* src >= 0: truncation is the floor */
+  lo = lo < in - 1 ? lo : in - 1;
+  *i0 = lo;
+  *i1 = lo + 1 < in ? lo + 1 : lo;
+  *lambda = src - (float)lo;
+}
+
 #endif

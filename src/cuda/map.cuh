@@ -109,4 +109,35 @@ zk_status zk_cuda_map(zk_ctx *ctx, const zk_call *call, const zk_rows *const (&i
   }
 }
 
+// zk_cuda_map for ops that ignore the element's position (r, j).  When every
+// view is compact the tensors are one row of R·D elements: the vector path
+// then needs only the total length to be a multiple of the vector width, and
+// a long tensor whose length is not runs its aligned prefix vectorized and
+// the last few elements in a second, scalar launch.  Flattening keeps exact
+// aliases exact, and the prefix and the tail are disjoint.
+template <int NIN, int NOUT, typename Op>
+zk_status zk_cuda_flat_map(zk_ctx *ctx, const zk_call *call, const zk_rows *const (&in)[NIN],
+                           const zk_rows *const (&out)[NOUT], const Op &op) {
+  // Below this many elements a second launch costs more than the scalar path saves.
+  constexpr int64_t kSplitMin = int64_t(1) << 20;
+  zk_rows part[NIN + NOUT];
+  const zk_rows *pin[NIN], *pout[NOUT];
+  bool flat = true, aligned = true;
+  for (int k = 0; k < NIN + NOUT; k++) {
+    part[k] = k < NIN ? *in[k] : *out[k - NIN];
+    flat = flat && (part[k].rows <= 1 || part[k].stride == part[k].cols);
+    aligned = aligned && (uintptr_t)part[k].data % 16 == 0;
+  }
+  if (!flat) return zk_cuda_map(ctx, call, in, out, op);
+  for (int k = 0; k < NIN; k++) pin[k] = &part[k];
+  for (int k = 0; k < NOUT; k++) pout[k] = &part[NIN + k];
+  int64_t n = out[0]->rows * out[0]->cols, es = zk_dtype_size(out[0]->dtype), epv = 16 / es;
+  int64_t head = (aligned && n >= kSplitMin) ? n / epv * epv : n;
+  for (zk_rows &v : part) v.rows = 1, v.cols = v.stride = head;
+  zk_status s = zk_cuda_map(ctx, call, pin, pout, op);
+  if (s != ZK_OK || head == n) return s;
+  for (zk_rows &v : part) v.data = (char *)v.data + head * es, v.cols = v.stride = n - head;
+  return zk_cuda_map(ctx, call, pin, pout, op);
+}
+
 #endif

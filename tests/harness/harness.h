@@ -24,7 +24,10 @@
 #define ZK_T_MAX 12
 #define ZK_DIMS_MAX 6
 
-typedef enum zk_tol { ZK_TOL_EXACT, ZK_TOL_EW, ZK_TOL_ROW, ZK_TOL_ACC, ZK_TOL_GRAD, ZK_TOL_GRAD_ACC } zk_tol;
+/* ZK_TOL_ROW_ACC: ROW plus the ACC term racc·S, for row outputs that add a
+ * residual to a row-normalised update (out = h + update: S = |h| + |update|,
+ * the f32 error of the update survives where the two cancel). */
+typedef enum zk_tol { ZK_TOL_EXACT, ZK_TOL_EW, ZK_TOL_ROW, ZK_TOL_ACC, ZK_TOL_GRAD, ZK_TOL_GRAD_ACC, ZK_TOL_ROW_ACC } zk_tol;
 const char *zk_tol_name(zk_tol t);
 
 /* ZK_INOUT: an input the op updates in place (a cache): filled like an

@@ -1,0 +1,150 @@
+/* The image family on the CPU (spec §15), NHWC.
+ *
+ * Both ops run an output row (n, i) at a time through zk_cpu_for_rows and
+ * work along the contiguous channel dimension, so the inner loops are
+ * unit-stride over C and vectorize.  Input rows are f32 views (the tensor
+ * itself when f32, else converted once per output row into scratch).
+ *
+ * resize_bilinear: the f32 source coordinates of every output column are
+ * computed once per call (zk_resize_coord, shared with CUDA); an output row
+ * blends its two source rows, horizontally first, as the spec writes it.
+ * depthwise_conv_3x3: an output row reads input rows i-1, i, i+1; taps
+ * outside the image are left out (zero padding) and the rest summed in
+ * order ky, kx, then the bias. */
+#include <stdlib.h>
+#include "cpu.h"
+
+/* A [rows_of_image, W·C] view of an NHWC tensor: row (n, i) of W·C elements. */
+static zk_rows image_rows(const zk_rows *t, int64_t W) {
+  zk_rows v = *t;
+  v.rows = t->rows / W;
+  v.cols = t->cols * W;
+  v.stride = v.cols;
+  return v;
+}
+
+/* ------------------------------------------------------------ resize */
+
+typedef struct resize_job {
+  zk_rows x, y;        /* image rows: x [N·H, W·C], y [N·OH, OW·C] */
+  int64_t H, OH, OW, C;
+  int align;
+  float scale_y;
+  const int64_t *x0, *x1; /* per output column */
+  const float *lx;
+} resize_job;
+
+ZK_HOT static void blend_pixel(float *out, const float *a0, const float *a1, const float *b0, const float *b1, float lx,
+                               float ly, int64_t C) {
+  float wx0 = 1.0f - lx, wy0 = 1.0f - ly;
+#pragma omp simd
+  for (int64_t c = 0; c < C; c++) out[c] = wy0 * (wx0 * a0[c] + lx * a1[c]) + ly * (wx0 * b0[c] + lx * b1[c]);
+}
+
+static void resize_row(int64_t r, float *scratch, const void *arg) {
+  const resize_job *job = arg;
+  int64_t n = r / job->OH, oy = r % job->OH, C = job->C, in_cols = job->x.cols;
+  int64_t y0, y1;
+  float ly;
+  zk_resize_coord(oy, job->scale_y, job->align, job->H, &y0, &y1, &ly);
+  const float *a = zk_cpu_view(&job->x, n * job->H + y0, 0, in_cols, scratch);
+  const float *b = zk_cpu_view(&job->x, n * job->H + y1, 0, in_cols, scratch + in_cols);
+  float *out = zk_cpu_target(&job->y, r, 0, scratch + 2 * in_cols);
+  for (int64_t ox = 0; ox < job->OW; ox++) {
+    int64_t p0 = job->x0[ox] * C, p1 = job->x1[ox] * C;
+    blend_pixel(out + ox * C, a + p0, a + p1, b + p0, b + p1, job->lx[ox], ly, C);
+  }
+  zk_cpu_commit(&job->y, r, 0, job->y.cols, out);
+}
+
+zk_status zk_cpu_resize_bilinear(zk_ctx *ctx, const zk_args *args) {
+  ZK_CPU_CALL(ctx, resize_bilinear);
+  int align = (int)args->i[0];
+  int64_t H = args->i[1], W = args->i[2], OH = args->i[3], C = args->t[0].cols;
+  int64_t N = args->t[0].rows / (H * W), OW = args->t[1].rows / (N * OH);
+  resize_job job = {image_rows(&args->t[0], W), image_rows(&args->t[1], OW), H, OH, OW, C, align,
+                    zk_resize_scale_f(H, OH, align), NULL, NULL, NULL};
+  int64_t *cols = malloc((size_t)(2 * OW) * sizeof(int64_t));
+  float *lx = malloc((size_t)OW * sizeof(float));
+  zk_status s = ZK_OK;
+  if (!cols || !lx) {
+    s = zk_fail(call, ZK_ERR_OOM, "cannot allocate the column table");
+  } else {
+    float sx = zk_resize_scale_f(W, OW, align);
+    for (int64_t ox = 0; ox < OW; ox++) zk_resize_coord(ox, sx, align, W, &cols[ox], &cols[OW + ox], &lx[ox]);
+    job.x0 = cols, job.x1 = cols + OW, job.lx = lx;
+    s = zk_cpu_for_rows(ctx, call, N * OH, OW * C, 2 * W * C + OW * C, resize_row, &job);
+  }
+  free(cols);
+  free(lx);
+  return s;
+}
+
+/* ---------------------------------------------------------- depthwise 3x3 */
+
+typedef struct conv_job {
+  zk_rows x, y;         /* image rows [N·H, W·C] */
+  int64_t H, W, C;
+  const float *w;       /* [9, C] in f32 */
+  const float *bias;    /* [C] or NULL */
+} conv_job;
+
+/* out[c] = Σ over the taps present (rows[ky] non-NULL, columns in range) of
+ * x·w, in order ky, kx, then + bias.  The first tap initialises the sum, so
+ * no +0 is added. */
+ZK_HOT static void conv_pixel(float *out, const float *const rows[3], int64_t j, int64_t W, int64_t C, const float *w,
+                              const float *bias) {
+  int first = 1;
+  for (int ky = 0; ky < 3; ky++) {
+    if (!rows[ky]) continue;
+    for (int kx = 0; kx < 3; kx++) {
+      int64_t xx = j + kx - 1;
+      if (xx < 0 || xx >= W) continue;
+      const float *v = rows[ky] + xx * C, *wt = w + (ky * 3 + kx) * C;
+      if (first) {
+#pragma omp simd
+        for (int64_t c = 0; c < C; c++) out[c] = v[c] * wt[c];
+      } else {
+#pragma omp simd
+        for (int64_t c = 0; c < C; c++) out[c] += v[c] * wt[c];
+      }
+      first = 0;
+    }
+  }
+  if (bias) {
+#pragma omp simd
+    for (int64_t c = 0; c < C; c++) out[c] += bias[c];
+  }
+}
+
+static void conv_row(int64_t r, float *scratch, const void *arg) {
+  const conv_job *job = arg;
+  int64_t n = r / job->H, i = r % job->H, cols = job->x.cols;
+  const float *rows[3];
+  for (int k = 0; k < 3; k++) {
+    int64_t yy = i + k - 1;
+    rows[k] = yy < 0 || yy >= job->H ? NULL : zk_cpu_view(&job->x, n * job->H + yy, 0, cols, scratch + k * cols);
+  }
+  float *out = zk_cpu_target(&job->y, r, 0, scratch + 3 * cols);
+  for (int64_t j = 0; j < job->W; j++) conv_pixel(out + j * job->C, rows, j, job->W, job->C, job->w, job->bias);
+  zk_cpu_commit(&job->y, r, 0, cols, out);
+}
+
+zk_status zk_cpu_depthwise_conv_3x3(zk_ctx *ctx, const zk_args *args) {
+  ZK_CPU_CALL(ctx, depthwise_conv_3x3);
+  int64_t H = args->i[0], W = args->i[1], C = args->t[0].cols;
+  const zk_rows *wt = &args->t[1], *bt = &args->t[2];
+  float *w = malloc((size_t)(9 * C) * sizeof(float));
+  float *bias = zk_present(bt) ? zk_cpu_param_f32(bt) : NULL;
+  zk_status s = ZK_OK;
+  if (!w || (zk_present(bt) && !bias)) {
+    s = zk_fail(call, ZK_ERR_OOM, "cannot allocate the f32 weights");
+  } else {
+    for (int k = 0; k < 9; k++) zk_cpu_load(wt, k, 0, C, w + k * C);
+    conv_job job = {image_rows(&args->t[0], W), image_rows(&args->t[3], W), H, W, C, w, bias};
+    s = zk_cpu_for_rows(ctx, call, args->t[0].rows / W, W * C, 4 * W * C, conv_row, &job);
+  }
+  free(w);
+  free(bias);
+  return s;
+}

@@ -1,0 +1,214 @@
+// The image family on CUDA (spec §15), NHWC.
+//
+// Both kernels coalesce along the contiguous channel dimension: a thread
+// owns E adjacent channels of one output column (E = one 16-byte vector
+// when C and the data allow it, else 1), consecutive threads take
+// consecutive channel groups and then columns, so a warp reads and writes
+// contiguous memory.
+//
+// resize_bilinear: one output row (n, oy) per grid row; its source rows and
+// λy are uniform, the source columns and λx come from the shared f32
+// coordinate code (zk_resize_coord), so both backends use the same weights.
+// Each output vector reads four input vectors (L1/L2 hits for neighbours):
+// DRAM sees about one read of x and one write of y.
+//
+// depthwise_conv_3x3: a thread walks a tile of kTile output rows of one
+// column, keeping the 3x3 input window in registers and its 9 weights (and
+// bias) in registers too: each step loads one new input row's three
+// columns (the neighbours' loads hit L1), so DRAM sees about one read of x
+// and one write of y.  Taps outside the image are left out; the others are
+// summed in order ky, kx, then the bias.
+//
+// Entry points follow the slots of src/api/image.c.
+#include "common.cuh"
+
+namespace {
+
+// ------------------------------------------------------------ resize
+
+struct ResizeParams {
+  const void *x;
+  void *y;
+  int64_t N, H, W, C, OH, OW;
+  float sy, sx;
+  int align;
+};
+
+template <typename T, int E>
+__global__ void __launch_bounds__(256) resize_kernel(ResizeParams p) {
+  const int64_t CV = p.C / E, per_row = p.OW * CV;
+  const bool narrow = per_row < ((int64_t)1 << 31);
+  for (int64_t row = blockIdx.y; row < p.N * p.OH; row += gridDim.y) {
+    const int64_t n = row / p.OH, oy = row - n * p.OH;
+    int64_t y0, y1;
+    float ly;
+    zk_resize_coord(oy, p.sy, p.align, p.H, &y0, &y1, &ly);
+    const T *r0 = (const T *)p.x + (n * p.H + y0) * p.W * p.C, *r1 = (const T *)p.x + (n * p.H + y1) * p.W * p.C;
+    T *out = (T *)p.y + row * p.OW * p.C;
+    for (int64_t q = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; q < per_row; q += (int64_t)gridDim.x * blockDim.x) {
+      const int64_t ox = narrow ? (int64_t)((uint32_t)q / (uint32_t)CV) : q / CV, c0 = (q - ox * CV) * E;
+      int64_t x0, x1;
+      float lx;
+      zk_resize_coord(ox, p.sx, p.align, p.W, &x0, &x1, &lx);
+      float a0[E], a1[E], b0[E], b1[E], o[E];
+      zk_ld_span<T, E>(r0 + x0 * p.C + c0, a0);
+      zk_ld_span<T, E>(r0 + x1 * p.C + c0, a1);
+      zk_ld_span<T, E>(r1 + x0 * p.C + c0, b0);
+      zk_ld_span<T, E>(r1 + x1 * p.C + c0, b1);
+      const float wx0 = 1.0f - lx, wy0 = 1.0f - ly;
+#pragma unroll
+      for (int e = 0; e < E; e++) o[e] = wy0 * (wx0 * a0[e] + lx * a1[e]) + ly * (wx0 * b0[e] + lx * b1[e]);
+      zk_st_span<T, E>(out + ox * p.C + c0, o);
+    }
+  }
+}
+
+template <typename T, int E>
+void launch_resize(zk_ctx *ctx, cudaStream_t stream, const ResizeParams &p) {
+  const int threads = 256;
+  int64_t per_row = p.OW * (p.C / E), rows = p.N * p.OH;
+  int64_t gx = (per_row + threads - 1) / threads, gy = rows < 65535 ? rows : 65535;
+  // Enough blocks in flight to fill the chip, no more (grid-stride loops).
+  int64_t cap = (int64_t)zk_cuda(ctx)->sm_count * 64;
+  if (gx * gy > cap) gx = cap / gy > 0 ? cap / gy : 1;
+  resize_kernel<T, E><<<dim3((unsigned)gx, (unsigned)gy), threads, 0, stream>>>(p);
+}
+
+// ------------------------------------------------------------ depthwise 3x3
+
+constexpr int kTile = 16;  // output rows a thread walks
+
+struct ConvParams {
+  const void *x, *w, *bias;
+  void *y;
+  zk_dtype wt, bt;
+  int64_t w_stride;  // elements from one [ky][kx] row of w to the next
+  int64_t N, H, W, C;
+  bool w_vec, b_vec;  // parameter spans aligned for vector loads
+};
+
+// One input row's three columns j-1, j, j+1 (those inside the image).
+template <typename T, int E>
+__device__ __forceinline__ void load_row(const T *row, int64_t j, int64_t C, const bool (&col_ok)[3],
+                                         float (&v)[3][E]) {
+#pragma unroll
+  for (int kx = 0; kx < 3; kx++)
+    if (col_ok[kx]) zk_ld_span<T, E>(row + (j + kx - 1) * C, v[kx]);
+}
+
+template <typename T, int E>
+__global__ void __launch_bounds__(256) conv_kernel(ConvParams p) {
+  const int64_t CV = p.C / E, per_row = p.W * CV, tiles = (p.H + kTile - 1) / kTile;
+  const bool narrow = per_row < ((int64_t)1 << 31);
+  for (int64_t q = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; q < per_row; q += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t j = narrow ? (int64_t)((uint32_t)q / (uint32_t)CV) : q / CV, c0 = (q - j * CV) * E;
+    float w[9][E], b[E];
+#pragma unroll
+    for (int k = 0; k < 9; k++) zk_ld_param_span<E>(p.w, p.wt, k * p.w_stride + c0, p.w_vec, w[k]);
+    if (p.bias) zk_ld_param_span<E>(p.bias, p.bt, c0, p.b_vec, b);
+    const bool col_ok[3] = {j > 0, true, j + 1 < p.W};
+    for (int64_t t = blockIdx.y; t < p.N * tiles; t += gridDim.y) {
+      const int64_t n = t / tiles, i0 = (t - n * tiles) * kTile;
+      const int64_t i1 = i0 + kTile < p.H ? i0 + kTile : p.H;
+      const T *img = (const T *)p.x + n * p.H * p.W * p.C + c0;
+      T *out = (T *)p.y + n * p.H * p.W * p.C + c0;
+      // win[0..2]: input rows i-1, i, i+1 of the current output row i.
+      float win[3][3][E];
+      bool row_ok[3] = {i0 > 0, true, i0 + 1 < p.H};
+      if (row_ok[0]) load_row<T, E>(img + (i0 - 1) * p.W * p.C, j, p.C, col_ok, win[0]);
+      load_row<T, E>(img + i0 * p.W * p.C, j, p.C, col_ok, win[1]);
+      for (int64_t i = i0; i < i1; i++) {
+        row_ok[2] = i + 1 < p.H;
+        if (row_ok[2]) load_row<T, E>(img + (i + 1) * p.W * p.C, j, p.C, col_ok, win[2]);
+        float acc[E];
+        bool first = true;
+#pragma unroll
+        for (int ky = 0; ky < 3; ky++)
+#pragma unroll
+          for (int kx = 0; kx < 3; kx++) {
+            if (!row_ok[ky] || !col_ok[kx]) continue;
+#pragma unroll
+            for (int e = 0; e < E; e++) acc[e] = first ? win[ky][kx][e] * w[ky * 3 + kx][e] : acc[e] + win[ky][kx][e] * w[ky * 3 + kx][e];
+            first = false;
+          }
+        if (p.bias) {
+#pragma unroll
+          for (int e = 0; e < E; e++) acc[e] += b[e];
+        }
+        zk_st_span<T, E>(out + (i * p.W + j) * p.C, acc);
+        // Slide the window down one row.
+#pragma unroll
+        for (int kx = 0; kx < 3; kx++)
+#pragma unroll
+          for (int e = 0; e < E; e++) win[0][kx][e] = win[1][kx][e], win[1][kx][e] = win[2][kx][e];
+        row_ok[0] = row_ok[1];
+        row_ok[1] = row_ok[2];
+      }
+    }
+  }
+}
+
+template <typename T, int E>
+void launch_conv(zk_ctx *ctx, cudaStream_t stream, const ConvParams &p) {
+  const int threads = 256;
+  int64_t per_row = p.W * (p.C / E), tiles = p.N * ((p.H + kTile - 1) / kTile);
+  int64_t gx = (per_row + threads - 1) / threads, gy = tiles < 65535 ? tiles : 65535;
+  int64_t cap = (int64_t)zk_cuda(ctx)->sm_count * 64;
+  if (gx * gy > cap) gy = cap / gx > 0 ? cap / gx : 1;
+  conv_kernel<T, E><<<dim3((unsigned)gx, (unsigned)gy), threads, 0, stream>>>(p);
+}
+
+// Vectors along C when every row of C elements starts on 16 bytes.
+bool channel_vec_ok(const void *data, int64_t C, int es) {
+  return (uintptr_t)data % 16 == 0 && (C * es) % 16 == 0;
+}
+
+}  // namespace
+
+extern "C" zk_status zk_cuda_resize_bilinear(zk_ctx *ctx, const zk_args *a) {
+  ZK_CUDA_CALL(ctx, resize_bilinear);
+  cudaStream_t stream;
+  zk_status s = zk_cuda_enter(ctx, call, &stream);
+  if (s != ZK_OK) return s;
+  ResizeParams p = {};
+  p.x = a->t[0].data, p.y = a->t[1].data;
+  p.align = (int)a->i[0];
+  p.H = a->i[1], p.W = a->i[2], p.OH = a->i[3], p.C = a->t[0].cols;
+  p.N = a->t[0].rows / (p.H * p.W), p.OW = a->t[1].rows / (p.N * p.OH);
+  p.sy = zk_resize_scale_f(p.H, p.OH, p.align), p.sx = zk_resize_scale_f(p.W, p.OW, p.align);
+  int es = zk_dtype_size(a->t[0].dtype);
+  bool vec = channel_vec_ok(p.x, p.C, es) && channel_vec_ok(p.y, p.C, es);
+  switch (a->t[0].dtype) {
+    case ZK_F32: vec ? launch_resize<float, 4>(ctx, stream, p) : launch_resize<float, 1>(ctx, stream, p); break;
+    case ZK_F16: vec ? launch_resize<__half, 8>(ctx, stream, p) : launch_resize<__half, 1>(ctx, stream, p); break;
+    default:
+      vec ? launch_resize<__nv_bfloat16, 8>(ctx, stream, p) : launch_resize<__nv_bfloat16, 1>(ctx, stream, p);
+      break;
+  }
+  return ZK_CUDA_LAUNCHED(call);
+}
+
+extern "C" zk_status zk_cuda_depthwise_conv_3x3(zk_ctx *ctx, const zk_args *a) {
+  ZK_CUDA_CALL(ctx, depthwise_conv_3x3);
+  cudaStream_t stream;
+  zk_status s = zk_cuda_enter(ctx, call, &stream);
+  if (s != ZK_OK) return s;
+  ConvParams p = {};
+  const zk_rows *x = &a->t[0], *w = &a->t[1], *bias = &a->t[2];
+  p.x = x->data, p.y = a->t[3].data;
+  p.w = w->data, p.wt = w->dtype, p.w_stride = w->stride;
+  p.bias = zk_present(bias) ? bias->data : nullptr, p.bt = bias->dtype;
+  p.H = a->i[0], p.W = a->i[1], p.C = x->cols, p.N = x->rows / (p.H * p.W);
+  int es = zk_dtype_size(x->dtype);
+  bool vec = channel_vec_ok(p.x, p.C, es) && channel_vec_ok(p.y, p.C, es);
+  // A parameter span of E elements is read as one access when aligned to it.
+  int epv = 16 / es, wes = zk_dtype_size(w->dtype), align = zk_span_align(epv * wes, wes);
+  p.w_vec = (uintptr_t)w->data % align == 0 && (w->stride * wes) % align == 0;
+  p.b_vec = p.bias && (uintptr_t)p.bias % zk_span_align(epv * zk_dtype_size(bias->dtype), zk_dtype_size(bias->dtype)) == 0;
+  switch (x->dtype) {
+    case ZK_F32: vec ? launch_conv<float, 4>(ctx, stream, p) : launch_conv<float, 1>(ctx, stream, p); break;
+    case ZK_F16: vec ? launch_conv<__half, 8>(ctx, stream, p) : launch_conv<__half, 1>(ctx, stream, p); break;
+    default: vec ? launch_conv<__nv_bfloat16, 8>(ctx, stream, p) : launch_conv<__nv_bfloat16, 1>(ctx, stream, p); break;
+  }
+  return ZK_CUDA_LAUNCHED(call);
+}
