@@ -108,5 +108,6 @@ int zk_has_cuda(void);
 #include <zkern/bits.h>
 #include <zkern/indexing.h>
 #include <zkern/optimizers.h>
+#include <zkern/linear.h>
 
 #endif

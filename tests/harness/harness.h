@@ -24,7 +24,9 @@
 #define ZK_T_MAX 12
 #define ZK_DIMS_MAX 6
 
-typedef enum zk_tol { ZK_TOL_EXACT, ZK_TOL_EW, ZK_TOL_ROW, ZK_TOL_ACC, ZK_TOL_GRAD, ZK_TOL_GRAD_ACC } zk_tol;
+/* ROW_ACC: ROW plus the ACC term, for a normalisation of a GEMM's output
+ * (fused_linear_rmsnorm), whose refabs is S carried through the norm. */
+typedef enum zk_tol { ZK_TOL_EXACT, ZK_TOL_EW, ZK_TOL_ROW, ZK_TOL_ACC, ZK_TOL_GRAD, ZK_TOL_GRAD_ACC, ZK_TOL_ROW_ACC } zk_tol;
 const char *zk_tol_name(zk_tol t);
 
 /* ZK_INOUT: an input the op updates in place (a cache): filled like an
@@ -139,6 +141,10 @@ typedef struct zk_op_test {
   int64_t bench_rows, bench_cols;
   double (*min_bytes)(const struct zk_case *c);
   int k_scalar;                    /* 1 + the scalar slot holding k of ZK_SHAPE_ROWS_K tensors (0 = none) */
+  /* CPU bits may depend on the thread count (spec §0's one exception: the
+   * OpenBLAS GEMM of the linear family): the sweep skips its bitwise
+   * 1-vs-3-threads check; the family's extras check run-to-run bits. */
+  int threads_vary;
 } zk_op_test;
 
 typedef enum zk_backend { ZK_BACKEND_CPU, ZK_BACKEND_CUDA } zk_backend;
