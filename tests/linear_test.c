@@ -65,7 +65,9 @@ static void ref_rmsnorm(zk_case *c) {
 }
 
 #define X {"x", ZK_IN, ZK_SHAPE_CUSTOM, ZK_DT_CASE, 0, 0, ZK_DIST_NORMAL, 0, 0}
-#define W {"w", ZK_IN, ZK_SHAPE_CUSTOM, ZK_DT_CASE, 0, 0, ZK_DIST_NORMAL, 0, 0}
+/* w is U(-2, 2), the spec's other canonical input: up to 4096 × 4096 values
+ * a case, and normal draws would cost more than the float64 GEMM. */
+#define W {"w", ZK_IN, ZK_SHAPE_CUSTOM, ZK_DT_CASE, 0, 0, ZK_DIST_UNIFORM, -2, 2}
 #define PARAM(name, opt) {name, ZK_IN, ZK_SHAPE_VEC, ZK_DT_PARAM, opt, 0, ZK_DIST_NORMAL, 0, 0}
 #define Y(tol) {"y", ZK_OUT, ZK_SHAPE_ROWS, ZK_DT_PARAM, 0, tol, 0, 0, 0}
 /* N up to 4097: 257 × 4097 × 33 is the largest sweep GEMM.  The bench
@@ -118,7 +120,7 @@ static int run(const zk_op_test *t, zk_ctx *ctx, zk_backend be, zk_dtype dt, zk_
 /* The spec's grid M ∈ {1, 3, 64, 257}, N ∈ {1, 17, 4096}, K ∈ {1, 31,
  * 4096}, for every op.  Each point takes one of the dtypes in turn (and a
  * y dtype, the strided layout and a NULL bias in other turns), so all of
- * them meet every shape class; points above 2^26 multiply-adds (M ≥ 64
+ * them meet every shape class; points above 2^25 multiply-adds (M ≥ 3
  * with N = K = 4096) are left out to keep the float64 reference fast. */
 static int extra_spec_grid(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
   static const int64_t Ms[] = {1, 3, 64, 257}, Ns[] = {1, 17, 4096}, Ks[] = {1, 31, 4096};
@@ -129,7 +131,7 @@ static int extra_spec_grid(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
     for (int m = 0; m < 4; m++)
       for (int n = 0; n < 3; n++)
         for (int k = 0; k < 3; k++, turn++) {
-          if (Ms[m] * Ns[n] * Ks[k] > ((int64_t)1 << 26)) continue;
+          if (Ms[m] * Ns[n] * Ks[k] > ((int64_t)1 << 25)) continue;
           zk_op_test t = with_k(&linear_tests[op], Ks[k], NAN);
           int absent = op < 2 && turn % 4 == 3 ? 2 : -1;
           if (run(&t, ctx, be, all_dtypes[turn % 3], all_dtypes[(turn / 3) % 3], Ms[m], Ns[n], turn % 2, absent,
@@ -225,7 +227,8 @@ static int extra_bad_shapes(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
 }
 
 /* Run-to-run bits at one thread count, and every thread count within
- * tolerance (OpenBLAS's split may move the last bits between counts). */
+ * tolerance (OpenBLAS's split may move the last bits between counts): the
+ * first run of each count is checked, the second compared bit for bit. */
 static int extra_reproducible(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
   static const int threads[] = {1, 1, 3, 3, 2};
   int saved = zk_ctx_threads(ctx), fail = 0;
@@ -235,13 +238,13 @@ static int extra_reproducible(zk_ctx *ctx, zk_backend be, char *msg, size_t cap)
     zk_case c[5];
     int n = 0;
     for (; n < 5 && !fail; n++) {
-      zk_case_opts o = {be, ZK_BF16, ZK_F32, 300, 257, 0, 0, 4242, -1, -1};
+      zk_case_opts o = {be, ZK_BF16, ZK_F32, 200, 129, 0, 0, 4242, -1, -1};
       if (zk_case_setup(&c[n], &t, &o, msg, cap)) {
         fail = 1;
         break;
       }
       if (be == ZK_BACKEND_CPU) zk_ctx_set_threads(ctx, threads[n]);
-      fail = zk_case_run_checked(&c[n], ctx, msg, cap);
+      fail = n % 2 ? zk_case_run_ok(&c[n], ctx, msg, cap) : zk_case_run_checked(&c[n], ctx, msg, cap);
       if (!fail && n % 2 == 1 && memcmp(c[n - 1].host[3], c[n].host[3], c[n].bytes[3]))
         fail = 1, snprintf(msg, cap, "%s: two runs with %d threads differ", t.op, threads[n]);
     }
