@@ -25,7 +25,10 @@
 #define ZK_DIMS_MAX 6
 
 /* ROW_ACC: ROW plus the ACC term, for a normalisation of a GEMM's output
- * (fused_linear_rmsnorm), whose refabs is S carried through the norm. */
+ * (fused_linear_rmsnorm), whose refabs is S carried through the norm.  Its
+ * NMSE bound applies to rows of 64 values or more: a shorter row whose z
+ * nearly cancels (|z| ~ √eps at N = 1) turns the GEMM's f32 rounding into
+ * a large error of one output, which the element bound judges alone. */
 typedef enum zk_tol { ZK_TOL_EXACT, ZK_TOL_EW, ZK_TOL_ROW, ZK_TOL_ACC, ZK_TOL_GRAD, ZK_TOL_GRAD_ACC, ZK_TOL_ROW_ACC } zk_tol;
 const char *zk_tol_name(zk_tol t);
 
