@@ -5,7 +5,8 @@
 # Where the Debian packages of scripts/install-deps.sh cannot be installed
 # (a GPU machine without network), the .deb files in .debs/ are unpacked
 # into a private prefix instead: fetch them beforehand with
-#   mkdir -p .debs && (cd .debs && apt-get download libdlpack-dev libcmocka-dev libcmocka0)
+#   mkdir -p .debs && (cd .debs && apt-get download libdlpack-dev libcmocka-dev libcmocka0 \
+#     libopenblas0-pthread libopenblas-pthread-dev libgfortran5 libquadmath0)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu-logs}
@@ -17,14 +18,15 @@ want() { local s; for s in "${stages[@]}"; do [ "$s" = "$1" ] && return 0; done;
 status=0
 
 prefix_args=()
-if [ ! -f /usr/include/dlpack/dlpack.h ] || [ ! -f /usr/include/cmocka.h ]; then
+if [ ! -f /usr/include/dlpack/dlpack.h ] || [ ! -f /usr/include/cmocka.h ] ||
+   [ ! -f /usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h ]; then
   root=/tmp/zkern-prefix
   if [ ! -d $root ]; then
     mkdir -p $root
     for f in .debs/*.deb; do dpkg -x "$f" $root; done
   fi
   prefix_args=(-DCMAKE_PREFIX_PATH=$root/usr)
-  export LD_LIBRARY_PATH=$root/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
+  export LD_LIBRARY_PATH=$root/usr/lib/x86_64-linux-gnu/openblas-pthread:$root/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
 fi
 
 if want build; then

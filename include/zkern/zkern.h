@@ -111,5 +111,6 @@ int zk_has_cuda(void);
 #include <zkern/moe.h>
 #include <zkern/vlsp.h>
 #include <zkern/image.h>
+#include <zkern/linear.h>
 
 #endif

@@ -24,6 +24,8 @@ struct zk_cuda_state {
   int *error_flag;       // device int: set by kernels that see a bad index
   void *workspace;       // device scratch, grown on demand
   size_t workspace_size;
+  void *blas;                        // cuBLASLt handle of the linear family, made on first use
+  void (*blas_release)(void *blas);  // destroys it with the context (set with blas)
 };
 
 static inline zk_cuda_state *zk_cuda(zk_ctx *ctx) { return (zk_cuda_state *)ctx->cuda; }

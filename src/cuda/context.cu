@@ -36,6 +36,7 @@ extern "C" void zk_cuda_ctx_release(zk_ctx *ctx) {
   if (!st) return;
   cudaSetDevice(st->device);
   cudaStreamSynchronize(st->stream);
+  if (st->blas_release) st->blas_release(st->blas);
   cudaFree(st->workspace);
   cudaFree(st->error_flag);
   free(st);

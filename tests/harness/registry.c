@@ -7,7 +7,7 @@ extern const zk_family_tests zk_tests_activations, zk_tests_softmax, zk_tests_no
     zk_tests_fused, zk_tests_attention, zk_tests_rope, zk_tests_reductions, zk_tests_loss, zk_tests_scan,
     zk_tests_quant, zk_tests_bits, zk_tests_indexing, zk_tests_optimizers,
     zk_tests_moe;
-extern const zk_family_tests zk_tests_vlsp, zk_tests_image;
+extern const zk_family_tests zk_tests_vlsp, zk_tests_image, zk_tests_linear;
 
 const zk_family_tests *const zk_all_families[] = {
     &zk_tests_activations,
@@ -27,6 +27,7 @@ const zk_family_tests *const zk_all_families[] = {
     &zk_tests_moe,
     &zk_tests_vlsp,
     &zk_tests_image,
+    &zk_tests_linear,
 };
 const int zk_n_families = sizeof zk_all_families / sizeof zk_all_families[0];
 
