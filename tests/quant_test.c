@@ -327,19 +327,20 @@ static int extra_grouping_errors(zk_ctx *ctx, zk_backend be, char *msg, size_t c
 }
 
 /* On cuda: int8 and int4 bit for bit equal to the CPU backend (both are
- * *bitwise*), over each vector path of the CUDA kernels (whole 16-code
- * units, 4-code units, single codes, strided rows) and groups smaller than
- * a unit (g = 4, 12), which switch scales inside one. */
+ * *bitwise*), over each path of the CUDA kernels (units of one 16-byte
+ * store, 4-value units, single values, strided rows) and groups that end
+ * inside a unit (g = 6, and g = 4 within 8-value units), which switch
+ * scales inside one. */
 static int extra_cpu_equals_cuda(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
   static const struct {
     const char *op;
     int64_t R, D, g;
     int mode, is_signed, zp_mode, strided;
   } cases[] = {
-      {"dequantize_int8", 5, 4096, 128, PER_GROUP, 0, 0, 0},  {"dequantize_int8", 7, 48, 12, PER_GROUP, 0, 0, 0},
+      {"dequantize_int8", 5, 4096, 128, PER_GROUP, 0, 0, 0},  {"dequantize_int8", 7, 48, 6, PER_GROUP, 0, 0, 0},
       {"dequantize_int8", 9, 36, 4, PER_GROUP, 0, 0, 0},      {"dequantize_int8", 3, 33, 0, PER_ROW, 0, 0, 1},
       {"dequantize_int8", 4, 257, 0, PER_TENSOR, 0, 0, 0},    {"dequantize_int4", 5, 2048, 128, PER_GROUP, 0, PER_GROUP, 0},
-      {"dequantize_int4", 7, 24, 12, PER_GROUP, 1, PER_TENSOR, 0}, {"dequantize_int4", 9, 18, 4, PER_GROUP, 0, PER_GROUP, 0},
+      {"dequantize_int4", 7, 24, 6, PER_GROUP, 1, PER_TENSOR, 0}, {"dequantize_int4", 9, 18, 4, PER_GROUP, 0, PER_GROUP, 0},
       {"dequantize_int4", 3, 33, 0, PER_ROW, 1, PER_ROW, 1},
   };
   if (be != ZK_BACKEND_CUDA) return 0;

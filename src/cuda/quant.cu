@@ -1,9 +1,11 @@
 // Dequantisation on CUDA (spec §12).
 //
-// One grid-stride loop over "units" of a row: E consecutive codes (int8:
-// 16 codes = one 16-byte load; int4: 8 bytes = 16 codes), written as E
-// outputs with 16-byte stores where the rows allow it, narrower units (4
-// codes, or one code / one byte) where they do not.  Each unit fetches the
+// One grid-stride loop over "units" of a row: E consecutive codes giving
+// one 16-byte store of y (4 f32 or 8 f16/bf16 values; int8 loads E bytes,
+// int4 E/2), so each warp's stores cover one contiguous 512-byte run and
+// its loads a contiguous run of codes.  Where the rows do not allow that,
+// 4-value units (8-byte stores of f16/bf16), else one value (int8) or one
+// byte (int4) per unit.  Each unit fetches the
 // scales (and zero points) its values use: one value for the per-tensor
 // and per-row modes, and for groups the group of its first value plus a
 // step at each group boundary inside the unit, so any group size works
@@ -69,7 +71,7 @@ __device__ __forceinline__ void group_values(const Grouping &s, const QuantJob &
   }
 }
 
-// N bytes at p (aligned to N for N = 16, 8, 4, 2).
+// N bytes at p (one access, aligned to N, for N = 16, 8, 4, 2).
 template <int N>
 __device__ __forceinline__ void load_bytes(const uint8_t *p, uint8_t (&b)[N]) {
   if constexpr (N == 16 || N == 8 || N == 4 || N == 2) {
@@ -101,7 +103,7 @@ __device__ __forceinline__ void store_values(To *y, const float (&v)[E]) {
   }
 }
 
-// int8: E codes per unit.
+// int8: E codes per unit (E = 4, 8 or 1).
 template <typename To, int E, bool VEC, bool SILU>
 __global__ void int8_kernel(QuantJob j) {
   int64_t per_row = j.D / E, total = j.rows * per_row;
@@ -120,8 +122,8 @@ __global__ void int8_kernel(QuantJob j) {
   }
 }
 
-// int4: NB bytes (2·NB codes) per unit; byte i holds value 2i in its low
-// nibble and 2i + 1 in its high one.
+// int4: NB bytes (2·NB codes; NB = 2, 4 or 1) per unit; byte i holds
+// value 2i in its low nibble and 2i + 1 in its high one.
 template <typename To, int NB, bool VEC>
 __global__ void int4_kernel(QuantJob j) {
   constexpr int E = 2 * NB;
@@ -177,18 +179,21 @@ bool unit_fits(const zk_rows *x, const zk_rows *y, int64_t D, int codes, int x_b
   return D % codes == 0 && zk_rows_aligned(x, x_bytes) && zk_rows_aligned(y, zk_span_align(codes * es, es));
 }
 
+// V: the values of one 16-byte store of To.
 template <typename To>
 zk_status run_int8(zk_ctx *ctx, const zk_call *call, const QuantJob &j, const zk_rows *x, const zk_rows *y,
                    bool silu) {
-  if (unit_fits(x, y, j.D, 16, 16)) return launch_int8<To, 16, true>(ctx, call, j, silu);
-  if (unit_fits(x, y, j.D, 4, 4)) return launch_int8<To, 4, true>(ctx, call, j, silu);
+  constexpr int V = zk_vec<To>::EPV;
+  if (unit_fits(x, y, j.D, V, V)) return launch_int8<To, V, true>(ctx, call, j, silu);
+  if (V != 4 && unit_fits(x, y, j.D, 4, 4)) return launch_int8<To, 4, true>(ctx, call, j, silu);
   return launch_int8<To, 1, false>(ctx, call, j, silu);
 }
 
 template <typename To>
 zk_status run_int4(zk_ctx *ctx, const zk_call *call, const QuantJob &j, const zk_rows *x, const zk_rows *y) {
-  if (unit_fits(x, y, j.D, 16, 8)) return launch_int4<To, 8, true>(ctx, call, j);
-  if (unit_fits(x, y, j.D, 4, 2)) return launch_int4<To, 2, true>(ctx, call, j);
+  constexpr int V = zk_vec<To>::EPV;
+  if (unit_fits(x, y, j.D, V, V / 2)) return launch_int4<To, V / 2, true>(ctx, call, j);
+  if (V != 4 && unit_fits(x, y, j.D, 4, 2)) return launch_int4<To, 2, true>(ctx, call, j);
   return launch_int4<To, 1, false>(ctx, call, j);
 }
 
