@@ -265,6 +265,34 @@ static int extra_sizes_and_modes(zk_ctx *ctx, zk_backend be, char *msg, size_t c
   return 0;
 }
 
+/* On cuda: gather-add and deterministic scatter-add bit for bit equal to
+ * the CPU backend (spec §16: both *bitwise*, the scatter's order fixed by
+ * idx), on the vector and element paths, with many duplicates, every
+ * index equal, accumulate, mixed dtypes and int64 indices. */
+static int extra_cpu_equals_cuda(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
+  static const struct {
+    const char *op;
+    double accumulate, N, all_equal;
+    int64_t M, D;
+    int strided, index64;
+  } cases[] = {
+      {"fused_gather_add", 0, 700, 0, 3000, 256, 0, 0},  {"fused_gather_add", 0, 50, 0, 257, 33, 1, 1},
+      {"fused_scatter_add", 0, 64, 0, 3000, 1024, 0, 0}, {"fused_scatter_add", 0, 5, 1, 2000, 64, 0, 1},
+      {"fused_scatter_add", 1, 300, 0, 5000, 40, 0, 0},  {"fused_scatter_add", 0, 100, 0, 257, 33, 1, 1},
+  };
+  if (be != ZK_BACKEND_CUDA) return 0;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    if (!zk_op_supported(cases[i].op, be)) continue;
+    zk_op_test t = variant(cases[i].op, cases[i].accumulate, 1, cases[i].N, cases[i].all_equal);
+    for (int d = 0; d < 3; d++) {
+      zk_case_opts o = {be, all_dtypes[d], all_dtypes[(d + i) % 3], cases[i].M, cases[i].D, cases[i].strided, 0,
+                        61 + i, -1, -1, 0, cases[i].index64};
+      if (zk_check_cpu_equals_cuda(&t, ctx, &o, msg, cap)) return 1;
+    }
+  }
+  return 0;
+}
+
 static const zk_extra_test indexing_extras[] = {
     {"repeats_and_index_dtypes", extra_repeats_and_dtypes},
     {"empty_table_index", extra_empty_table},
@@ -273,6 +301,7 @@ static const zk_extra_test indexing_extras[] = {
     {"scatter_unreferenced_zero", extra_unreferenced_zero},
     {"scatter_accumulate", extra_accumulate},
     {"scatter_sizes_and_modes", extra_sizes_and_modes},
+    {"cpu_equals_cuda", extra_cpu_equals_cuda},
 };
 
 const zk_family_tests zk_tests_indexing = {"indexing", indexing_tests, N_OPS, indexing_extras,

@@ -326,6 +326,36 @@ static int extra_grouping_errors(zk_ctx *ctx, zk_backend be, char *msg, size_t c
   return 0;
 }
 
+/* On cuda: int8 and int4 bit for bit equal to the CPU backend (both are
+ * *bitwise*), over each path of the CUDA kernels (units of one 16-byte
+ * store, 4-value units, single values, strided rows) and groups that end
+ * inside a unit (g = 6, and g = 4 within 8-value units), which switch
+ * scales inside one. */
+static int extra_cpu_equals_cuda(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
+  static const struct {
+    const char *op;
+    int64_t R, D, g;
+    int mode, is_signed, zp_mode, strided;
+  } cases[] = {
+      {"dequantize_int8", 5, 4096, 128, PER_GROUP, 0, 0, 0},  {"dequantize_int8", 7, 48, 6, PER_GROUP, 0, 0, 0},
+      {"dequantize_int8", 9, 36, 4, PER_GROUP, 0, 0, 0},      {"dequantize_int8", 3, 33, 0, PER_ROW, 0, 0, 1},
+      {"dequantize_int8", 4, 257, 0, PER_TENSOR, 0, 0, 0},    {"dequantize_int4", 5, 2048, 128, PER_GROUP, 0, PER_GROUP, 0},
+      {"dequantize_int4", 7, 24, 6, PER_GROUP, 1, PER_TENSOR, 0}, {"dequantize_int4", 9, 18, 4, PER_GROUP, 0, PER_GROUP, 0},
+      {"dequantize_int4", 3, 33, 0, PER_ROW, 1, PER_ROW, 1},
+  };
+  if (be != ZK_BACKEND_CUDA) return 0;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    if (!zk_op_supported(cases[i].op, be)) continue;
+    zk_op_test t = variant(cases[i].op, (double)cases[i].g, cases[i].mode, cases[i].is_signed, cases[i].zp_mode);
+    for (int d = 0; d < 3; d++) {
+      zk_case_opts o = {be, all_dtypes[d], all_dtypes[(d + i) % 3], cases[i].R, cases[i].D, cases[i].strided, 0,
+                        17 + i, -1, -1};
+      if (zk_check_cpu_equals_cuda(&t, ctx, &o, msg, cap)) return 1;
+    }
+  }
+  return 0;
+}
+
 static const zk_extra_test quant_extras[] = {
     {"known_answer_int8", extra_known_int8},
     {"all_256_codes", extra_all_codes},
@@ -334,6 +364,7 @@ static const zk_extra_test quant_extras[] = {
     {"zero_point_8_equals_signed", extra_zero_point_8},
     {"scale_edges", extra_scale_edges},
     {"grouping_errors", extra_grouping_errors},
+    {"cpu_equals_cuda", extra_cpu_equals_cuda},
 };
 
 const zk_family_tests zk_tests_quant = {"quant", quant_tests, N_OPS, quant_extras,

@@ -236,6 +236,22 @@ __device__ __forceinline__ float zk_exp_shifted(float x, float m_l2e) {
   return r;
 }
 
+// True when every row of t starts on an `align`-byte boundary (the stride
+// of a single row does not matter).  Vector paths check this for each view
+// and fall back to narrower accesses when it fails.
+static inline bool zk_rows_aligned(const zk_rows *t, int align) {
+  int64_t es = zk_dtype_size(t->dtype);
+  return (uintptr_t)t->data % (uintptr_t)align == 0 && (t->rows <= 1 || (t->stride * es) % align == 0);
+}
+
+// a / b for the non-negative work-item arithmetic of grid-stride loops:
+// one 32-bit division when both fit (the usual case), since a 64-bit one
+// is a long software sequence.
+__device__ __forceinline__ int64_t zk_idiv(int64_t a, int64_t b) {
+  if ((((uint64_t)a | (uint64_t)b) >> 32) == 0) return (int64_t)((uint32_t)a / (uint32_t)b);
+  return a / b;
+}
+
 // ----------------------------------------------------------- reductions
 // Fixed shuffle trees: the same inputs give the same bits on every run.
 

@@ -72,3 +72,34 @@ int zk_op_supported(const char *op, zk_backend be) {
     if (!strcmp(info[i].name, op)) return be == ZK_BACKEND_CUDA ? info[i].cuda : info[i].cpu;
   return 0;
 }
+
+int zk_check_cpu_equals_cuda(const zk_op_test *t, zk_ctx *ctx, const zk_case_opts *o, char *msg, size_t cap) {
+  if (o->backend != ZK_BACKEND_CUDA || !zk_op_supported(t->op, ZK_BACKEND_CPU)) return 0;
+  zk_ctx *cpu;
+  if (zk_ctx_create(&cpu, kDLCPU, 0) != ZK_OK) {
+    snprintf(msg, cap, "cannot create a CPU context");
+    return 1;
+  }
+  zk_case_opts oc = *o;
+  oc.backend = ZK_BACKEND_CPU;
+  zk_case g, c;
+  int fail = zk_run_case_kept(t, ctx, o, &g, msg, cap);
+  if (!fail) {
+    fail = zk_run_case_kept(t, cpu, &oc, &c, msg, cap);
+    for (int k = 0; k < t->nt && !fail; k++) {
+      if (!g.present[k] || !zk_is_output(&t->t[k])) continue;
+      for (int64_t i = 0; i < zk_case_numel(&g, k) && !fail; i++) {
+        double a = g.got[k][i], b = c.got[k][i];
+        if (memcmp(&a, &b, sizeof a) && !(a != a && b != b)) {
+          char why[96];
+          snprintf(why, sizeof why, "the CPU backend gives %.9g (bitwise kernels agree across backends)", b);
+          fail = zk_fail_at(msg, cap, &g, k, i, why);
+        }
+      }
+    }
+    zk_case_free(&c);
+  }
+  zk_case_free(&g);
+  zk_ctx_destroy(cpu);
+  return fail;
+}

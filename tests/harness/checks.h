@@ -39,4 +39,10 @@ int zk_check_no_rows_zero_vectors(const zk_op_test *t, zk_ctx *ctx, zk_backend b
  * the unsupported test covers those). */
 int zk_op_supported(const char *op, zk_backend be);
 
+/* On cuda: the case o run on a CPU context and on ctx (cuda) from the same
+ * inputs passes its checks on both and gives the same bits in every output
+ * (NaN equal to NaN): the cross-backend check of the spec's *bitwise*
+ * kernels.  Vacuous on the CPU backend (nothing to compare with).  0 = pass. */
+int zk_check_cpu_equals_cuda(const zk_op_test *t, zk_ctx *ctx, const zk_case_opts *o, char *msg, size_t cap);
+
 #endif

@@ -1,0 +1,256 @@
+// Dequantisation on CUDA (spec §12).
+//
+// One grid-stride loop over "units" of a row: E consecutive codes giving
+// one 16-byte store of y (4 f32 or 8 f16/bf16 values; int8 loads E bytes,
+// int4 E/2), so each warp's stores cover one contiguous 512-byte run and
+// its loads a contiguous run of codes.  Where the rows do not allow that,
+// 4-value units (8-byte stores of f16/bf16), else one value (int8) or one
+// byte (int4) per unit.  Each unit fetches the
+// scales (and zero points) its values use: one value for the per-tensor
+// and per-row modes, and for groups the group of its first value plus a
+// step at each group boundary inside the unit, so any group size works
+// without a division per value.  Scales are tiny and stay in L1/L2.
+//
+// Bitwise (int8, int4): the f32 operations are exactly the CPU's and the
+// spec's, one product (int8) or one difference then one product (int4),
+// spelled with __fmul_rn / __fsub_rn so no contraction can change them,
+// then one rounding into y's dtype.  dequantize_silu_int8 applies the
+// shared zk_silu_f (EW, libdevice exp on the device).
+//
+// Entry points follow the slots of src/api/quant.c.
+#include <type_traits>
+#include "common.cuh"
+
+namespace {
+
+// A scale or zero-point tensor: a flat row of n elements of any float
+// dtype; the count picks the mode (1: per tensor, g = 0: per row, else
+// per group of g values).
+struct Grouping {
+  const void *data;  // null: absent (zero point 0)
+  zk_dtype dtype;
+  int64_t n;
+};
+
+struct QuantJob {
+  const void *x;
+  void *y;
+  int64_t x_stride, y_stride;  // x in bytes (elements of 1 byte), y in elements
+  int64_t rows, D;             // D: logical values per row
+  int64_t g, groups_per_row;   // group_size and D / g (g > 0)
+  Grouping scale, zp;
+  float bias;                  // int4 signed: q = nibble - 16 for nibbles >= 8
+};
+
+// The f32 values of grouping s for logical values j0 .. j0+E-1 of row r.
+template <int E>
+__device__ __forceinline__ void group_values(const Grouping &s, const QuantJob &j, int64_t r, int64_t j0,
+                                             float (&out)[E]) {
+  if (!s.data) {
+#pragma unroll
+    for (int k = 0; k < E; k++) out[k] = 0.0f;
+    return;
+  }
+  if (s.n == 1 || j.g == 0) {
+    float v = zk_ld_param(s.data, s.dtype, s.n == 1 ? 0 : r);
+#pragma unroll
+    for (int k = 0; k < E; k++) out[k] = v;
+    return;
+  }
+  int64_t grp = zk_idiv(j0, j.g), base = r * j.groups_per_row;
+  int64_t left = (grp + 1) * j.g - j0;  // values of the unit still in group grp
+  float v = zk_ld_param(s.data, s.dtype, base + grp);
+#pragma unroll
+  for (int k = 0; k < E; k++) {
+    if (k == left) {  // crossed into the next group (g < E)
+      grp++;
+      left += j.g;
+      v = zk_ld_param(s.data, s.dtype, base + grp);
+    }
+    out[k] = v;
+  }
+}
+
+// N bytes at p (one access, aligned to N, for N = 16, 8, 4, 2).
+template <int N>
+__device__ __forceinline__ void load_bytes(const uint8_t *p, uint8_t (&b)[N]) {
+  if constexpr (N == 16 || N == 8 || N == 4 || N == 2) {
+    using W = typename std::conditional<N == 16, uint4,
+              typename std::conditional<N == 8, uint2,
+              typename std::conditional<N == 4, uint32_t, uint16_t>::type>::type>::type;
+    union {
+      W w;
+      uint8_t b[N];
+    } u;
+    u.w = *reinterpret_cast<const W *>(p);
+#pragma unroll
+    for (int k = 0; k < N; k++) b[k] = u.b[k];
+  } else {
+#pragma unroll
+    for (int k = 0; k < N; k++) b[k] = p[k];
+  }
+}
+
+// E outputs at y: one span access when VEC (aligned for zk_st_span), else
+// element by element.
+template <typename To, int E, bool VEC>
+__device__ __forceinline__ void store_values(To *y, const float (&v)[E]) {
+  if constexpr (VEC) {
+    zk_st_span<To, E>(y, v);
+  } else {
+#pragma unroll
+    for (int k = 0; k < E; k++) zk_st(y + k, v[k]);
+  }
+}
+
+// int8: E codes per unit (E = 4, 8 or 1).
+template <typename To, int E, bool VEC, bool SILU>
+__global__ void int8_kernel(QuantJob j) {
+  int64_t per_row = j.D / E, total = j.rows * per_row;
+  for (int64_t q = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; q < total; q += (int64_t)gridDim.x * blockDim.x) {
+    int64_t r = zk_idiv(q, per_row), j0 = (q - r * per_row) * E;
+    uint8_t codes[E];
+    load_bytes<E>((const uint8_t *)j.x + r * j.x_stride + j0, codes);
+    float s[E], v[E];
+    group_values<E>(j.scale, j, r, j0, s);
+#pragma unroll
+    for (int k = 0; k < E; k++) {
+      v[k] = __fmul_rn((float)(int8_t)codes[k], s[k]);
+      if constexpr (SILU) v[k] = zk_silu_f(v[k]);
+    }
+    store_values<To, E, VEC>((To *)j.y + r * j.y_stride + j0, v);
+  }
+}
+
+// int4: NB bytes (2·NB codes; NB = 2, 4 or 1) per unit; byte i holds
+// value 2i in its low nibble and 2i + 1 in its high one.
+template <typename To, int NB, bool VEC>
+__global__ void int4_kernel(QuantJob j) {
+  constexpr int E = 2 * NB;
+  int64_t per_row = j.D / E, total = j.rows * per_row;
+  for (int64_t q = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; q < total; q += (int64_t)gridDim.x * blockDim.x) {
+    int64_t r = zk_idiv(q, per_row), u = q - r * per_row, j0 = u * E;
+    uint8_t bytes[NB];
+    load_bytes<NB>((const uint8_t *)j.x + r * j.x_stride + u * NB, bytes);
+    float s[E], z[E], v[E];
+    group_values<E>(j.scale, j, r, j0, s);
+    group_values<E>(j.zp, j, r, j0, z);
+#pragma unroll
+    for (int b = 0; b < NB; b++) {
+#pragma unroll
+      for (int h = 0; h < 2; h++) {
+        int nib = h ? bytes[b] >> 4 : bytes[b] & 15;
+        float code = (float)nib - j.bias * (float)(nib >> 3);  // exact
+        int k = 2 * b + h;
+        v[k] = __fmul_rn(__fsub_rn(code, z[k]), s[k]);
+      }
+    }
+    store_values<To, E, VEC>((To *)j.y + r * j.y_stride + j0, v);
+  }
+}
+
+template <typename To, int E, bool VEC>
+zk_status launch_int8(zk_ctx *ctx, const zk_call *call, const QuantJob &j, bool silu) {
+  cudaStream_t stream;
+  zk_status s = zk_cuda_enter(ctx, call, &stream);
+  if (s != ZK_OK) return s;
+  const int threads = 256;
+  unsigned grid = zk_grid_for(ctx, j.rows * (j.D / E), threads);
+  if (silu) int8_kernel<To, E, VEC, true><<<grid, threads, 0, stream>>>(j);
+  else int8_kernel<To, E, VEC, false><<<grid, threads, 0, stream>>>(j);
+  return ZK_CUDA_LAUNCHED(call);
+}
+
+template <typename To, int NB, bool VEC>
+zk_status launch_int4(zk_ctx *ctx, const zk_call *call, const QuantJob &j) {
+  cudaStream_t stream;
+  zk_status s = zk_cuda_enter(ctx, call, &stream);
+  if (s != ZK_OK) return s;
+  const int threads = 256;
+  unsigned grid = zk_grid_for(ctx, j.rows * (j.D / (2 * NB)), threads);
+  int4_kernel<To, NB, VEC><<<grid, threads, 0, stream>>>(j);
+  return ZK_CUDA_LAUNCHED(call);
+}
+
+// The widest unit the views allow: the codes per unit divide D, the x rows
+// are aligned for the unit's load and the y rows for its store.
+bool unit_fits(const zk_rows *x, const zk_rows *y, int64_t D, int codes, int x_bytes) {
+  int es = zk_dtype_size(y->dtype);
+  return D % codes == 0 && zk_rows_aligned(x, x_bytes) && zk_rows_aligned(y, zk_span_align(codes * es, es));
+}
+
+// V: the values of one 16-byte store of To.
+template <typename To>
+zk_status run_int8(zk_ctx *ctx, const zk_call *call, const QuantJob &j, const zk_rows *x, const zk_rows *y,
+                   bool silu) {
+  constexpr int V = zk_vec<To>::EPV;
+  if (unit_fits(x, y, j.D, V, V)) return launch_int8<To, V, true>(ctx, call, j, silu);
+  if (V != 4 && unit_fits(x, y, j.D, 4, 4)) return launch_int8<To, 4, true>(ctx, call, j, silu);
+  return launch_int8<To, 1, false>(ctx, call, j, silu);
+}
+
+template <typename To>
+zk_status run_int4(zk_ctx *ctx, const zk_call *call, const QuantJob &j, const zk_rows *x, const zk_rows *y) {
+  constexpr int V = zk_vec<To>::EPV;
+  if (unit_fits(x, y, j.D, V, V / 2)) return launch_int4<To, V / 2, true>(ctx, call, j);
+  if (V != 4 && unit_fits(x, y, j.D, 4, 2)) return launch_int4<To, 2, true>(ctx, call, j);
+  return launch_int4<To, 1, false>(ctx, call, j);
+}
+
+Grouping grouping_of(const zk_rows *t) {
+  Grouping s = {zk_present(t) ? t->data : nullptr, t->dtype, t->cols};
+  return s;
+}
+
+QuantJob job_of(const zk_rows *x, const zk_rows *scale, const zk_rows *zp, const zk_rows *y, int64_t D, int64_t g,
+                bool is_signed) {
+  QuantJob j;
+  j.x = x->data;
+  j.y = y->data;
+  j.x_stride = x->stride;
+  j.y_stride = y->stride;
+  j.rows = x->rows;
+  j.D = D;
+  j.g = g;
+  j.groups_per_row = g > 0 ? D / g : 0;
+  j.scale = grouping_of(scale);
+  Grouping none = {nullptr, ZK_F32, 0};
+  j.zp = zp ? grouping_of(zp) : none;
+  j.bias = is_signed ? 16.0f : 0.0f;
+  return j;
+}
+
+zk_status int8_entry(zk_ctx *ctx, const zk_call *call, const zk_args *a, bool silu) {
+  const zk_rows *x = &a->t[0], *y = &a->t[2];
+  QuantJob j = job_of(x, &a->t[1], nullptr, y, x->cols, a->i[0], false);
+  if (j.rows == 0 || j.D == 0) return ZK_OK;
+  switch (y->dtype) {
+    case ZK_F32: return run_int8<float>(ctx, call, j, x, y, silu);
+    case ZK_F16: return run_int8<__half>(ctx, call, j, x, y, silu);
+    default: return run_int8<__nv_bfloat16>(ctx, call, j, x, y, silu);
+  }
+}
+
+}  // namespace
+
+extern "C" zk_status zk_cuda_dequantize_int8(zk_ctx *ctx, const zk_args *a) {
+  ZK_CUDA_CALL(ctx, dequantize_int8);
+  return int8_entry(ctx, call, a, false);
+}
+
+extern "C" zk_status zk_cuda_dequantize_silu_int8(zk_ctx *ctx, const zk_args *a) {
+  ZK_CUDA_CALL(ctx, dequantize_silu_int8);
+  return int8_entry(ctx, call, a, true);
+}
+
+extern "C" zk_status zk_cuda_dequantize_int4(zk_ctx *ctx, const zk_args *a) {
+  ZK_CUDA_CALL(ctx, dequantize_int4);
+  const zk_rows *x = &a->t[0], *y = &a->t[3];
+  QuantJob j = job_of(x, &a->t[1], &a->t[2], y, 2 * x->cols, a->i[0], a->i[1] != 0);
+  if (j.rows == 0 || j.D == 0) return ZK_OK;
+  switch (y->dtype) {
+    case ZK_F32: return run_int4<float>(ctx, call, j, x, y);
+    case ZK_F16: return run_int4<__half>(ctx, call, j, x, y);
+    default: return run_int4<__nv_bfloat16>(ctx, call, j, x, y);
+  }
+}
