@@ -224,14 +224,15 @@ static inline bool zk_rows_vec_ok(const zk_rows *t) {
          ((t->cols * es) % 16 == 0);
 }
 
-// e^(x - m), given m_l2e = m·log2(e): one FMA and one ex2.approx (2 ulp;
-// a subnormal result flushed to 0), where expf costs about eight
+// e^(x - m) as 2^((x - m)·log2 e): an add, a multiply and one ex2.approx
+// (2 ulp; a subnormal result flushed to 0), where expf costs about eight
 // instructions, enough to make a 16-bit row of exponentials issue-bound.
-// The FMA's rounding gives a relative error of about |x - m|·2^-24 (1e-6 at
-// e^-20): for sums of exponentials and gradients, not for outputs held to
-// an ulp.  NaN and the infinities come out as from expf(x - m).
-__device__ __forceinline__ float zk_exp_shifted(float x, float m_l2e) {
-  float t = fmaf(x, 1.44269504088896341f, -m_l2e), r;
+// The rounding of the exponent gives a relative error of about
+// |x - m|·2^-23 (2e-6 at e^-20): for sums of exponentials and gradients,
+// not for outputs held to an ulp.  x = m gives exactly 1; NaN and the
+// infinities come out as from expf(x - m).
+__device__ __forceinline__ float zk_exp_shifted(float x, float m) {
+  float t = (x - m) * 1.44269504088896341f, r;
   asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(t));
   return r;
 }

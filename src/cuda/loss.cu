@@ -32,8 +32,9 @@ struct CeCommon {
   __device__ State identity() const { return {-INFINITY, 0.0f, 0.0f}; }
   __device__ State start(float) const { return identity(); }
   // The chunk's maximum first, so s is rescaled at most once a chunk; then
-  // one exponential an element (zk_exp_shifted: an FMA and an ex2).  A NaN is never the maximum but makes s NaN
-  // through its term; lse() says NaN for a +Inf maximum whatever s is.
+  // one exponential an element (zk_exp_shifted: an ex2 and two flops).  A
+  // NaN is never the maximum but makes s NaN through its term; lse() says
+  // NaN for a +Inf maximum whatever s is.
   template <int E>
   __device__ void fold(State &st, const float (&v)[E], int64_t) const {
     float m = st.m;
@@ -41,10 +42,9 @@ struct CeCommon {
     for (int e = 0; e < E; e++) m = v[e] > m ? v[e] : m;
     st.s *= rescale(st.m, m);
     st.m = m;
-    const float m_l2e = m * 1.44269504088896341f;
 #pragma unroll
     for (int e = 0; e < E; e++) {
-      if (v[e] != -INFINITY) st.s += zk_exp_shifted(v[e], m_l2e);
+      if (v[e] != -INFINITY) st.s += zk_exp_shifted(v[e], m);
       st.z += v[e];
     }
   }
@@ -121,9 +121,8 @@ struct CeGrad : CeCommon {
     const T *z = logits + r * logits_stride;
     // Each gradient from its own logit, read by the thread that writes it
     // (dlogits = logits needs no barrier).
-    const float m_l2e = st.m * 1.44269504088896341f;
     auto grad = [&](float v, int64_t j) {
-      const float p = zk_exp_shifted(v, m_l2e);
+      const float p = zk_exp_shifted(v, st.m);
       return j == t ? c * ((p * inv_s - (1.0f - eps)) - eps / (float)cols) : c_s * p - c_eps;
     };
     if (vec) {  // 16-byte chunks, as the statistics pass read them

@@ -142,7 +142,8 @@ __global__ void __launch_bounds__(GATING_WARPS * 32) gating_warp_kernel(GatingJo
 #pragma unroll
     for (int i = 0; i < PER; i++) s[i] = s[i] / sum;
   }
-  // k rounds: the largest key below the previous winner's.
+  // k rounds: the largest key below the previous winner's (none in the
+  // first round: a NaN at expert 0 has the key ~0, which no bound admits).
   uint64_t prev = ~(uint64_t)0;
   uint32_t my_e = 0;
   float my_raw = 0.0f;
@@ -155,7 +156,7 @@ __global__ void __launch_bounds__(GATING_WARPS * 32) gating_warp_kernel(GatingJo
       if (e >= j.E) continue;
       float sel = j.bias ? s[i] + zk_ld_param(j.bias, j.bias_dtype, e) : s[i];
       uint64_t key = zk_rank_key(sel, (uint32_t)e);
-      if (key < prev && key > best) best = key, raw = j.select_only ? s[i] : sel;
+      if ((r == 0 || key < prev) && key > best) best = key, raw = j.select_only ? s[i] : sel;
     }
     warp_best(best, raw);
     prev = best;
@@ -197,7 +198,7 @@ __global__ void __launch_bounds__(GATING_BLOCK) gating_block_kernel(GatingJob j)
       float v = zk_ld(x + e), s = j.sigmoid ? zk_sigmoid_f(v) : expf(v - m) / sum;
       float sel = j.bias ? s + zk_ld_param(j.bias, j.bias_dtype, e) : s;
       uint64_t key = zk_rank_key(sel, (uint32_t)e);
-      if (key < prev && key > best) best = key, raw = j.select_only ? s : sel;
+      if ((r == 0 || key < prev) && key > best) best = key, raw = j.select_only ? s : sel;
     }
     warp_best(best, raw);
     __syncthreads();

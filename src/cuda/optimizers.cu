@@ -7,13 +7,17 @@
 // is not 16-byte aligned or D is not a multiple of the unit, every element
 // is its own unit.
 //
-// The element update is the CPU's operation sequence (src/cpu/optimizers.c,
-// built with -ffp-contract=off), spelled with the round-to-nearest
-// intrinsics: __fmul_rn / __fadd_rn / __fsub_rn are never contracted into
-// FMAs, __fdiv_rn / __fsqrt_rn are the IEEE operations.  A fused
-// multiply-add in the lerp of m would move m by several ulps from torch's
-// sequence (NUMERICS.md), so the file does not rely on the compiler's
-// --fmad setting: CPU and CUDA give the same bits.
+// The element update is torch.optim.AdamW(foreach=False)'s sequence on a
+// CUDA tensor, kernel by kernel, so that it matches PyTorch on the GPU as
+// the CPU file (built without contraction) matches it on the CPU:
+//   p.mul_(f); m.lerp_(g, 1-β1); v.mul_(β2).addcmul_(g, g, 1-β2);
+//   d = v.sqrt() / c2 + eps; p.addcdiv_(m, d, -α)
+// where PyTorch's CUDA kernels evaluate each a + b·c as one FMA (lerp's by
+// contraction, addcmul's and addcdiv's by an explicit fma of b·c or b/c)
+// and a division by a host scalar as a multiplication by its f32
+// reciprocal.  Spelled with the _rn intrinsics, so the file does not depend
+// on the compiler's --fmad setting.  16-bit p: p·f stays in f32 and p is
+// rounded once (the spec's round_T), where torch would round p·f first.
 //
 // Entry points follow the slots of src/api/optimizers.c.
 #include "common.cuh"
@@ -22,7 +26,7 @@ namespace {
 
 struct AdamwConsts {
   float decay, alpha, c2, eps, b1, b2, w1, w2;  // f[0..7] of the api file
-  bool lerp_from_end;                           // torch's lerp takes g - (g - m)·β1 when 1-β1 >= 0.5
+  bool lerp_from_end;                           // torch's lerp takes g - (g - m)·(1 - w1) when w1 = 1-β1 >= 0.5
 };
 
 struct AdamwJob {
@@ -36,10 +40,10 @@ struct AdamwJob {
 
 __device__ __forceinline__ void adamw_element(const AdamwConsts &k, float &p, float g, float &m, float &v) {
   float diff = __fsub_rn(g, m);
-  float m1 = k.lerp_from_end ? __fsub_rn(g, __fmul_rn(diff, k.b1)) : __fadd_rn(m, __fmul_rn(k.w1, diff));
-  float v1 = __fadd_rn(__fmul_rn(k.b2, v), __fmul_rn(__fmul_rn(k.w2, g), g));
-  float d = __fadd_rn(__fdiv_rn(__fsqrt_rn(v1), k.c2), k.eps);
-  p = __fsub_rn(__fmul_rn(p, k.decay), __fmul_rn(k.alpha, __fdiv_rn(m1, d)));
+  float m1 = k.lerp_from_end ? __fmaf_rn(-diff, __fsub_rn(1.0f, k.w1), g) : __fmaf_rn(k.w1, diff, m);
+  float v1 = __fmaf_rn(k.w2, __fmul_rn(g, g), __fmul_rn(v, k.b2));
+  float d = __fadd_rn(__fmul_rn(__fsqrt_rn(v1), __fdiv_rn(1.0f, k.c2)), k.eps);
+  p = __fmaf_rn(-k.alpha, __fdiv_rn(m1, d), __fmul_rn(p, k.decay));
   m = m1;
   v = v1;
 }

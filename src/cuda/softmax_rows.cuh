@@ -115,7 +115,7 @@ struct SoftmaxFwd : Side {
     float s = st.b * rescale(st.a, m);
 #pragma unroll
     for (int k = 0; k < K; k++) {
-      float e = zk_exp_f(v[0][k] - shift);
+      float e = zk_exp_shifted(v[0][k], shift);  // ex2: expf made 16-bit rows issue-bound
       s += e;
       if (!LOG) v[0][k] = e;
     }
@@ -144,7 +144,7 @@ struct SoftmaxFwd : Side {
   __device__ __forceinline__ float output(const Out &o, const float (&v)[1][K], const B &bits, int j) const {
     if (o.filled) return o.fill != o.fill && !this->template keep<W>(bits[j / W], j % W) ? 0.0f : o.fill;
     if (LOG) return (v[0][j] - o.m) - o.k;
-    return CACHED ? v[0][j] * o.c : zk_exp_f(v[0][j] - o.m) * o.k;
+    return CACHED ? v[0][j] * o.c : zk_exp_shifted(v[0][j], o.m) * o.k;
   }
 };
 
