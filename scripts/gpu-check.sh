@@ -48,11 +48,7 @@ fi
 sanitize() {
   local tool=$1 fam pids=() fams=()
   for fam in $(cd tests && ls *_test.c | sed 's/_test\.c$//' | grep -vx 'core\|header'); do
-    # cuBLAS's own GEMM kernels (nvjet*, the linear family) report racecheck
-    # hazards of their split-K reduction: not ours to fix, so not checked.
-    local skip=()
-    [ "$tool" = racecheck ] && skip=(--kernel-name-exclude kns=nvjet)
-    ZK_SWEEP=sanitizer timeout 900 compute-sanitizer --tool "$tool" "${skip[@]}" --error-exitcode 3 \
+    ZK_SWEEP=sanitizer timeout 900 compute-sanitizer --tool "$tool" --error-exitcode 3 \
       "$BUILD/zk_family_test" "$fam" cuda > "$OUT/$tool-$fam.log" 2>&1 &
     pids+=($!)
     fams+=("$fam")

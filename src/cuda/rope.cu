@@ -7,9 +7,9 @@
 // (units of a head) × (head rows): a unit is one 16-byte vector of the
 // input (half rotation: a vector at j and its partner at j + R/2;
 // interleaved: a vector of E/2 pairs; the copied tail: a vector), or one
-// pair / element where the rows do not allow vectors, for one or two heads
-// of a token (rope_heads_per_thread).  The block's x extent follows the head's unit count, so a
-// 128-wide bf16 head is 8 threads and a block covers 32 heads.  One pass: every element is read and written
+// pair / element where the rows do not allow vectors.  The block's x extent
+// follows the head's unit count, so a 128-wide bf16 head is 8 threads and
+// a block covers 32 heads.  One pass: every element is read and written
 // once; the table rows come through L1/L2, shared by all heads of a
 // position.  A V row is the same launch with no rotary columns (a copy).
 //
@@ -68,30 +68,18 @@ struct RopeJob {
   int *error_flag;
 };
 
-// Heads of one token a thread serves: the table values of a unit are
-// loaded once for all of them, and their loads are all issued before the
-// first rotation.  Two heads lifted f32 gqa from 81% to 89% of the copy
-// rate; for 16-bit heads (8 pairs a unit) the doubled registers halved the
-// resident blocks and cost more than the table loads saved (80% -> 57%).
-template <typename Ti>
-__host__ __device__ constexpr int rope_heads_per_thread() { return sizeof(Ti) >= 4 ? 2 : 1; }
-
-// E: elements of a unit (16 bytes of Ti), or 1 on the scalar path.  A
-// thread row (threadIdx.y) is token t with heads h0 .. h0+HPT-1.
+// E: elements of a unit (16 bytes of Ti), or 1 on the scalar path.
 template <typename Ti, typename To, bool INTERLEAVED, int E>
 __global__ void rope_kernel(RopeJob j) {
-  constexpr int HPT = rope_heads_per_thread<Ti>();
-  const int64_t groups = (j.heads + HPT - 1) / HPT;  // thread rows per token
-  int64_t hg = (int64_t)blockIdx.x * blockDim.y + threadIdx.y;
-  if (hg >= j.tokens * groups) return;
-  int64_t t = hg / groups, h0 = (hg - t * groups) * HPT, p, slot;
+  int64_t hr = (int64_t)blockIdx.x * blockDim.y + threadIdx.y;
+  if (hr >= j.tokens * j.heads) return;
+  int64_t t = hr / j.heads, hh = hr - t * j.heads, p, slot;
   if (!resolve(j.at, t, p, slot)) {
-    if (threadIdx.x == 0 && h0 == 0) atomicOr(j.error_flag, 1);
+    if (threadIdx.x == 0) atomicOr(j.error_flag, 1);
     return;
   }
-  const int nh = j.heads - h0 < HPT ? (int)(j.heads - h0) : HPT;
-  const Ti *x = (const Ti *)j.in + t * j.in_stride + h0 * j.D;
-  To *y = (To *)j.out + (j.to_slot ? slot : t) * j.out_stride + h0 * j.D;
+  const Ti *x = (const Ti *)j.in + t * j.in_stride + hh * j.D;
+  To *y = (To *)j.out + (j.to_slot ? slot : t) * j.out_stride + hh * j.D;
   int tab_bytes = j.tab == ZK_F32 ? 4 : 2;
   const void *cr = (const char *)j.cos + p * j.cos_stride * tab_bytes;
   const void *sr = (const char *)j.sin + p * j.sin_stride * tab_bytes;
@@ -102,67 +90,49 @@ __global__ void rope_kernel(RopeJob j) {
   for (int64_t u = threadIdx.x; u < units; u += blockDim.x) {
     if (u >= rot_units) {  // the copied tail: bit for bit when the dtypes match
       int64_t e = 2 * j.half + (u - rot_units) * E;
-      for (int h = 0; h < nh; h++) {
-        const Ti *xh = x + h * j.D + e;
-        To *yh = y + h * j.D + e;
-        if constexpr (std::is_same<Ti, To>::value && E > 1) {
-          zk_vec<Ti> v;
-          v.load(xh);
-          v.store(yh);
-        } else if constexpr (std::is_same<Ti, To>::value) {
-          *yh = *xh;
-        } else {
-          float v[E];
-          zk_ld_span<Ti, E>(xh, v);
-          zk_st_span<To, E>(yh, v);
-        }
+      if constexpr (std::is_same<Ti, To>::value && E > 1) {
+        zk_vec<Ti> v;
+        v.load(x + e);
+        v.store(y + e);
+      } else if constexpr (std::is_same<Ti, To>::value) {
+        y[e] = x[e];
+      } else {
+        float v[E];
+        zk_ld_span<Ti, E>(x + e, v);
+        zk_st_span<To, E>(y + e, v);
       }
       continue;
     }
     if constexpr (INTERLEAVED && E > 1) {
       constexpr int NP = E / 2;
-      float v[HPT][E], c[NP], s[NP];
+      float v[E], c[NP], s[NP];
+      zk_ld_span<Ti, E>(x + u * E, v);
       zk_ld_param_span<NP>(cr, j.tab, u * NP, j.tab_vec, c);
       zk_ld_param_span<NP>(sr, j.tab, u * NP, j.tab_vec, s);
 #pragma unroll
-      for (int h = 0; h < HPT; h++)
-        if (h < nh) zk_ld_span<Ti, E>(x + h * j.D + u * E, v[h]);
-#pragma unroll
-      for (int h = 0; h < HPT; h++) {
-        if (h >= nh) break;
-#pragma unroll
-        for (int q = 0; q < NP; q++) {
-          float a = v[h][2 * q], b = v[h][2 * q + 1], sq = j.sign * s[q];
-          v[h][2 * q] = a * c[q] - b * sq;
-          v[h][2 * q + 1] = a * sq + b * c[q];
-        }
-        zk_st_span<To, E>(y + h * j.D + u * E, v[h]);
+      for (int q = 0; q < NP; q++) {
+        float a = v[2 * q], b = v[2 * q + 1], sq = j.sign * s[q];
+        v[2 * q] = a * c[q] - b * sq;
+        v[2 * q + 1] = a * sq + b * c[q];
       }
+      zk_st_span<To, E>(y + u * E, v);
     } else {
       // E pairs: (ja + k, jb + k) with columns col + k.
       int64_t ja = INTERLEAVED ? 2 * u : u * E, jb = INTERLEAVED ? 2 * u + 1 : u * E + j.half;
       constexpr int N = INTERLEAVED ? 1 : E;
-      float a[HPT][N], b[HPT][N], c[N], s[N];
+      float a[N], b[N], c[N], s[N];
+      zk_ld_span<Ti, N>(x + ja, a);
+      zk_ld_span<Ti, N>(x + jb, b);
       zk_ld_param_span<N>(cr, j.tab, INTERLEAVED ? u : u * E, j.tab_vec && E > 1, c);
       zk_ld_param_span<N>(sr, j.tab, INTERLEAVED ? u : u * E, j.tab_vec && E > 1, s);
 #pragma unroll
-      for (int h = 0; h < HPT; h++)
-        if (h < nh) {
-          zk_ld_span<Ti, N>(x + h * j.D + ja, a[h]);
-          zk_ld_span<Ti, N>(x + h * j.D + jb, b[h]);
-        }
-#pragma unroll
-      for (int h = 0; h < HPT; h++) {
-        if (h >= nh) break;
-#pragma unroll
-        for (int k = 0; k < N; k++) {
-          float av = a[h][k], bv = b[h][k], sk = j.sign * s[k];
-          a[h][k] = av * c[k] - bv * sk;
-          b[h][k] = av * sk + bv * c[k];
-        }
-        zk_st_span<To, N>(y + h * j.D + ja, a[h]);
-        zk_st_span<To, N>(y + h * j.D + jb, b[h]);
+      for (int k = 0; k < N; k++) {
+        float av = a[k], bv = b[k], sk = j.sign * s[k];
+        a[k] = av * c[k] - bv * sk;
+        b[k] = av * sk + bv * c[k];
       }
+      zk_st_span<To, N>(y + ja, a);
+      zk_st_span<To, N>(y + jb, b);
     }
   }
 }
@@ -183,13 +153,11 @@ zk_status launch_typed(zk_ctx *ctx, const zk_call *call, RopeJob j) {
   int64_t units = vec ? (INTERLEAVED ? 2 * j.half : j.half) / E + (j.D - 2 * j.half) / E
                       : j.half + (j.D - 2 * j.half);
   // Launch shape from the head length: x covers a head's units (a power
-  // of two up to 256), y as many thread rows (HPT heads each) as fit in
-  // 256 threads.
+  // of two up to 256), y as many heads as fit in 256 threads.
   int bx = 1;
   while (bx < units && bx < 256) bx *= 2;
   dim3 block(bx, 256 / bx);
-  constexpr int hpt = rope_heads_per_thread<Ti>();
-  int64_t rows = j.tokens * ((j.heads + hpt - 1) / hpt), grid = (rows + block.y - 1) / block.y;
+  int64_t rows = j.tokens * j.heads, grid = (rows + block.y - 1) / block.y;
   if (rows == 0) return ZK_OK;
   if (grid > 0x7fffffff) return zk_fail(call, ZK_ERR_UNSUPPORTED, "%lld head rows are too many for one launch", (long long)rows);
   cudaStream_t stream;
