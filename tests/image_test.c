@@ -122,16 +122,18 @@ static void explicit_layout(const zk_case *c, int k, zk_layout *L) {
   else set_dims(L, 1, 4, (int64_t[]){d.N, d.H, d.W, d.C});
 }
 
-static int run_explicit(const zk_op_test *base, zk_ctx *ctx, zk_backend be, zk_dtype dt, explicit_dims d, int align,
-                        zk_tol tol, uint64_t seed, zk_case *c, char *msg, size_t cap) {
-  zk_op_test t = *base;
-  t.layout = explicit_layout;
-  t.scalars[0] = align;
-  for (int k = 0; k < t.nt; k++)
-    if (t.t[k].role == ZK_OUT) t.t[k].tol = tol;
+/* The kept case points at its test: t (the variant of base) is the
+ * caller's, and must outlive c. */
+static int run_explicit(const zk_op_test *base, zk_op_test *t, zk_ctx *ctx, zk_backend be, zk_dtype dt,
+                        explicit_dims d, int align, zk_tol tol, uint64_t seed, zk_case *c, char *msg, size_t cap) {
+  *t = *base;
+  t->layout = explicit_layout;
+  t->scalars[0] = align;
+  for (int k = 0; k < t->nt; k++)
+    if (t->t[k].role == ZK_OUT) t->t[k].tol = tol;
   wanted = d;
   zk_case_opts o = {be, dt, all_dtypes[(seed >> 7) % 3], 1, d.C, (int)(seed & 1), 0, seed, -1, -1};
-  return zk_run_case_kept(&t, ctx, &o, c, msg, cap);
+  return zk_run_case_kept(t, ctx, &o, c, msg, cap);
 }
 
 /* align_corners = 1 over the standard sweep's shapes. */
@@ -156,9 +158,10 @@ static int extra_resize_cases(zk_ctx *ctx, zk_backend be, char *msg, size_t cap)
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     for (int align = 0; align < 2; align++)
       for (int d = 0; d < 3; d++) {
+        zk_op_test t;
         zk_case c;
-        int fail = run_explicit(&image_tests[0], ctx, be, all_dtypes[d], cases[i], align, ZK_TOL_ACC, zk_rand_u64(&rng),
-                                &c, msg, cap);
+        int fail = run_explicit(&image_tests[0], &t, ctx, be, all_dtypes[d], cases[i], align, ZK_TOL_ACC,
+                                zk_rand_u64(&rng), &c, msg, cap);
         zk_case_free(&c);
         if (fail) return 1;
       }
@@ -171,9 +174,10 @@ static int extra_resize_identity(zk_ctx *ctx, zk_backend be, char *msg, size_t c
   uint64_t rng = zk_test_seed() ^ 0x1d;
   for (int i = 0; i < 3; i++)
     for (int d = 0; d < 3; d++) {
+      zk_op_test t;
       zk_case c;
-      int fail = run_explicit(&image_tests[0], ctx, be, all_dtypes[d], cases[i], 0, ZK_TOL_EXACT, zk_rand_u64(&rng), &c,
-                              msg, cap);
+      int fail = run_explicit(&image_tests[0], &t, ctx, be, all_dtypes[d], cases[i], 0, ZK_TOL_EXACT,
+                              zk_rand_u64(&rng), &c, msg, cap);
       for (int64_t e = 0; !fail && e < zk_case_numel(&c, 1); e++)
         if (c.got[1][e] != c.val[0][e]) fail = zk_fail_at(msg, cap, &c, 1, e, "the identity resize must copy x exactly");
       zk_case_free(&c);

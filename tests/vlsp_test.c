@@ -337,16 +337,17 @@ static int extra_depth_gate_known(zk_ctx *ctx, zk_backend be, char *msg, size_t 
 
 /* --------------------------------------------------------------- GRPO */
 
-static int grpo_case(zk_ctx *ctx, zk_backend be, zk_dtype dt, int64_t R, int64_t G, int strided, double eps, int ddof,
-                     int mode, void (*fill)(zk_case *, int, double *, int64_t), uint64_t seed, zk_case *c, char *msg,
-                     size_t cap) {
-  zk_op_test t = vlsp_tests[2];
-  t.scalars[0] = eps;
-  t.scalars[1] = ddof;
-  t.scalars[2] = mode;
-  if (fill) t.t[0].dist = ZK_DIST_CUSTOM, t.fill = fill;
+/* The kept case points at its test: t is the caller's, and must outlive c. */
+static int grpo_case(zk_op_test *t, zk_ctx *ctx, zk_backend be, zk_dtype dt, int64_t R, int64_t G, int strided,
+                     double eps, int ddof, int mode, void (*fill)(zk_case *, int, double *, int64_t), uint64_t seed,
+                     zk_case *c, char *msg, size_t cap) {
+  *t = vlsp_tests[2];
+  t->scalars[0] = eps;
+  t->scalars[1] = ddof;
+  t->scalars[2] = mode;
+  if (fill) t->t[0].dist = ZK_DIST_CUSTOM, t->fill = fill;
   zk_case_opts o = {be, dt, dt, R, G, strided, 0, seed, -1, -1};
-  return zk_run_case_kept(&t, ctx, &o, c, msg, cap);
+  return zk_run_case_kept(t, ctx, &o, c, msg, cap);
 }
 
 /* Both eps modes × both ddof values (TRL's add_to_std, ddof 1, eps 1e-4
@@ -361,9 +362,10 @@ static int extra_grpo_modes(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
       for (int gi = 0; gi < 8; gi++)
         for (int d = 0; d < 3; d++) {
           double eps = mode == ZK_GRPO_EPS_ADD_TO_STD ? 1e-4 : 1e-6;
+          zk_op_test t;
           zk_case c;
-          int fail = grpo_case(ctx, be, all_dtypes[d], 9, groups[gi], gi & 1, eps, ddof, mode, NULL, zk_rand_u64(&rng),
-                               &c, msg, cap);
+          int fail = grpo_case(&t, ctx, be, all_dtypes[d], 9, groups[gi], gi & 1, eps, ddof, mode, NULL,
+                               zk_rand_u64(&rng), &c, msg, cap);
           for (int64_t r = 0; !fail && all_dtypes[d] == ZK_F32 && r < c.R; r++) {
             double mean = 0;
             for (int64_t j = 0; j < c.D; j++) mean += c.got[1][r * c.D + j];
@@ -394,9 +396,10 @@ static int extra_grpo_constant_group(zk_ctx *ctx, zk_backend be, char *msg, size
       for (int gi = 0; gi < 6; gi++)
         for (int d = 0; d < 3; d++)
           for (int zero_eps = 0; zero_eps < 2; zero_eps++) {
+            zk_op_test t;
             zk_case c;
-            int fail = grpo_case(ctx, be, all_dtypes[d], 6, groups[gi], d == 2, zero_eps ? 0.0 : 1e-6, ddof, mode,
-                                 fill_constant_rows, zk_rand_u64(&rng), &c, msg, cap);
+            int fail = grpo_case(&t, ctx, be, all_dtypes[d], 6, groups[gi], d == 2, zero_eps ? 0.0 : 1e-6, ddof,
+                                 mode, fill_constant_rows, zk_rand_u64(&rng), &c, msg, cap);
             for (int64_t i = 0; !fail && i < zk_case_numel(&c, 1); i++)
               if (c.got[1][i] != 0.0) fail = zk_fail_at(msg, cap, &c, 1, i, "a constant group must give exactly 0");
             zk_case_free(&c);
