@@ -264,18 +264,24 @@ static void fill_away_from_ties(zk_case *c, int k, double *v, int64_t n) {
   }
 }
 
+/* depth_gate_sigmoid with k_max, mode and x from fill, m held EXACT. */
+static zk_op_test depth_gate_exact(double k_max, int mode, void (*fill)(zk_case *, int, double *, int64_t)) {
+  zk_op_test t = vlsp_tests[1];
+  t.scalars[0] = k_max;
+  t.scalars[1] = mode;
+  t.t[0].dist = ZK_DIST_CUSTOM;
+  t.t[1].tol = ZK_TOL_EXACT;
+  t.fill = fill;
+  return t;
+}
+
 static int extra_ste_sweep(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
   static const int64_t rows[] = {0, 1, 3, 257};
   static const int64_t cols[] = {1, 3, 8, 31, 255, 4096, 4097};
   static const double kmax[] = {8, 1, 3, 255};
   const zk_sweep sw = {rows, 4, cols, 7, 1 << 20};
   for (int ki = 0; ki < 4; ki++) {
-    zk_op_test t = vlsp_tests[1];
-    t.scalars[0] = kmax[ki];
-    t.scalars[1] = ZK_DEPTH_GATE_STE;
-    t.t[0].dist = ZK_DIST_CUSTOM;
-    t.t[1].tol = ZK_TOL_EXACT;
-    t.fill = fill_away_from_ties;
+    zk_op_test t = depth_gate_exact(kmax[ki], ZK_DEPTH_GATE_STE, fill_away_from_ties);
     zk_sweep_result res;
     zk_run_sweep(&t, ctx, be, &sw, zk_test_seed() ^ (uint64_t)(0x57e + ki), &res);
     if (res.failed) {
@@ -311,12 +317,7 @@ static int extra_depth_gate_known(zk_ctx *ctx, zk_backend be, char *msg, size_t 
   for (int ki = 0; ki < 8; ki++)
     for (int ste = 0; ste < 2; ste++)
       for (int d = 0; d < 3; d++) {
-        zk_op_test t = vlsp_tests[1];
-        t.scalars[0] = kmax[ki];
-        t.scalars[1] = ste;
-        t.t[0].dist = ZK_DIST_CUSTOM;
-        t.t[1].tol = ZK_TOL_EXACT;
-        t.fill = fill_known;
+        zk_op_test t = depth_gate_exact(kmax[ki], ste, fill_known);
         zk_case c;
         if (zk_setup_case(&c, &t, be, all_dtypes[d], all_dtypes[d], 3, 64, d == 1, zk_rand_u64(&rng), msg, cap))
           return 1;

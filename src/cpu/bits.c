@@ -45,29 +45,42 @@ ZK_HOT static void unpack_full(const uint8_t *restrict x, uint8_t *restrict y, i
 #endif
 }
 
-/* Chunk c: packed bytes [c·BITS_CHUNK, ...); the last byte of the last
- * chunk may be partial (n not a multiple of 8): its padding bits are 0. */
+/* Chunk c: packed bytes [b0, b0 + full) hold elements [e0, e0 + 8·full),
+ * and `tail` elements (< 8) follow in byte b0 + full, the last byte of the
+ * last chunk (n not a multiple of 8). */
+typedef struct bits_span {
+  int64_t b0, e0, full;
+  int tail;
+} bits_span;
+
+static bits_span span_of(const bits_job *a, int64_t c) {
+  bits_span s = {c * BITS_CHUNK, 8 * c * BITS_CHUNK, 0, 0};
+  int64_t left = a->n - s.e0;
+  s.full = left / 8 < BITS_CHUNK ? left / 8 : BITS_CHUNK;
+  if (s.full < BITS_CHUNK) s.tail = (int)(left % 8);
+  return s;
+}
+
+/* The partial byte's padding bits are 0. */
 static void pack_chunk(int64_t c, float *scratch, const void *arg) {
   const bits_job *a = arg;
   (void)scratch;
-  int64_t b0 = c * BITS_CHUNK, e0 = 8 * b0, left = a->n - e0;
-  int64_t full = left / 8 < BITS_CHUNK ? left / 8 : BITS_CHUNK;
-  pack_full(a->src + e0, a->dst + b0, full);
-  if (full < BITS_CHUNK && left % 8) {
+  bits_span s = span_of(a, c);
+  pack_full(a->src + s.e0, a->dst + s.b0, s.full);
+  if (s.tail) {
     unsigned b = 0;
-    for (int j = 0; j < left % 8; j++) b |= (unsigned)(a->src[e0 + 8 * full + j] != 0) << j;
-    a->dst[b0 + full] = (uint8_t)b;
+    for (int j = 0; j < s.tail; j++) b |= (unsigned)(a->src[s.e0 + 8 * s.full + j] != 0) << j;
+    a->dst[s.b0 + s.full] = (uint8_t)b;
   }
 }
 
+/* Bits past n are never read. */
 static void unpack_chunk(int64_t c, float *scratch, const void *arg) {
   const bits_job *a = arg;
   (void)scratch;
-  int64_t b0 = c * BITS_CHUNK, e0 = 8 * b0, left = a->n - e0;
-  int64_t full = left / 8 < BITS_CHUNK ? left / 8 : BITS_CHUNK;
-  unpack_full(a->src + b0, a->dst + e0, full);
-  if (full < BITS_CHUNK)  /* the tail: bits past count are never read */
-    for (int j = 0; j < left % 8; j++) a->dst[e0 + 8 * full + j] = (uint8_t)((a->src[b0 + full] >> j) & 1u);
+  bits_span s = span_of(a, c);
+  unpack_full(a->src + s.b0, a->dst + s.e0, s.full);
+  for (int j = 0; j < s.tail; j++) a->dst[s.e0 + 8 * s.full + j] = (uint8_t)((a->src[s.b0 + s.full] >> j) & 1u);
 }
 
 static zk_status run_chunks(zk_ctx *ctx, const zk_call *call, int64_t n, zk_row_fn fn, const bits_job *job) {
