@@ -17,42 +17,14 @@
 
 namespace {
 
-// Below this many elements a second launch would cost more than the scalar
-// path saves.
-constexpr int64_t kSplitMin = int64_t(1) << 20;
-
-// A view with every row next to the previous one (or a single row).
-bool compact(const zk_rows *t) { return t->rows <= 1 || t->stride == t->cols; }
-
-// Runs op over the NIN inputs at x[0..NIN) -> out.  All views share
-// rows × cols (checked by the API).  Flattening keeps exact aliases exact,
-// and the prefix and the tail are disjoint, so the map's read-before-write
-// still makes the allowed aliases safe.
+// Runs op over the NIN inputs at x[0..NIN) -> out (zk_cuda_flat_map: one
+// flat row when the views are compact).  All views share rows × cols
+// (checked by the API).
 template <int NIN, typename Op>
 zk_status act_map(zk_ctx *ctx, const zk_call *call, const zk_rows *x, const zk_rows *out, const Op &op) {
-  zk_rows part[NIN + 1];
-  for (int k = 0; k < NIN; k++) part[k] = x[k];
-  part[NIN] = *out;
-  const zk_rows *in[NIN], *outs[1] = {&part[NIN]};
-  for (int k = 0; k < NIN; k++) in[k] = &part[k];
-
-  bool flat = true, aligned = true;
-  for (const zk_rows &v : part) {
-    flat = flat && compact(&v);
-    aligned = aligned && (uintptr_t)v.data % 16 == 0;
-  }
-  if (!flat) return zk_cuda_map(ctx, call, in, outs, op);
-
-  // One row of n elements, split after the last whole vector when it pays.
-  int64_t n = out->rows * out->cols, es = zk_dtype_size(out->dtype), epv = 16 / es;
-  int64_t head = (aligned && n >= kSplitMin) ? n / epv * epv : n;
-  for (zk_rows &v : part) v.rows = 1, v.cols = v.stride = head;
-  zk_status s = zk_cuda_map(ctx, call, in, outs, op);
-  if (s != ZK_OK || head == n) return s;
-
-  // The tail: fewer than epv elements, on the scalar path.
-  for (zk_rows &v : part) v.data = (char *)v.data + head * es, v.cols = v.stride = n - head;
-  return zk_cuda_map(ctx, call, in, outs, op);
+  const zk_rows *in[NIN], *outs[1] = {out};
+  for (int k = 0; k < NIN; k++) in[k] = &x[k];
+  return zk_cuda_flat_map(ctx, call, in, outs, op);
 }
 
 }  // namespace

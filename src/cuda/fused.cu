@@ -22,45 +22,6 @@
 
 namespace {
 
-// -------------------------------------------------------------- flat maps
-
-// Below this many elements a second launch would cost more than the scalar
-// path saves.
-constexpr int64_t kSplitMin = int64_t(1) << 20;
-
-// A view whose rows follow each other (or a single row).
-bool compact(const zk_rows *t) { return t->rows <= 1 || t->stride == t->cols; }
-
-// zk_cuda_map for ops that ignore the element's position.  When every view
-// is compact the tensors are one row of R·D elements: the vector path then
-// needs only the total length to be a multiple of the vector width, and a
-// long tensor whose length is not runs its aligned prefix vectorized and
-// the last few elements in a second, scalar launch.  Flattening keeps exact
-// aliases exact, and the prefix and the tail are disjoint.
-template <int NIN, int NOUT, typename Op>
-zk_status flat_map(zk_ctx *ctx, const zk_call *call, const zk_rows *const (&in)[NIN],
-                   const zk_rows *const (&out)[NOUT], const Op &op) {
-  zk_rows part[NIN + NOUT];
-  const zk_rows *pin[NIN], *pout[NOUT];
-  bool flat = true, aligned = true;
-  for (int k = 0; k < NIN + NOUT; k++) {
-    part[k] = k < NIN ? *in[k] : *out[k - NIN];
-    flat = flat && compact(&part[k]);
-    aligned = aligned && (uintptr_t)part[k].data % 16 == 0;
-  }
-  if (!flat) return zk_cuda_map(ctx, call, in, out, op);
-  for (int k = 0; k < NIN; k++) pin[k] = &part[k];
-  for (int k = 0; k < NOUT; k++) pout[k] = &part[NIN + k];
-
-  int64_t n = out[0]->rows * out[0]->cols, es = zk_dtype_size(out[0]->dtype), epv = 16 / es;
-  int64_t head = (aligned && n >= kSplitMin) ? n / epv * epv : n;
-  for (zk_rows &v : part) v.rows = 1, v.cols = v.stride = head;
-  zk_status s = zk_cuda_map(ctx, call, pin, pout, op);
-  if (s != ZK_OK || head == n) return s;
-  for (zk_rows &v : part) v.data = (char *)v.data + head * es, v.cols = v.stride = n - head;
-  return zk_cuda_map(ctx, call, pin, pout, op);
-}
-
 // ------------------------------------------------------------ functors
 
 struct Add {
@@ -400,7 +361,7 @@ zk_status bias_grad(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
 template <typename Op>
 zk_status binary(zk_ctx *ctx, const zk_call *call, const zk_args *a, const Op &op) {
   const zk_rows *in[2] = {&a->t[0], &a->t[1]}, *out[1] = {&a->t[2]};
-  return flat_map(ctx, call, in, out, op);
+  return zk_cuda_flat_map(ctx, call, in, out, op);
 }
 
 }  // namespace
@@ -454,9 +415,9 @@ extern "C" zk_status zk_cuda_silu_mul_grad_grad(zk_ctx *ctx, const zk_args *a) {
   const zk_rows *in[3] = {&a->t[0], &a->t[1], &a->t[2]}, *da = &a->t[3], *db = &a->t[4];
   if (zk_present(da) && zk_present(db)) {
     const zk_rows *out[2] = {da, db};
-    return flat_map(ctx, call, in, out, SiluMulVjp<true, true>{});
+    return zk_cuda_flat_map(ctx, call, in, out, SiluMulVjp<true, true>{});
   }
   const zk_rows *out[1] = {zk_present(da) ? da : db};
-  if (zk_present(da)) return flat_map(ctx, call, in, out, SiluMulVjp<true, false>{});
-  return flat_map(ctx, call, in, out, SiluMulVjp<false, true>{});
+  if (zk_present(da)) return zk_cuda_flat_map(ctx, call, in, out, SiluMulVjp<true, false>{});
+  return zk_cuda_flat_map(ctx, call, in, out, SiluMulVjp<false, true>{});
 }
