@@ -25,6 +25,7 @@ enum fill_mode {
   FILL_EDGE,   /* rows cycle through edge_pattern */
   FILL_KNOWN,  /* the values of `known` */
   FILL_CANCEL, /* N(0, 1)·10^U(-4, 4) with random signs: heavy cancellation */
+  FILL_LEVELS, /* N(0, 1) rounded to quarters: many ties among the largest */
 };
 #define MODE_SLOT 3
 
@@ -74,6 +75,9 @@ static void fill(zk_case *c, int k, double *v, int64_t n) {
       case FILL_KNOWN: memcpy(row, known + r * D, (size_t)D * sizeof *row); break;
       case FILL_CANCEL:
         for (int64_t j = 0; j < D; j++) row[j] = zk_rand_normal(&rng) * pow(10.0, zk_rand_uniform(&rng, -4, 4));
+        break;
+      case FILL_LEVELS:
+        for (int64_t j = 0; j < D; j++) row[j] = round(4.0 * zk_rand_normal(&rng)) / 4.0;
         break;
       default:
         for (int64_t j = 0; j < D; j++) row[j] = zk_rand_normal(&rng);
@@ -274,16 +278,32 @@ static int extra_known_answers(zk_ctx *ctx, zk_backend b, char *msg, size_t cap)
 }
 
 /* topk for k in {1, 8, 64, 1000} and k = D (a full stable sort), every
- * dtype, on plain and edge rows (-Inf, NaN, ties). */
+ * dtype, on plain and edge rows (-Inf, NaN, ties), at D = 4097 (the radix
+ * select) and D = 4096 (k <= 64: the filter path, whose all-equal rows
+ * overflow its candidate store).  Then the filter path's tie-heavy rows:
+ * values on a grid of quarters, so many elements tie at its floor, with
+ * k = 50 and odd row lengths (the unvectorized loads). */
 static int extra_topk_k(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
   static const int64_t ks[] = {1, 8, 64, 1000, 4097};
   for (int d = 0; d < 3; d++)
     for (int ki = 0; ki < 5; ki++)
-      for (int mode = FILL_NORMAL; mode <= FILL_EDGE; mode++) {
-        zk_op_test t = with_fill(OP_TOPK, (enum fill_mode)mode);
-        t.scalars[0] = (double)ks[ki];
-        zk_case_opts o = opts(b, dtypes[d], mode == FILL_EDGE ? EDGE_PATTERNS : 3, 4097, ki & 1,
-                              (uint64_t)(200 + d * 16 + ki * 2 + mode));
+      for (int mode = FILL_NORMAL; mode <= FILL_EDGE; mode++)
+        for (int64_t D = 4096; D <= 4097; D++) {
+          if (ks[ki] > D) continue;
+          zk_op_test t = with_fill(OP_TOPK, (enum fill_mode)mode);
+          t.scalars[0] = (double)ks[ki];
+          zk_case_opts o = opts(b, dtypes[d], mode == FILL_EDGE ? EDGE_PATTERNS : 3, D, ki & 1,
+                                (uint64_t)(200 + d * 16 + ki * 2 + mode + (D & 1) * 1000));
+          if (zk_run_case(&t, ctx, &o, msg, cap)) return 1;
+        }
+  static const int64_t tie_cols[] = {4096, 3001, 40};
+  for (int d = 0; d < 3; d++)
+    for (int ci = 0; ci < 3; ci++)
+      for (int64_t k = 8; k <= 50; k += 42) {
+        if (k > tie_cols[ci]) continue;
+        zk_op_test t = with_fill(OP_TOPK, FILL_LEVELS);
+        t.scalars[0] = (double)k;
+        zk_case_opts o = opts(b, dtypes[d], 7, tie_cols[ci], ci == 1, (uint64_t)(260 + d * 8 + ci * 2 + (k > 8)));
         if (zk_run_case(&t, ctx, &o, msg, cap)) return 1;
       }
   /* k = D on short rows, several rows (the full sort of every row). */

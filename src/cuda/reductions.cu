@@ -12,10 +12,14 @@
 //             merged by Chan's formula; a constant row gives 0;
 //   argmax    the largest zk_rank_key (src/common/zk_math.h), which encodes
 //             the total order and the lower-index tie rule.
-// topk is a block per row: a radix select over the same 64-bit keys finds
-// the k-th key T (8 bits a pass, stopping once a bin holds exactly the keys
-// still wanted), the keys >= T are collected (exactly k: keys are
-// distinct), and each is written at its rank among them.
+// topk is a block per row.  For k <= 64 on rows of up to 4096 elements
+// (the tuned case) the row is read once into registers and filtered down
+// to a few more than k candidates, ranked among themselves (see
+// topk_filter_kernel).  Otherwise, and on the filter's rare overflow, a
+// radix select over the same 64-bit keys finds the k-th key T (8 bits a
+// pass, stopping once a bin holds exactly the keys still wanted), the keys
+// >= T are collected (exactly k: keys are distinct), and each is written
+// at its rank among them.
 #include "row_reduce.cuh"
 
 namespace {
@@ -176,6 +180,10 @@ static OneValue one_value(const zk_rows *y) { return {y->data, y->stride, y->dty
 #define TOPK_THREADS 256
 #define TOPK_STAGED_MAX 4096  // rows up to this length keep their keys in shared memory
 #define TOPK_SHARED_K 1024    // k up to this keeps its candidates in shared memory
+#define TOPK_FILTER_PER 16    // filter path: elements a thread holds in registers
+#define TOPK_FILTER_K 64      // filter path: the largest k
+#define TOPK_FILTER_CAP 1024  // filter path: candidates kept in shared memory
+#define TOPK_WARPS (TOPK_THREADS / 32)
 
 struct TopkParams {
   const void *x;
@@ -185,6 +193,14 @@ struct TopkParams {
   uint32_t *indices;
   int64_t i_stride;
   unsigned long long *spill;  // k > TOPK_SHARED_K: k candidates per block
+};
+
+struct TopkRadixShared {
+  unsigned hist[256];
+  unsigned long long prefix;
+  long long want;
+  bool exact;
+  unsigned count;
 };
 
 template <typename T>
@@ -227,67 +243,168 @@ __device__ __forceinline__ int pick_bin(const unsigned *hist, long long *want, b
   return __shfl_sync(0xffffffffu, bin, owner);
 }
 
+// Row r's k largest (the whole block): the radix select finds the k-th key
+// T, the keys >= T are collected in cand (exactly k: keys are distinct),
+// and each is written at its rank among them.  Keys come from staged (the
+// row's keys in shared memory) or, when it is null, from the row itself.
 template <typename T>
-__global__ void __launch_bounds__(TOPK_THREADS) topk_kernel(TopkParams p, bool staged_rows) {
-  extern __shared__ unsigned long long staged_keys[];
-  __shared__ unsigned long long cand_shared[TOPK_SHARED_K];
-  __shared__ unsigned hist[256];
-  __shared__ unsigned long long prefix_s;
-  __shared__ long long want_s;
-  __shared__ bool exact_s;
-  __shared__ unsigned count;
+__device__ void topk_radix_row(const TopkParams &p, int64_t r, const unsigned long long *staged,
+                               unsigned long long *cand, TopkRadixShared &s) {
   const int tid = threadIdx.x, nt = blockDim.x;
-  unsigned long long *cand = p.k > TOPK_SHARED_K ? p.spill + (int64_t)blockIdx.x * p.k : cand_shared;
-  const unsigned long long *staged = staged_rows ? staged_keys : nullptr;
-  for (int64_t r = blockIdx.x; r < p.rows; r += gridDim.x) {
-    const T *row = (const T *)p.x + r * p.x_stride;
-    if (staged_rows)
-      for (int64_t j = tid; j < p.cols; j += nt) staged_keys[j] = zk_rank_key(zk_ld(row + j), (uint32_t)j);
-    if (tid == 0) prefix_s = 0, want_s = p.k, exact_s = false;
-    unsigned long long mask = 0;
-    for (int shift = 56; shift >= 0; shift -= 8) {
-      for (int b = tid; b < 256; b += nt) hist[b] = 0;
-      __syncthreads();
-      const unsigned long long prefix = prefix_s;
-      if (exact_s) break;  // every key >= prefix is taken, and they are exactly k
-      for (int64_t j = tid; j < p.cols; j += nt) {
-        const unsigned long long kk = key_at(row, staged, j);
-        if ((kk & mask) == prefix) atomicAdd(&hist[(kk >> shift) & 255], 1u);
-      }
-      __syncthreads();
-      if (tid < 32) {
-        long long want = want_s;
-        bool exact = false;
-        const int bin = pick_bin(hist, &want, &exact);
-        if (tid == 0) {
-          prefix_s = prefix | (unsigned long long)bin << shift;
-          want_s = want;
-          exact_s = exact;
-        }
-      }
-      mask |= 255ull << shift;
-      __syncthreads();
-    }
-    // The k keys >= T, then each written at its rank among them.
-    const unsigned long long T_key = prefix_s;
-    if (tid == 0) count = 0;
+  const T *row = (const T *)p.x + r * p.x_stride;
+  if (tid == 0) s.prefix = 0, s.want = p.k, s.exact = false;
+  unsigned long long mask = 0;
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    for (int b = tid; b < 256; b += nt) s.hist[b] = 0;
     __syncthreads();
+    const unsigned long long prefix = s.prefix;
+    if (s.exact) break;  // every key >= prefix is taken, and they are exactly k
     for (int64_t j = tid; j < p.cols; j += nt) {
       const unsigned long long kk = key_at(row, staged, j);
-      if (kk >= T_key) cand[atomicAdd(&count, 1u)] = kk;
+      if ((kk & mask) == prefix) atomicAdd(&s.hist[(kk >> shift) & 255], 1u);
     }
     __syncthreads();
+    if (tid < 32) {
+      long long want = s.want;
+      bool exact = false;
+      const int bin = pick_bin(s.hist, &want, &exact);
+      if (tid == 0) {
+        s.prefix = prefix | (unsigned long long)bin << shift;
+        s.want = want;
+        s.exact = exact;
+      }
+    }
+    mask |= 255ull << shift;
+    __syncthreads();
+  }
+  const unsigned long long T_key = s.prefix;
+  if (tid == 0) s.count = 0;
+  __syncthreads();
+  for (int64_t j = tid; j < p.cols; j += nt) {
+    const unsigned long long kk = key_at(row, staged, j);
+    if (kk >= T_key) cand[atomicAdd(&s.count, 1u)] = kk;
+  }
+  __syncthreads();
+  T *values = (T *)p.values + r * p.v_stride;
+  uint32_t *indices = p.indices + r * p.i_stride;
+  for (int64_t i = tid; i < p.k; i += nt) {
+    const unsigned long long ki = cand[i];
+    int64_t rank = 0;
+    for (int64_t c = 0; c < p.k; c++) rank += cand[c] > ki;
+    const uint32_t j = ~(uint32_t)ki;
+    values[rank] = row[j];
+    indices[rank] = j;
+  }
+  __syncthreads();  // shared state is reused by the next row
+}
+
+template <typename T>
+__global__ void __launch_bounds__(TOPK_THREADS) topk_radix_kernel(TopkParams p, bool staged_rows) {
+  extern __shared__ unsigned long long staged_keys[];
+  __shared__ unsigned long long cand_shared[TOPK_SHARED_K];
+  __shared__ TopkRadixShared s;
+  unsigned long long *cand = p.k > TOPK_SHARED_K ? p.spill + (int64_t)blockIdx.x * p.k : cand_shared;
+  for (int64_t r = blockIdx.x; r < p.rows; r += gridDim.x) {
+    if (staged_rows) {
+      const T *row = (const T *)p.x + r * p.x_stride;
+      for (int64_t j = threadIdx.x; j < p.cols; j += blockDim.x) staged_keys[j] = zk_rank_key(zk_ld(row + j), (uint32_t)j);
+    }
+    topk_radix_row<T>(p, r, staged_rows ? staged_keys : nullptr, cand, s);
+  }
+}
+
+// The filter path, for k <= TOPK_FILTER_K and rows of at most
+// TOPK_THREADS * TOPK_FILTER_PER elements: one read of the row into
+// registers (as 32-bit order keys, 0 = no element: no value has key 0),
+// then a floor F with at least k elements >= F, found cheaply:
+// each warp's q-th largest thread maximum (q = ceil(k / warps)), the
+// smallest of those over the warps.  Each of the warps' q maxima is a
+// distinct element >= F, so at least warps·q >= k are; on random rows
+// only a few more than k are.  Those candidates go to shared memory with
+// their full 64-bit rank keys and are ranked among themselves.  A row
+// with more than TOPK_FILTER_CAP candidates (many ties at F: an all-equal
+// row) takes the radix select, reading the row again.
+template <typename T, bool VEC>
+__global__ void __launch_bounds__(TOPK_THREADS) topk_filter_kernel(TopkParams p) {
+  __shared__ unsigned long long cand[TOPK_FILTER_CAP];
+  __shared__ uint32_t warp_floor[TOPK_WARPS];
+  __shared__ TopkRadixShared s;
+  constexpr int EPV = VEC ? zk_vec<T>::EPV : 1;  // elements a load brings
+  constexpr int LOADS = TOPK_FILTER_PER / EPV;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int q = (int)((p.k + TOPK_WARPS - 1) / TOPK_WARPS);
+  for (int64_t r = blockIdx.x; r < p.rows; r += gridDim.x) {
+    const T *row = (const T *)p.x + r * p.x_stride;
+    // Slot l*EPV + e holds column (l*THREADS + tid)*EPV + e: each load of
+    // the warp reads one contiguous span.
+    uint32_t key[TOPK_FILTER_PER];
+#pragma unroll
+    for (int l = 0; l < LOADS; l++) {
+      const int64_t c0 = ((int64_t)l * TOPK_THREADS + tid) * EPV;
+      if (c0 < p.cols) {
+        if constexpr (VEC) {
+          zk_vec<T> v;
+          v.load(row + c0);
+#pragma unroll
+          for (int e = 0; e < EPV; e++) key[l * EPV + e] = zk_order_key(v.get(e));
+        } else {
+          key[l] = zk_order_key(zk_ld(row + c0));
+        }
+      } else {
+#pragma unroll
+        for (int e = 0; e < EPV; e++) key[l * EPV + e] = 0;
+      }
+    }
+    uint32_t top = 0;
+#pragma unroll
+    for (int i = 0; i < TOPK_FILTER_PER; i++) top = max(top, key[i]);
+    // The warp's q-th largest thread maximum: q rounds of taking the
+    // largest out (one lane holding it drops to 0).
+    uint32_t qth = 0;
+    for (int i = 0; i < q; i++) {
+      qth = __reduce_max_sync(0xffffffffu, top);
+      const unsigned holders = __ballot_sync(0xffffffffu, top == qth);
+      if (lane == __ffs(holders) - 1) top = 0;
+    }
+    if (lane == 0) warp_floor[warp] = qth;
+    if (tid == 0) s.count = 0;
+    __syncthreads();
+    uint32_t floor_key = warp_floor[0];
+#pragma unroll
+    for (int w = 1; w < TOPK_WARPS; w++) floor_key = min(floor_key, warp_floor[w]);
+    // floor_key = 0 (a short row: a warp with fewer than q elements) keeps
+    // every element.
+#pragma unroll
+    for (int l = 0; l < LOADS; l++)
+#pragma unroll
+      for (int e = 0; e < EPV; e++) {
+        const uint32_t kv = key[l * EPV + e];
+        if (kv != 0 && kv >= floor_key) {
+          const uint32_t j = (uint32_t)(((int64_t)l * TOPK_THREADS + tid) * EPV + e);
+          const unsigned at = atomicAdd(&s.count, 1u);
+          if (at < TOPK_FILTER_CAP) cand[at] = (unsigned long long)kv << 32 | (uint32_t)~j;
+        }
+      }
+    __syncthreads();
+    const unsigned n = s.count;
+    if (n > TOPK_FILTER_CAP) {
+      __syncthreads();  // every thread has read s.count before the radix select resets it
+      topk_radix_row<T>(p, r, nullptr, cand, s);
+      continue;
+    }
     T *values = (T *)p.values + r * p.v_stride;
     uint32_t *indices = p.indices + r * p.i_stride;
-    for (int64_t i = tid; i < p.k; i += nt) {
+    for (unsigned i = tid; i < n; i += TOPK_THREADS) {
       const unsigned long long ki = cand[i];
-      int64_t rank = 0;
-      for (int64_t c = 0; c < p.k; c++) rank += cand[c] > ki;
-      const uint32_t j = ~(uint32_t)ki;
-      values[rank] = row[j];
-      indices[rank] = j;
+      unsigned rank = 0;
+      for (unsigned c = 0; c < n; c++) rank += cand[c] > ki;
+      if (rank < p.k) {
+        const uint32_t j = ~(uint32_t)ki;
+        values[rank] = row[j];
+        indices[rank] = j;
+      }
     }
-    __syncthreads();  // shared state is reused by the next row
+    __syncthreads();  // cand and s are reused by the next row
   }
 }
 
@@ -299,6 +416,17 @@ static zk_status topk(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
   const zk_rows *x = &a->t[0], *v = &a->t[1], *ix = &a->t[2];
   TopkParams p = {x->data, x->stride, x->rows, x->cols, a->i[0], v->data, v->stride, (uint32_t *)ix->data,
                   ix->stride, nullptr};
+  if (p.k <= TOPK_FILTER_K && p.cols <= TOPK_THREADS * TOPK_FILTER_PER) {
+    // A block a row: the row is one load per thread and slot, and the
+    // blocks of a multiprocessor overlap one another's tails.
+    const unsigned blocks = (unsigned)(x->rows < (1 << 30) ? x->rows : (1 << 30));
+    constexpr int EPV = zk_vec<T>::EPV;
+    if (p.cols % EPV == 0 && zk_rows_aligned(x, 16))
+      topk_filter_kernel<T, true><<<blocks, TOPK_THREADS, 0, stream>>>(p);
+    else
+      topk_filter_kernel<T, false><<<blocks, TOPK_THREADS, 0, stream>>>(p);
+    return ZK_CUDA_LAUNCHED(call);
+  }
   int64_t blocks = x->rows < (int64_t)zk_cuda(ctx)->sm_count * 8 ? x->rows : (int64_t)zk_cuda(ctx)->sm_count * 8;
   if (p.k > TOPK_SHARED_K) {
     p.spill = (unsigned long long *)zk_cuda_workspace(ctx, call, (size_t)(blocks * p.k) * 8, &s);
@@ -306,7 +434,7 @@ static zk_status topk(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
   }
   const bool staged = x->cols <= TOPK_STAGED_MAX;
   const size_t shared = staged ? (size_t)x->cols * 8 : 0;
-  topk_kernel<T><<<(unsigned)blocks, TOPK_THREADS, shared, stream>>>(p, staged);
+  topk_radix_kernel<T><<<(unsigned)blocks, TOPK_THREADS, shared, stream>>>(p, staged);
   return ZK_CUDA_LAUNCHED(call);
 }
 
