@@ -67,7 +67,7 @@ def resize_entry(align_corners):
 def make_conv(label, C, dt, N, H, W):
     w = torch.randn(3, 3, C, device="cuda", dtype=dt) / 3
     return dict(x=torch.randn(N, H, W, C, device="cuda", dtype=dt), w=w,
-                wt=w.permute(2, 0, 1).unsqueeze(1).contiguous(),  # torch's [C, 1, 3, 3]
+                wt=w.permute(2, 0, 1).unsqueeze(1).contiguous(memory_format=torch.channels_last),  # [C, 1, 3, 3]
                 b=torch.randn(C, device="cuda", dtype=dt) * 0.1,
                 y=torch.empty(N, H, W, C, device="cuda", dtype=dt))
 
