@@ -332,12 +332,17 @@ def main():
             row = dict(op=name, dtype=str(dt).replace("torch.", ""), rows=R, cols=D)
             try:
                 row["zkern_us"] = time_fn(lambda io: op["zk"](z, io), sets, args.reps)
-            except RuntimeError as e:
-                print(f"{name}: {e}")
+                z.views.clear()
+                row["eager_us"] = time_fn(op["torch"], sets, args.reps)
+            except Exception as e:  # one op's failure must not cost the rest of a GPU run
+                print(f"{name} {shape[:2]}: {type(e).__name__}: {e}", flush=True)
+                z.views.clear()
                 continue
-            z.views.clear()
-            row["eager_us"] = time_fn(op["torch"], sets, args.reps)
-            row["compile_us"] = time_fn(compiled, sets, args.reps) if compiled else float("nan")
+            try:
+                row["compile_us"] = time_fn(compiled, sets, args.reps) if compiled else float("nan")
+            except Exception as e:
+                print(f"{name} {shape[:2]}: torch.compile failed: {type(e).__name__}: {str(e)[:200]}", flush=True)
+                row["compile_us"] = float("nan")
             gbps = op["bytes"](probe) / (row["zkern_us"] * 1e3)
             row["pct_copy"] = 100 * gbps / copy
             row["x_eager"] = row["eager_us"] / row["zkern_us"]

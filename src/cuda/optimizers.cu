@@ -25,7 +25,7 @@
 namespace {
 
 struct AdamwConsts {
-  float decay, alpha, c2, eps, b1, b2, w1, w2;  // f[0..7] of the api file
+  float decay, alpha, c2, eps, b2, w1, w2;  // f[0..3] and f[5..7] of the api file (β1 enters as w1 = 1-β1)
   bool lerp_from_end;                           // torch's lerp takes g - (g - m)·(1 - w1) when w1 = 1-β1 >= 0.5
 };
 
@@ -94,7 +94,7 @@ extern "C" zk_status zk_cuda_adamw_step(zk_ctx *ctx, const zk_args *a) {
   const zk_rows *p = &a->t[0], *g = &a->t[1], *m = &a->t[2], *v = &a->t[3];
   const float *f = a->f;
   AdamwJob j = {p->data, g->data, (float *)m->data, (float *)v->data, p->stride, g->stride, m->stride, v->stride,
-                p->rows, p->cols, {f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[6] >= 0.5f}};
+                p->rows, p->cols, {f[0], f[1], f[2], f[3], f[5], f[6], f[7], f[6] >= 0.5f}};
   if (j.rows == 0 || j.cols == 0) return ZK_OK;
   int E = 16 / zk_dtype_size(p->dtype);  // m and v spans are then 16 or 32 bytes
   bool vec = j.cols % E == 0 && zk_rows_aligned(p, 16) && zk_rows_aligned(g, 16) && zk_rows_aligned(m, 16) &&
