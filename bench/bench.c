@@ -3,9 +3,10 @@
  * Per op and shape: µs per call (median of many calls: monotonic clock on
  * the CPU, CUDA events after warm-up on the GPU, with input sets rotated so
  * that more than the L2 cache is touched between reuses), GB/s from the
- * minimal bytes (every input read once, every output written once), % of
- * the copy bandwidth measured in the same run, and the speed-up over the
- * same computation composed from unfused zkern ops where one exists. */
+ * minimal bytes (every input read once, every output written once, an
+ * in-place tensor both), % of the copy bandwidth measured in the same run,
+ * and the speed-up over the same computation composed from unfused zkern
+ * ops where one exists. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,8 +45,9 @@ static int cmp_double(const void *a, const void *b) {
 static double bytes_of(const zk_case *c) {
   if (c->test->min_bytes) return c->test->min_bytes(c);
   double b = 0;
-  for (int k = 0; k < c->test->nt; k++)
-    if (c->present[k]) b += (double)zk_case_numel(c, k) * zk_dtype_size(c->tdtype[k]);
+  for (int k = 0; k < c->test->nt; k++)  // an in-place tensor is read and written
+    if (c->present[k])
+      b += (double)zk_case_numel(c, k) * zk_dtype_size(c->tdtype[k]) * (c->test->t[k].role == ZK_INOUT ? 2 : 1);
   return b;
 }
 

@@ -231,13 +231,41 @@ __device__ __forceinline__ void load_chunks(Chunk<T, E> (&v)[CPL], const T *row,
   }
 }
 
+// 16 bytes global -> shared without passing through registers; with
+// bytes = 0 the destination is zero-filled and nothing is read.
+__device__ __forceinline__ void cp_async16(void *dst, const void *src, int bytes) {
+  const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int PENDING>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING)); }
+
+// The vector kernel's K/V stages: steps of the token walk in flight per
+// thread (cp.async into shared memory), so a CTA keeps several steps'
+// loads outstanding without holding them in registers.  Each thread reads
+// back only the 16-byte chunks it copied itself (consecutive threads,
+// consecutive chunks: no bank conflicts), so the pipeline needs no
+// barrier, only each thread's wait.  Four stages where a step is small
+// (two tokens of one chunk a lane: D·2 bytes <= 256), else two.
+template <int TT, int CPL>
+__host__ __device__ constexpr int paged_stages() { return TT * CPL <= 2 ? 4 : 2; }
+template <int E, int TT, int CPL>
+constexpr size_t paged_stage_bytes() {
+  return E > 1 ? (size_t)paged_stages<TT, CPL>() * 2 * TT * CPL * PAGED_THREADS * 16 : 0;
+}
+// Tokens a group loads per step, by the registers they take.
+template <int E, int CPL, int GP>
+__host__ __device__ constexpr int paged_tokens_per_step() { return GP * CPL * E <= 16 ? 4 : 2; }
+
 // One split of one (sequence, KV head, head pass): GP query heads.
 // E: elements of a chunk (16 bytes of Tkv, or 1); CPL: chunks per lane.
 // Up to 4 heads, two CTAs an SM (128 registers): twice the loads in flight.
 template <typename Tkv, int E, int CPL, int GP>
 __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_split_kernel(PagedParams p) {
   constexpr int NV = CPL * E;                            // elements of a lane's share of a row
-  constexpr int TT = GP * NV <= 16 ? 4 : 2;  // tokens a group loads per step (registers)
+  constexpr int TT = paged_tokens_per_step<E, CPL, GP>();
+  constexpr int ST = paged_stages<TT, CPL>();
   // Block ids during the token walk, then the warps' states for the merge.
   __shared__ union {
     int32_t blk[PAGED_MAX_PART + 2];
@@ -303,20 +331,63 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_split_ke
   // Steps are uniform over a warp (its shuffles): a step runs while the
   // warp's first group has a token; tokens at or past t_end are masked.
   const int64_t step = (int64_t)groups * TT, warp_first = (int64_t)(warp * (32 / nl)) * TT;
-  for (int64_t base = t_begin; base + warp_first < t_end; base += step) {
-    const int64_t t0 = base + (int64_t)grp * TT;
-    Chunk<Tkv, E> kf[TT][CPL], vf[TT][CPL];
+  const int64_t nsteps = t_end - t_begin > warp_first ? (t_end - t_begin - warp_first + step - 1) / step : 0;
+  extern __shared__ uint4 stage_buf[];  // [stage][k, v][token][chunk][thread]
+  auto stage_at = [&](int64_t i, int kv, int k, int c) -> uint4 * {
+    return stage_buf + ((((int)(i % ST) * 2 + kv) * TT + k) * CPL + c) * PAGED_THREADS + threadIdx.x;
+  };
+  // Step i's chunks of this thread, K and V, into their stage (tokens past
+  // the split and chunks past the row are zero-filled, nothing read).
+  auto issue = [&](int64_t i) {
+    const int64_t t0 = t_begin + i * step + (int64_t)grp * TT;
 #pragma unroll
     for (int k = 0; k < TT; k++) {
       const int64_t t = t0 + k;
-      if (t < t_end) {
-        const int64_t slot = (int64_t)sm.blk[t / p.BS - kb0] * p.BS + t % p.BS;
-        const int64_t off = slot * slot_elems + kvh * p.D;
-        load_chunks<Tkv, E, CPL>(kf[k], kc + off, sub, nl, nchunks);
-        load_chunks<Tkv, E, CPL>(vf[k], vc + off, sub, nl, nchunks);
-      } else {
+      const bool live = t < t_end;
+      const int64_t off = live ? ((int64_t)sm.blk[t / p.BS - kb0] * p.BS + t % p.BS) * slot_elems + kvh * p.D : 0;
 #pragma unroll
-        for (int c = 0; c < CPL; c++) clear(kf[k][c]), clear(vf[k][c]);
+      for (int c = 0; c < CPL; c++) {
+        const int ch = sub + c * nl;
+        const int bytes = live && ch < nchunks ? 16 : 0;
+        const int64_t at = bytes ? off + (int64_t)ch * E : 0;
+        cp_async16(stage_at(i, 0, k, c), kc + at, bytes);
+        cp_async16(stage_at(i, 1, k, c), vc + at, bytes);
+      }
+    }
+  };
+  if constexpr (E > 1)
+#pragma unroll
+    for (int i = 0; i < ST - 1; i++) {
+      if (i < nsteps) issue(i);
+      cp_async_commit();  // empty groups past the end keep the count uniform
+    }
+
+  for (int64_t i = 0; i < nsteps; i++) {
+    const int64_t t0 = t_begin + i * step + (int64_t)grp * TT;
+    Chunk<Tkv, E> kf[TT][CPL], vf[TT][CPL];
+    if constexpr (E > 1) {
+      // Step i + ST - 1 takes the stage step i - 1 used (this thread's own
+      // reads, done); then step i's group is the oldest outstanding.
+      if (i + ST - 1 < nsteps) issue(i + ST - 1);
+      cp_async_commit();
+      cp_async_wait<ST - 1>();
+#pragma unroll
+      for (int k = 0; k < TT; k++)
+#pragma unroll
+        for (int c = 0; c < CPL; c++) kf[k][c].raw = *stage_at(i, 0, k, c), vf[k][c].raw = *stage_at(i, 1, k, c);
+    } else {
+#pragma unroll
+      for (int k = 0; k < TT; k++) {
+        const int64_t t = t0 + k;
+        if (t < t_end) {
+          const int64_t slot = (int64_t)sm.blk[t / p.BS - kb0] * p.BS + t % p.BS;
+          const int64_t off = slot * slot_elems + kvh * p.D;
+          load_chunks<Tkv, E, CPL>(kf[k], kc + off, sub, nl, nchunks);
+          load_chunks<Tkv, E, CPL>(vf[k], vc + off, sub, nl, nchunks);
+        } else {
+#pragma unroll
+          for (int c = 0; c < CPL; c++) clear(kf[k][c]), clear(vf[k][c]);
+        }
       }
     }
     float s[TT][GP];
@@ -517,18 +588,33 @@ int pow2_at_least(int64_t n) {
 
 // GP heads a pass.  Two chunks a lane means D > 32·E, so GP·D <= 1024
 // leaves GP <= 1024 / (32·E + 1): only those are instantiated.
+// One instantiation's launch, with its dynamic shared memory (the K/V
+// stages; over the default 48 KB, so the limit is raised once).
+template <typename Tkv, int E, int CPL, int GP>
+void launch_split_gp(cudaStream_t stream, const PagedParams &p, unsigned grid) {
+  constexpr size_t bytes = paged_stage_bytes<E, paged_tokens_per_step<E, CPL, GP>(), CPL>();
+  static bool raised = false;  // per instantiation; a benign race (the call is idempotent)
+  if (!raised) {
+    cudaFuncSetAttribute(paged_split_kernel<Tkv, E, CPL, GP>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+    raised = true;
+  }
+  paged_split_kernel<Tkv, E, CPL, GP><<<grid, PAGED_THREADS, bytes, stream>>>(p);
+}
+
+// GP heads a pass.  Two chunks a lane means D > 32·E, so GP·D <= 1024
+// leaves GP <= 1024 / (32·E + 1): only those are instantiated.
 template <typename Tkv, int E, int CPL>
 zk_status launch_split(const zk_call *call, cudaStream_t stream, const PagedParams &p, int gp, unsigned grid) {
   constexpr int GPMAX = CPL == 1 ? 8 : PAGED_MAX_GD / (32 * E + 1) >= 4 ? 4 : 2;
   if (gp > GPMAX) return zk_fail(call, ZK_ERR_UNSUPPORTED, "no kernel for %d heads of this D", gp);
   switch (gp) {
-    case 1: paged_split_kernel<Tkv, E, CPL, 1><<<grid, PAGED_THREADS, 0, stream>>>(p); break;
-    case 2: paged_split_kernel<Tkv, E, CPL, 2><<<grid, PAGED_THREADS, 0, stream>>>(p); break;
+    case 1: launch_split_gp<Tkv, E, CPL, 1>(stream, p, grid); break;
+    case 2: launch_split_gp<Tkv, E, CPL, 2>(stream, p, grid); break;
     case 4:
-      if constexpr (GPMAX >= 4) paged_split_kernel<Tkv, E, CPL, 4><<<grid, PAGED_THREADS, 0, stream>>>(p);
+      if constexpr (GPMAX >= 4) launch_split_gp<Tkv, E, CPL, 4>(stream, p, grid);
       break;
     default:
-      if constexpr (GPMAX >= 8) paged_split_kernel<Tkv, E, CPL, 8><<<grid, PAGED_THREADS, 0, stream>>>(p);
+      if constexpr (GPMAX >= 8) launch_split_gp<Tkv, E, CPL, 8>(stream, p, grid);
       break;
   }
   return ZK_CUDA_LAUNCHED(call);

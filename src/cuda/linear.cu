@@ -23,6 +23,7 @@
 //
 // Entry points follow the slots of src/api/linear.c.
 #include <cublasLt.h>
+#include <stdlib.h>
 #include "common.cuh"
 
 namespace {
@@ -289,6 +290,7 @@ zk_status linear(zk_ctx *ctx, const zk_call *call, const zk_args *a, Epilogue e)
     int64_t budget = (int64_t)(zk_cuda(ctx)->l2_bytes / 2), total = M * ldz * 4;
     int64_t chunks = budget > 0 ? (total + budget - 1) / budget : 1;
     chunk = (int64_t)round_up((size_t)((M + chunks - 1) / chunks), 128);
+    if (getenv("ZK_EXP_LINEAR_CHUNK")) chunk = atoll(getenv("ZK_EXP_LINEAR_CHUNK"));  // EXPERIMENT, not to land
     if (chunk > M) chunk = M;
   }
   bool pack_x = K > 0 && !lt_readable(x), pack_w = K > 0 && !lt_readable(w);

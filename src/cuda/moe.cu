@@ -16,10 +16,11 @@
 // expert offsets, and for each chunk and expert the first row it writes;
 // (3) the warps walk their chunks again in the same order, each pair taking
 // its base + its rank among the earlier lanes of its expert: ascending
-// expert, then pair index, on every run.  (4) A block per destination row
-// copies x's row with 16-byte vectors where aligned (integer copies, so
-// bitwise).  A bad id is counted nowhere: its pair is skipped, the flag
-// raised, and rows p >= expert_offsets[E] are left alone.
+// expert, then pair index, on every run.  (4) A block per token reads x's
+// row once and writes it to the K rows its pairs took, with 16-byte
+// vectors where aligned (integer copies, so bitwise): x is read once, not
+// K times.  A bad id is counted nowhere: its pair is skipped (row -1), the
+// flag raised, and rows p >= expert_offsets[E] are left alone.
 //
 // Combine (both layouts): a block per token row; each thread owns 16-byte
 // units of the row and sums the K weighted units in increasing k from +0
@@ -268,6 +269,7 @@ struct DispatchJob {
   int *counts;    // [chunks, E]: pairs of each expert in each chunk, then each chunk's first row
   int32_t *offsets, *src, *inv;
   int64_t inv_stride;
+  int32_t *row_of;  // [N·K]: each pair's row of x_perm, -1 for a bad id
   int *error_flag;
 };
 
@@ -303,11 +305,14 @@ __global__ void dispatch_walk_kernel(DispatchJob j) {
       if (SCATTER) {
         int p = base + rank;
         j.src[p] = (int32_t)q;
+        j.row_of[q] = p;
         if (j.inv) {
           int64_t n = q / j.K;
           j.inv[n * j.inv_stride + (q - n * j.K)] = p;
         }
       }
+    } else if (SCATTER && q < q1) {
+      j.row_of[q] = -1;
     }
     __syncwarp();  // every lane has read its expert's count before the leaders move it
     if (group >= 0 && rank == 0) mine[e] = base + size;
@@ -354,16 +359,22 @@ __global__ void __launch_bounds__(1024) dispatch_scan_kernel(DispatchJob j) {
   if (threadIdx.x == 0) j.offsets[j.E] = carry;
 }
 
-// A block per destination row p < offsets[E]: x_perm[p] = x[src[p] / K].
+// A block per token n: x_perm[row_of[n·K + k]] = x[n] for each of its K
+// pairs with a row (rows of bad ids are -1: skipped).
 template <typename U>
 __global__ void __launch_bounds__(ROW_THREADS) copy_rows_kernel(const char *x, int64_t x_stride, char *out,
-                                                                int64_t out_stride, const int32_t *src,
-                                                                const int32_t *total, int64_t K, int64_t units) {
-  int64_t p = blockIdx.x;
-  if (p >= *total) return;
-  const U *from = (const U *)(x + (src[p] / K) * x_stride);
-  U *to = (U *)(out + p * out_stride);
-  for (int64_t u = threadIdx.x; u < units; u += blockDim.x) to[u] = from[u];
+                                                                int64_t out_stride, const int32_t *row_of,
+                                                                int64_t K, int64_t units) {
+  const int64_t n = blockIdx.x;
+  const U *from = (const U *)(x + n * x_stride);
+  const int32_t *rows = row_of + n * K;
+  for (int64_t u = threadIdx.x; u < units; u += blockDim.x) {
+    const U v = from[u];
+    for (int64_t k = 0; k < K; k++) {
+      const int32_t p = rows[k];
+      if (p >= 0) ((U *)(out + p * out_stride))[u] = v;
+    }
+  }
 }
 
 zk_status dispatch(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
@@ -374,12 +385,14 @@ zk_status dispatch(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
   int64_t N = ids->rows, K = ids->cols, E = a->t[3].cols - 1, NK = N * K;
   int64_t chunks = (NK + DISPATCH_CHUNK - 1) / DISPATCH_CHUNK;
   DispatchJob j = {ids->data, ids->dtype, ids->stride, N, K, E, chunks, NULL, (int32_t *)a->t[3].data,
-                   (int32_t *)a->t[4].data, (int32_t *)inv->data, inv->stride, zk_cuda(ctx)->error_flag};
-  size_t count_bytes = (size_t)(chunks * E) * sizeof(int);
-  if (count_bytes) {
-    j.counts = (int *)zk_cuda_workspace(ctx, call, count_bytes, &s);
-    if (!j.counts) return s;
-    ZK_CUDA_TRY(call, cudaMemsetAsync(j.counts, 0, count_bytes, stream));
+                   (int32_t *)a->t[4].data, (int32_t *)inv->data, inv->stride, NULL, zk_cuda(ctx)->error_flag};
+  // Workspace: the pairs' rows, then the chunk counts.
+  size_t row_bytes = (size_t)NK * sizeof(int32_t), count_bytes = (size_t)(chunks * E) * sizeof(int);
+  if (row_bytes + count_bytes) {
+    j.row_of = (int32_t *)zk_cuda_workspace(ctx, call, row_bytes + count_bytes, &s);
+    if (!j.row_of) return s;
+    j.counts = (int *)(j.row_of + NK);
+    if (count_bytes) ZK_CUDA_TRY(call, cudaMemsetAsync(j.counts, 0, count_bytes, stream));
   }
   const int warps = 8;
   unsigned walk_blocks = zk_div_up(chunks, warps);
@@ -391,16 +404,15 @@ zk_status dispatch(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
     int64_t bytes = x->cols * es;
     const char *xs = (const char *)x->data;
     char *out = (char *)x_perm->data;
-    const int32_t *total = j.offsets + E;
     if (zk_rows_vec_ok(x) && zk_rows_vec_ok(x_perm))
-      copy_rows_kernel<uint4><<<(unsigned)NK, ROW_THREADS, 0, stream>>>(xs, x->stride * es, out, x_perm->stride * es,
-                                                                      j.src, total, K, bytes / 16);
+      copy_rows_kernel<uint4><<<(unsigned)N, ROW_THREADS, 0, stream>>>(xs, x->stride * es, out, x_perm->stride * es,
+                                                                     j.row_of, K, bytes / 16);
     else if (es == 4)
-      copy_rows_kernel<uint32_t><<<(unsigned)NK, ROW_THREADS, 0, stream>>>(xs, x->stride * es, out,
-                                                                         x_perm->stride * es, j.src, total, K, bytes / 4);
+      copy_rows_kernel<uint32_t><<<(unsigned)N, ROW_THREADS, 0, stream>>>(xs, x->stride * es, out,
+                                                                        x_perm->stride * es, j.row_of, K, bytes / 4);
     else
-      copy_rows_kernel<uint16_t><<<(unsigned)NK, ROW_THREADS, 0, stream>>>(xs, x->stride * es, out,
-                                                                         x_perm->stride * es, j.src, total, K, bytes / 2);
+      copy_rows_kernel<uint16_t><<<(unsigned)N, ROW_THREADS, 0, stream>>>(xs, x->stride * es, out,
+                                                                        x_perm->stride * es, j.row_of, K, bytes / 2);
   }
   return ZK_CUDA_LAUNCHED(call);
 }

@@ -180,10 +180,9 @@ static OneValue one_value(const zk_rows *y) { return {y->data, y->stride, y->dty
 #define TOPK_THREADS 256
 #define TOPK_STAGED_MAX 4096  // rows up to this length keep their keys in shared memory
 #define TOPK_SHARED_K 1024    // k up to this keeps its candidates in shared memory
-#define TOPK_FILTER_PER 16    // filter path: elements a thread holds in registers
+#define TOPK_FILTER_ROW 4096  // filter path: the longest row (held in registers)
 #define TOPK_FILTER_K 64      // filter path: the largest k
 #define TOPK_FILTER_CAP 1024  // filter path: candidates kept in shared memory
-#define TOPK_WARPS (TOPK_THREADS / 32)
 
 struct TopkParams {
   const void *x;
@@ -314,7 +313,9 @@ __global__ void __launch_bounds__(TOPK_THREADS) topk_radix_kernel(TopkParams p, 
 }
 
 // The filter path, for k <= TOPK_FILTER_K and rows of at most
-// TOPK_THREADS * TOPK_FILTER_PER elements: one read of the row into
+// TOPK_FILTER_ROW elements, NT threads a row (PER = ROW / NT elements a
+// thread: 16-bit rows take 128 threads, so a thread still issues four
+// 16-byte loads and twice the rows share a multiprocessor): one read of the row into
 // registers (as 32-bit order keys, 0 = no element: no value has key 0),
 // then a floor F with at least k elements >= F, found cheaply:
 // each warp's q-th largest thread maximum (q = ceil(k / warps)), the
@@ -324,23 +325,24 @@ __global__ void __launch_bounds__(TOPK_THREADS) topk_radix_kernel(TopkParams p, 
 // their full 64-bit rank keys and are ranked among themselves.  A row
 // with more than TOPK_FILTER_CAP candidates (many ties at F: an all-equal
 // row) takes the radix select, reading the row again.
-template <typename T, bool VEC>
-__global__ void __launch_bounds__(TOPK_THREADS) topk_filter_kernel(TopkParams p) {
+template <typename T, bool VEC, int NT>
+__global__ void __launch_bounds__(NT) topk_filter_kernel(TopkParams p) {
+  constexpr int PER = TOPK_FILTER_ROW / NT, WARPS = NT / 32;
   __shared__ unsigned long long cand[TOPK_FILTER_CAP];
-  __shared__ uint32_t warp_floor[TOPK_WARPS];
+  __shared__ uint32_t warp_floor[WARPS];
   __shared__ TopkRadixShared s;
   constexpr int EPV = VEC ? zk_vec<T>::EPV : 1;  // elements a load brings
-  constexpr int LOADS = TOPK_FILTER_PER / EPV;
+  constexpr int LOADS = PER / EPV;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int q = (int)((p.k + TOPK_WARPS - 1) / TOPK_WARPS);
+  const int q = (int)((p.k + WARPS - 1) / WARPS);
   for (int64_t r = blockIdx.x; r < p.rows; r += gridDim.x) {
     const T *row = (const T *)p.x + r * p.x_stride;
-    // Slot l*EPV + e holds column (l*THREADS + tid)*EPV + e: each load of
+    // Slot l*EPV + e holds column (l*NT + tid)*EPV + e: each load of
     // the warp reads one contiguous span.
-    uint32_t key[TOPK_FILTER_PER];
+    uint32_t key[PER];
 #pragma unroll
     for (int l = 0; l < LOADS; l++) {
-      const int64_t c0 = ((int64_t)l * TOPK_THREADS + tid) * EPV;
+      const int64_t c0 = ((int64_t)l * NT + tid) * EPV;
       if (c0 < p.cols) {
         if constexpr (VEC) {
           zk_vec<T> v;
@@ -357,7 +359,7 @@ __global__ void __launch_bounds__(TOPK_THREADS) topk_filter_kernel(TopkParams p)
     }
     uint32_t top = 0;
 #pragma unroll
-    for (int i = 0; i < TOPK_FILTER_PER; i++) top = max(top, key[i]);
+    for (int i = 0; i < PER; i++) top = max(top, key[i]);
     // The warp's q-th largest thread maximum: q rounds of taking the
     // largest out (one lane holding it drops to 0).
     uint32_t qth = 0;
@@ -371,7 +373,7 @@ __global__ void __launch_bounds__(TOPK_THREADS) topk_filter_kernel(TopkParams p)
     __syncthreads();
     uint32_t floor_key = warp_floor[0];
 #pragma unroll
-    for (int w = 1; w < TOPK_WARPS; w++) floor_key = min(floor_key, warp_floor[w]);
+    for (int w = 1; w < WARPS; w++) floor_key = min(floor_key, warp_floor[w]);
     // floor_key = 0 (a short row: a warp with fewer than q elements) keeps
     // every element.
 #pragma unroll
@@ -380,7 +382,7 @@ __global__ void __launch_bounds__(TOPK_THREADS) topk_filter_kernel(TopkParams p)
       for (int e = 0; e < EPV; e++) {
         const uint32_t kv = key[l * EPV + e];
         if (kv != 0 && kv >= floor_key) {
-          const uint32_t j = (uint32_t)(((int64_t)l * TOPK_THREADS + tid) * EPV + e);
+          const uint32_t j = (uint32_t)(((int64_t)l * NT + tid) * EPV + e);
           const unsigned at = atomicAdd(&s.count, 1u);
           if (at < TOPK_FILTER_CAP) cand[at] = (unsigned long long)kv << 32 | (uint32_t)~j;
         }
@@ -394,7 +396,7 @@ __global__ void __launch_bounds__(TOPK_THREADS) topk_filter_kernel(TopkParams p)
     }
     T *values = (T *)p.values + r * p.v_stride;
     uint32_t *indices = p.indices + r * p.i_stride;
-    for (unsigned i = tid; i < n; i += TOPK_THREADS) {
+    for (unsigned i = tid; i < n; i += NT) {
       const unsigned long long ki = cand[i];
       unsigned rank = 0;
       for (unsigned c = 0; c < n; c++) rank += cand[c] > ki;
@@ -416,15 +418,15 @@ static zk_status topk(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
   const zk_rows *x = &a->t[0], *v = &a->t[1], *ix = &a->t[2];
   TopkParams p = {x->data, x->stride, x->rows, x->cols, a->i[0], v->data, v->stride, (uint32_t *)ix->data,
                   ix->stride, nullptr};
-  if (p.k <= TOPK_FILTER_K && p.cols <= TOPK_THREADS * TOPK_FILTER_PER) {
+  if (p.k <= TOPK_FILTER_K && p.cols <= TOPK_FILTER_ROW) {
     // A block a row: the row is one load per thread and slot, and the
     // blocks of a multiprocessor overlap one another's tails.
     const unsigned blocks = (unsigned)(x->rows < (1 << 30) ? x->rows : (1 << 30));
-    constexpr int EPV = zk_vec<T>::EPV;
+    constexpr int EPV = zk_vec<T>::EPV, NT = sizeof(T) == 4 ? 256 : 128;
     if (p.cols % EPV == 0 && zk_rows_aligned(x, 16))
-      topk_filter_kernel<T, true><<<blocks, TOPK_THREADS, 0, stream>>>(p);
+      topk_filter_kernel<T, true, NT><<<blocks, NT, 0, stream>>>(p);
     else
-      topk_filter_kernel<T, false><<<blocks, TOPK_THREADS, 0, stream>>>(p);
+      topk_filter_kernel<T, false, NT><<<blocks, NT, 0, stream>>>(p);
     return ZK_CUDA_LAUNCHED(call);
   }
   int64_t blocks = x->rows < (int64_t)zk_cuda(ctx)->sm_count * 8 ? x->rows : (int64_t)zk_cuda(ctx)->sm_count * 8;
