@@ -112,14 +112,17 @@ __global__ void __launch_bounds__(256) conv_kernel(ConvParams p) {
       const int64_t i1 = i0 + kTile < p.H ? i0 + kTile : p.H;
       const T *img = (const T *)p.x + n * p.H * p.W * p.C + c0;
       T *out = (T *)p.y + n * p.H * p.W * p.C + c0;
-      // win[0..2]: input rows i-1, i, i+1 of the current output row i.
-      float win[3][3][E];
+      // win[0..2]: input rows i-1, i, i+1 of the current output row i;
+      // row i+2 is loaded a row ahead (next), so two rows of loads are in
+      // flight while one is computed.
+      float win[3][3][E], next[3][E];
       bool row_ok[3] = {i0 > 0, true, i0 + 1 < p.H};
       if (row_ok[0]) load_row<T, E>(img + (i0 - 1) * p.W * p.C, j, p.C, col_ok, win[0]);
       load_row<T, E>(img + i0 * p.W * p.C, j, p.C, col_ok, win[1]);
+      if (row_ok[2]) load_row<T, E>(img + (i0 + 1) * p.W * p.C, j, p.C, col_ok, win[2]);
       for (int64_t i = i0; i < i1; i++) {
-        row_ok[2] = i + 1 < p.H;
-        if (row_ok[2]) load_row<T, E>(img + (i + 1) * p.W * p.C, j, p.C, col_ok, win[2]);
+        const bool next_ok = i + 2 < p.H && i + 1 < i1;
+        if (next_ok) load_row<T, E>(img + (i + 2) * p.W * p.C, j, p.C, col_ok, next);
         float acc[E];
         bool first = true;
 #pragma unroll
@@ -140,9 +143,11 @@ __global__ void __launch_bounds__(256) conv_kernel(ConvParams p) {
 #pragma unroll
         for (int kx = 0; kx < 3; kx++)
 #pragma unroll
-          for (int e = 0; e < E; e++) win[0][kx][e] = win[1][kx][e], win[1][kx][e] = win[2][kx][e];
+          for (int e = 0; e < E; e++)
+            win[0][kx][e] = win[1][kx][e], win[1][kx][e] = win[2][kx][e], win[2][kx][e] = next[kx][e];
         row_ok[0] = row_ok[1];
         row_ok[1] = row_ok[2];
+        row_ok[2] = i + 2 < p.H;
       }
     }
   }

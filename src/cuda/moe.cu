@@ -143,8 +143,23 @@ __global__ void __launch_bounds__(GATING_WARPS * 32) gating_warp_kernel(GatingJo
 #pragma unroll
     for (int i = 0; i < PER; i++) s[i] = s[i] / sum;
   }
+  // Each expert's selection key (zk_rank_key of the score, plus the bias
+  // where there is one) and output value, once.  Keys of real experts are
+  // never 0 (-Inf's order key is not), so 0 marks a lane's empty slots.
+  uint64_t key[PER];
+  float out[PER];
+#pragma unroll
+  for (int i = 0; i < PER; i++) {
+    const int64_t e = expert_of<V>(i, lane);
+    const float sel = e < j.E && j.bias ? s[i] + zk_ld_param(j.bias, j.bias_dtype, e) : s[i];
+    key[i] = e < j.E ? zk_rank_key(sel, (uint32_t)e) : 0;
+    out[i] = j.select_only ? s[i] : sel;
+  }
   // k rounds: the largest key below the previous winner's (none in the
   // first round: a NaN at expert 0 has the key ~0, which no bound admits).
+  // The warp's largest key is two hardware max-reductions, the high words
+  // and then the low words of the lanes holding the largest high word
+  // (keys are distinct), instead of a ten-shuffle 64-bit tree.
   uint64_t prev = ~(uint64_t)0;
   uint32_t my_e = 0;
   float my_raw = 0.0f;
@@ -152,16 +167,14 @@ __global__ void __launch_bounds__(GATING_WARPS * 32) gating_warp_kernel(GatingJo
     uint64_t best = 0;
     float raw = 0.0f;
 #pragma unroll
-    for (int i = 0; i < PER; i++) {
-      int64_t e = expert_of<V>(i, lane);
-      if (e >= j.E) continue;
-      float sel = j.bias ? s[i] + zk_ld_param(j.bias, j.bias_dtype, e) : s[i];
-      uint64_t key = zk_rank_key(sel, (uint32_t)e);
-      if ((r == 0 || key < prev) && key > best) best = key, raw = j.select_only ? s[i] : sel;
-    }
-    warp_best(best, raw);
-    prev = best;
-    if (lane == r) my_e = ~(uint32_t)best, my_raw = raw;
+    for (int i = 0; i < PER; i++)
+      if ((r == 0 || key[i] < prev) && key[i] > best) best = key[i], raw = out[i];
+    const uint32_t hi = __reduce_max_sync(0xffffffffu, (uint32_t)(best >> 32));
+    const uint32_t lo = __reduce_max_sync(0xffffffffu, (uint32_t)(best >> 32) == hi ? (uint32_t)best : 0u);
+    const uint64_t win = (uint64_t)hi << 32 | lo;
+    raw = __shfl_sync(0xffffffffu, raw, __ffs(__ballot_sync(0xffffffffu, best == win)) - 1);
+    prev = win;
+    if (lane == r) my_e = ~(uint32_t)win, my_raw = raw;
   }
   finish_token(j, row, lane, my_e, my_raw);
 }

@@ -103,7 +103,7 @@ __device__ __forceinline__ void store_values(To *y, const float (&v)[E]) {
   }
 }
 
-// int8: E codes per unit (E = 4, 8 or 1).
+// int8: E codes per unit (E = 16, 8, 4 or 1).
 template <typename To, int E, bool VEC, bool SILU>
 __global__ void int8_kernel(QuantJob j) {
   int64_t per_row = j.D / E, total = j.rows * per_row;
@@ -122,7 +122,7 @@ __global__ void int8_kernel(QuantJob j) {
   }
 }
 
-// int4: NB bytes (2·NB codes; NB = 2, 4 or 1) per unit; byte i holds
+// int4: NB bytes (2·NB codes; NB = 8, 4, 2 or 1) per unit; byte i holds
 // value 2i in its low nibble and 2i + 1 in its high one.
 template <typename To, int NB, bool VEC>
 __global__ void int4_kernel(QuantJob j) {
@@ -179,11 +179,16 @@ bool unit_fits(const zk_rows *x, const zk_rows *y, int64_t D, int codes, int x_b
   return D % codes == 0 && zk_rows_aligned(x, x_bytes) && zk_rows_aligned(y, zk_span_align(codes * es, es));
 }
 
-// V: the values of one 16-byte store of To.
+// V: the values of one 16-byte store of To.  Sixteen codes a unit where
+// the views allow (16 or 8 bytes of codes, 32 or 64 bytes of values):
+// units of one 16-byte store left the H100 at 38-76% of copy, the grid
+// loop's index arithmetic, group lookups and tiny code loads per few
+// values.
 template <typename To>
 zk_status run_int8(zk_ctx *ctx, const zk_call *call, const QuantJob &j, const zk_rows *x, const zk_rows *y,
                    bool silu) {
   constexpr int V = zk_vec<To>::EPV;
+  if (unit_fits(x, y, j.D, 16, 16)) return launch_int8<To, 16, true>(ctx, call, j, silu);
   if (unit_fits(x, y, j.D, V, V)) return launch_int8<To, V, true>(ctx, call, j, silu);
   if (V != 4 && unit_fits(x, y, j.D, 4, 4)) return launch_int8<To, 4, true>(ctx, call, j, silu);
   return launch_int8<To, 1, false>(ctx, call, j, silu);
@@ -192,6 +197,7 @@ zk_status run_int8(zk_ctx *ctx, const zk_call *call, const QuantJob &j, const zk
 template <typename To>
 zk_status run_int4(zk_ctx *ctx, const zk_call *call, const QuantJob &j, const zk_rows *x, const zk_rows *y) {
   constexpr int V = zk_vec<To>::EPV;
+  if (unit_fits(x, y, j.D, 16, 8)) return launch_int4<To, 8, true>(ctx, call, j);
   if (unit_fits(x, y, j.D, V, V / 2)) return launch_int4<To, V / 2, true>(ctx, call, j);
   if (V != 4 && unit_fits(x, y, j.D, 4, 2)) return launch_int4<To, 2, true>(ctx, call, j);
   return launch_int4<To, 1, false>(ctx, call, j);
