@@ -112,42 +112,45 @@ __global__ void __launch_bounds__(256) conv_kernel(ConvParams p) {
       const int64_t i1 = i0 + kTile < p.H ? i0 + kTile : p.H;
       const T *img = (const T *)p.x + n * p.H * p.W * p.C + c0;
       T *out = (T *)p.y + n * p.H * p.W * p.C + c0;
-      // win[0..2]: input rows i-1, i, i+1 of the current output row i;
-      // row i+2 is loaded a row ahead (next), so two rows of loads are in
-      // flight while one is computed.
-      float win[3][3][E], next[3][E];
-      bool row_ok[3] = {i0 > 0, true, i0 + 1 < p.H};
-      if (row_ok[0]) load_row<T, E>(img + (i0 - 1) * p.W * p.C, j, p.C, col_ok, win[0]);
-      load_row<T, E>(img + i0 * p.W * p.C, j, p.C, col_ok, win[1]);
-      if (row_ok[2]) load_row<T, E>(img + (i0 + 1) * p.W * p.C, j, p.C, col_ok, win[2]);
-      for (int64_t i = i0; i < i1; i++) {
-        const bool next_ok = i + 2 < p.H && i + 1 < i1;
-        if (next_ok) load_row<T, E>(img + (i + 2) * p.W * p.C, j, p.C, col_ok, next);
+      // Four input rows in registers, their roles rotating with the output
+      // row (above, mid, below = rows i-1, i, i+1; row i+2 is loaded into the fourth
+      // a row ahead, so two rows of loads are in flight while one is
+      // computed).  The loop is unrolled by four so that the rotation is
+      // renaming, not register moves.
+      float r0[3][E], r1[3][E], r2[3][E], r3[3][E];
+      auto row_at = [&](int64_t i) { return img + i * p.W * p.C; };
+      auto step = [&](int64_t i, const float (&above)[3][E], const float (&mid)[3][E], const float (&below)[3][E],
+                      float (&ahead)[3][E]) {
+        if (i + 2 < p.H && i + 1 < i1) load_row<T, E>(row_at(i + 2), j, p.C, col_ok, ahead);
+        const bool row_ok[3] = {i > 0, true, i + 1 < p.H};
+        const float(*win[3])[E] = {above, mid, below};
+        // Taps in order (ky, kx), each one fused multiply-add into f32,
+        // then the bias (spec 15.2's order).
         float acc[E];
-        bool first = true;
+#pragma unroll
+        for (int e = 0; e < E; e++) acc[e] = 0.0f;
 #pragma unroll
         for (int ky = 0; ky < 3; ky++)
 #pragma unroll
           for (int kx = 0; kx < 3; kx++) {
             if (!row_ok[ky] || !col_ok[kx]) continue;
 #pragma unroll
-            for (int e = 0; e < E; e++) acc[e] = first ? win[ky][kx][e] * w[ky * 3 + kx][e] : acc[e] + win[ky][kx][e] * w[ky * 3 + kx][e];
-            first = false;
+            for (int e = 0; e < E; e++) acc[e] = __fmaf_rn(win[ky][kx][e], w[ky * 3 + kx][e], acc[e]);
           }
         if (p.bias) {
 #pragma unroll
           for (int e = 0; e < E; e++) acc[e] += b[e];
         }
         zk_st_span<T, E>(out + (i * p.W + j) * p.C, acc);
-        // Slide the window down one row.
-#pragma unroll
-        for (int kx = 0; kx < 3; kx++)
-#pragma unroll
-          for (int e = 0; e < E; e++)
-            win[0][kx][e] = win[1][kx][e], win[1][kx][e] = win[2][kx][e], win[2][kx][e] = next[kx][e];
-        row_ok[0] = row_ok[1];
-        row_ok[1] = row_ok[2];
-        row_ok[2] = i + 2 < p.H;
+      };
+      if (i0 > 0) load_row<T, E>(row_at(i0 - 1), j, p.C, col_ok, r0);
+      load_row<T, E>(row_at(i0), j, p.C, col_ok, r1);
+      if (i0 + 1 < p.H) load_row<T, E>(row_at(i0 + 1), j, p.C, col_ok, r2);
+      for (int64_t i = i0; i < i1; i += 4) {
+        step(i, r0, r1, r2, r3);
+        if (i + 1 < i1) step(i + 1, r1, r2, r3, r0);
+        if (i + 2 < i1) step(i + 2, r2, r3, r0, r1);
+        if (i + 3 < i1) step(i + 3, r3, r0, r1, r2);
       }
     }
   }
