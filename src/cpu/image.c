@@ -80,11 +80,19 @@ zk_status zk_cpu_resize_bilinear(zk_ctx *ctx, const zk_args *args) {
   return s;
 }
 
-/* ---------------------------------------------------------- depthwise 3x3 */
+/* ---------------------------------------------------------- depthwise 3x3
+ * A task is a band of CONV_BAND output rows of one image, walked top to
+ * bottom with a window of three input rows: each input row enters the
+ * window once (converted once when 16-bit, instead of once per output row
+ * that reads it), and the window stays in L2 while three output rows use
+ * it.  Interior pixels with all nine taps take one channel loop over the
+ * nine products; border pixels leave out the taps outside the image. */
+
+#define CONV_BAND 16
 
 typedef struct conv_job {
   zk_rows x, y;         /* image rows [N·H, W·C] */
-  int64_t H, W, C;
+  int64_t H, W, C, bands;
   const float *w;       /* [9, C] in f32 */
   const float *bias;    /* [C] or NULL */
 } conv_job;
@@ -117,17 +125,57 @@ ZK_HOT static void conv_pixel(float *out, const float *const rows[3], int64_t j,
   }
 }
 
-static void conv_row(int64_t r, float *scratch, const void *arg) {
-  const conv_job *job = arg;
-  int64_t n = r / job->H, i = r % job->H, cols = job->x.cols;
-  const float *rows[3];
-  for (int k = 0; k < 3; k++) {
-    int64_t yy = i + k - 1;
-    rows[k] = yy < 0 || yy >= job->H ? NULL : zk_cpu_view(&job->x, n * job->H + yy, 0, cols, scratch + k * cols);
+/* Pixels 1 .. W-2 of a row whose three input rows are all present: the
+ * nine taps of conv_pixel in the same order, summed in registers. */
+ZK_HOT static void conv_interior(float *restrict out, const float *restrict up, const float *restrict mid,
+                                 const float *restrict down, int64_t W, int64_t C, const float *restrict w,
+                                 const float *restrict bias) {
+  const float *w0 = w, *w1 = w + 3 * C, *w2 = w + 6 * C;
+  for (int64_t j = 1; j + 1 < W; j++) {
+    const float *a = up + (j - 1) * C, *b = mid + (j - 1) * C, *d = down + (j - 1) * C;
+    float *o = out + j * C;
+    for (int64_t c = 0; c < C; c++) {
+      float s = a[c] * w0[c];
+      s += a[C + c] * w0[C + c];
+      s += a[2 * C + c] * w0[2 * C + c];
+      s += b[c] * w1[c];
+      s += b[C + c] * w1[C + c];
+      s += b[2 * C + c] * w1[2 * C + c];
+      s += d[c] * w2[c];
+      s += d[C + c] * w2[C + c];
+      s += d[2 * C + c] * w2[2 * C + c];
+      o[c] = bias ? s + bias[c] : s;
+    }
   }
-  float *out = zk_cpu_target(&job->y, r, 0, scratch + 3 * cols);
-  for (int64_t j = 0; j < job->W; j++) conv_pixel(out + j * job->C, rows, j, job->W, job->C, job->w, job->bias);
-  zk_cpu_commit(&job->y, r, 0, cols, out);
+}
+
+static void conv_row(float *out, const float *const rows[3], const conv_job *job) {
+  int64_t W = job->W, C = job->C;
+  if (rows[0] && rows[2] && W > 2) {
+    conv_pixel(out, rows, 0, W, C, job->w, job->bias);
+    conv_interior(out, rows[0], rows[1], rows[2], W, C, job->w, job->bias);
+    conv_pixel(out + (W - 1) * C, rows, W - 1, W, C, job->w, job->bias);
+  } else {
+    for (int64_t j = 0; j < W; j++) conv_pixel(out + j * C, rows, j, W, C, job->w, job->bias);
+  }
+}
+
+/* Scratch: a ring of three input rows (row yy in slot yy % 3), then the
+ * output row. */
+static void conv_band(int64_t task, float *scratch, const void *arg) {
+  const conv_job *job = arg;
+  int64_t H = job->H, cols = job->x.cols, n = task / job->bands, i0 = task % job->bands * CONV_BAND;
+  int64_t i1 = i0 + CONV_BAND < H ? i0 + CONV_BAND : H;
+  const float *ring[3] = {NULL, NULL, NULL};
+  for (int64_t yy = i0 - 1; yy <= i0 + 1 && yy < H; yy++)
+    if (yy >= 0) ring[yy % 3] = zk_cpu_view(&job->x, n * H + yy, 0, cols, scratch + yy % 3 * cols);
+  for (int64_t i = i0; i < i1; i++) {
+    if (i > i0 && i + 1 < H) ring[(i + 1) % 3] = zk_cpu_view(&job->x, n * H + i + 1, 0, cols, scratch + (i + 1) % 3 * cols);
+    const float *rows[3] = {i > 0 ? ring[(i - 1) % 3] : NULL, ring[i % 3], i + 1 < H ? ring[(i + 1) % 3] : NULL};
+    float *out = zk_cpu_target(&job->y, n * H + i, 0, scratch + 3 * cols);
+    conv_row(out, rows, job);
+    zk_cpu_commit(&job->y, n * H + i, 0, cols, out);
+  }
 }
 
 zk_status zk_cpu_depthwise_conv_3x3(zk_ctx *ctx, const zk_args *args) {
@@ -141,8 +189,9 @@ zk_status zk_cpu_depthwise_conv_3x3(zk_ctx *ctx, const zk_args *args) {
     s = zk_fail(call, ZK_ERR_OOM, "cannot allocate the f32 weights");
   } else {
     for (int k = 0; k < 9; k++) zk_cpu_load(wt, k, 0, C, w + k * C);
-    conv_job job = {image_rows(&args->t[0], W), image_rows(&args->t[3], W), H, W, C, w, bias};
-    s = zk_cpu_for_rows(ctx, call, args->t[0].rows / W, W * C, 4 * W * C, conv_row, &job);
+    int64_t bands = (H + CONV_BAND - 1) / CONV_BAND, images = args->t[0].rows / (H * W);
+    conv_job job = {image_rows(&args->t[0], W), image_rows(&args->t[3], W), H, W, C, bands, w, bias};
+    s = zk_cpu_for_rows(ctx, call, images * bands, CONV_BAND * W * C, 4 * W * C, conv_band, &job);
   }
   free(w);
   free(bias);
