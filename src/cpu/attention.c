@@ -187,11 +187,60 @@ static zk_status check_indices(const zk_call *call, const paged_job *j, int64_t 
   return ZK_OK;
 }
 
-/* acc = acc·alpha + Σ_t p[t]·v[t] over cnt rows of v (D apart). */
-ZK_HOT static void rescale_accumulate(float *acc, float alpha, const float *p, const float *v, int64_t cnt, int64_t D) {
-  for (int64_t d = 0; d < D; d++) acc[d] *= alpha;
+/* The K or V rows of one block for one KV head: cnt rows of D, `stride`
+ * floats apart.  An f32 cache is read in place (rows HKV·D apart); a
+ * 16-bit one is converted into scratch (rows D apart). */
+typedef struct kv_rows {
+  const float *row0;
+  int64_t stride;
+} kv_rows;
+
+static kv_rows block_rows(const zk_rows *cache, int64_t slot0, int64_t col, int64_t cnt, int64_t D, float *buf) {
+  if (cache->dtype == ZK_F32) return (kv_rows){(const float *)zk_row_ptr(cache, slot0, col), cache->stride};
+  for (int64_t t = 0; t < cnt; t++) zk_cpu_load(cache, slot0 + t, col, D, buf + t * D);
+  return (kv_rows){buf, D};
+}
+
+/* Asks for a block's rows of one KV head ahead of use: they lie HKV·D
+ * elements apart, a pattern the hardware prefetchers pick up late. */
+static void prefetch_block(const zk_rows *cache, int64_t slot0, int64_t col, int64_t cnt, int64_t D) {
+#if defined(__GNUC__)
+  int64_t bytes = D * (int64_t)zk_dtype_size(cache->dtype);
+  for (int64_t t = 0; t < cnt; t++) {
+    const char *row = zk_row_ptr(cache, slot0 + t, col);
+    for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(row + b, 0);
+  }
+#else
+  (void)cache, (void)slot0, (void)col, (void)cnt, (void)D;
+#endif
+}
+
+/* s[g·BS + t] = scale·⟨q_g, k_t⟩: each K row is used by the G heads while
+ * it is in L1. */
+static void group_scores(float *s, const float *q, kv_rows k, int64_t G, int64_t D, int64_t BS, int64_t cnt, float scale) {
   for (int64_t t = 0; t < cnt; t++)
-    for (int64_t d = 0; d < D; d++) acc[d] += p[t] * v[t * D + d];
+    for (int64_t g = 0; g < G; g++) s[g * BS + t] = scale * zk_cpu_dot(q + g * D, k.row0 + t * k.stride, D);
+}
+
+/* acc = acc·alpha + Σ_t p[t]·v_t, 16 columns at a time so that the
+ * partial sums stay in registers across the cnt rows. */
+#define ACC_LANES 16
+ZK_HOT static void rescale_accumulate(float *acc, float alpha, const float *p, kv_rows v, int64_t cnt, int64_t D) {
+  int64_t d0 = 0;
+  for (; d0 + ACC_LANES <= D; d0 += ACC_LANES) {
+    float a[ACC_LANES];
+    for (int l = 0; l < ACC_LANES; l++) a[l] = acc[d0 + l] * alpha;
+    for (int64_t t = 0; t < cnt; t++) {
+      const float *vt = v.row0 + t * v.stride + d0;
+      for (int l = 0; l < ACC_LANES; l++) a[l] += p[t] * vt[l];
+    }
+    for (int l = 0; l < ACC_LANES; l++) acc[d0 + l] = a[l];
+  }
+  for (; d0 < D; d0++) {
+    float a = acc[d0] * alpha;
+    for (int64_t t = 0; t < cnt; t++) a += p[t] * v.row0[t * v.stride + d0];
+    acc[d0] = a;
+  }
 }
 
 /* p[t] = e^(s[t] - m). */
@@ -199,17 +248,19 @@ ZK_HOT static void exp_shift(float *p, const float *s, float m, int64_t n) {
   for (int64_t t = 0; t < n; t++) p[t] = zk_exp_f(s[t] - m);
 }
 
-/* Scratch of a task: G·D q, G·D acc, BS·D k, BS·D v, BS scores, 2G (max, sum). */
+/* Scratch of a task: G·D q, G·D acc, BS·D k, BS·D v (16-bit caches),
+ * G·BS scores, 2G (max, sum). */
 static int64_t paged_scratch(const paged_job *j) {
-  return 2 * padded(j->G * j->D) + 2 * padded(j->BS * j->D) + padded(j->BS) + padded(2 * j->G);
+  return 2 * padded(j->G * j->D) + 2 * padded(j->BS * j->D) + padded(j->G * j->BS) + padded(2 * j->G);
 }
 
-/* Task (b, kvh): query heads kvh·G .. kvh·G + G - 1 of sequence b. */
+/* Task (b, kvh): query heads kvh·G .. kvh·G + G - 1 of sequence b.  Per
+ * block: the G·cnt scores, then per head the online-softmax update. */
 static void paged_task(int64_t task, float *scratch, const void *arg) {
   const paged_job *j = arg;
-  int64_t b = task / j->HKV, kvh = task % j->HKV, G = j->G, D = j->D, BS = j->BS;
-  float *q = scratch, *acc = q + padded(G * D), *k = acc + padded(G * D), *v = k + padded(BS * D);
-  float *s = v + padded(BS * D), *m = s + padded(BS), *l = m + G;
+  int64_t b = task / j->HKV, kvh = task % j->HKV, G = j->G, D = j->D, BS = j->BS, col = kvh * D;
+  float *q = scratch, *acc = q + padded(G * D), *kbuf = acc + padded(G * D), *vbuf = kbuf + padded(BS * D);
+  float *s = vbuf + padded(BS * D), *m = s + padded(G * BS), *l = m + G;
   zk_cpu_load(j->q, b, kvh * G * D, G * D, q);
   fill_row(acc, G * D, 0.0f);
   fill_row(m, G, -INFINITY);
@@ -217,18 +268,23 @@ static void paged_task(int64_t task, float *scratch, const void *arg) {
   int64_t L = i32_at(j->lens, 0, b);
   for (int64_t t0 = 0; t0 < L; t0 += BS) {
     int64_t cnt = L - t0 < BS ? L - t0 : BS, slot0 = (int64_t)i32_at(j->tables, b, t0 / BS) * BS;
-    for (int64_t t = 0; t < cnt; t++) {
-      zk_cpu_load(j->kc, slot0 + t, kvh * D, D, k + t * D);
-      zk_cpu_load(j->vc, slot0 + t, kvh * D, D, v + t * D);
+    int64_t next = t0 + BS;
+    if (next < L) {
+      int64_t next_slot0 = (int64_t)i32_at(j->tables, b, next / BS) * BS, next_cnt = L - next < BS ? L - next : BS;
+      prefetch_block(j->kc, next_slot0, col, next_cnt, D);
+      prefetch_block(j->vc, next_slot0, col, next_cnt, D);
     }
+    kv_rows k = block_rows(j->kc, slot0, col, cnt, D, kbuf);
+    kv_rows v = block_rows(j->vc, slot0, col, cnt, D, vbuf);
+    group_scores(s, q, k, G, D, BS, cnt, j->scale);
     for (int64_t g = 0; g < G; g++) {
-      for (int64_t t = 0; t < cnt; t++) s[t] = j->scale * zk_cpu_dot(q + g * D, k + t * D, D);
-      float bm = zk_cpu_max(s, cnt), mn = bm > m[g] ? bm : m[g];
+      float *sg = s + g * BS;
+      float bm = zk_cpu_max(sg, cnt), mn = bm > m[g] ? bm : m[g];
       /* The first block: m = -Inf, alpha = e^(-Inf) = 0 on an empty accumulator. */
       float alpha = zk_exp_f(m[g] - mn);
-      exp_shift(s, s, mn, cnt);
-      l[g] = l[g] * alpha + zk_cpu_sum(s, cnt);
-      rescale_accumulate(acc + g * D, alpha, s, v, cnt, D);
+      exp_shift(sg, sg, mn, cnt);
+      l[g] = l[g] * alpha + zk_cpu_sum(sg, cnt);
+      rescale_accumulate(acc + g * D, alpha, sg, v, cnt, D);
       m[g] = mn;
     }
   }
