@@ -215,32 +215,104 @@ static void prefetch_block(const zk_rows *cache, int64_t slot0, int64_t col, int
 #endif
 }
 
-/* s[g·BS + t] = scale·⟨q_g, k_t⟩: each K row is used by the G heads while
- * it is in L1. */
-static void group_scores(float *s, const float *q, kv_rows k, int64_t G, int64_t D, int64_t BS, int64_t cnt, float scale) {
-  for (int64_t t = 0; t < cnt; t++)
-    for (int64_t g = 0; g < G; g++) s[g * BS + t] = scale * zk_cpu_dot(q + g * D, k.row0 + t * k.stride, D);
+/* Heads of a group are served four at a time: each K or V element loaded
+ * feeds four FMAs, and the four heads' partial sums (named arrays of 16
+ * lanes, one vector register each) stay in registers across the loop.
+ * Leftover heads (G not a multiple of 4) go one at a time. */
+#define HEADS 4
+#define LANES 16
+
+/* Sum of 16 lanes in a fixed tree. */
+static inline float fold_lanes(const float *a) {
+  float h[8], q[4];
+  for (int l = 0; l < 8; l++) h[l] = a[l] + a[l + 8];
+  for (int l = 0; l < 4; l++) q[l] = h[l] + h[l + 4];
+  return (q[0] + q[2]) + (q[1] + q[3]);
 }
 
-/* acc = acc·alpha + Σ_t p[t]·v_t, 16 columns at a time so that the
- * partial sums stay in registers across the cnt rows. */
-#define ACC_LANES 16
-ZK_HOT static void rescale_accumulate(float *acc, float alpha, const float *p, kv_rows v, int64_t cnt, int64_t D) {
+/* s[h·BS] = scale·⟨q_h, k⟩ for the four heads q_h = q + h·D. */
+static inline void four_dots(float *s, int64_t BS, const float *q, const float *k, int64_t D, float scale) {
+  float a0[LANES] = {0}, a1[LANES] = {0}, a2[LANES] = {0}, a3[LANES] = {0};
   int64_t d0 = 0;
-  for (; d0 + ACC_LANES <= D; d0 += ACC_LANES) {
-    float a[ACC_LANES];
-    for (int l = 0; l < ACC_LANES; l++) a[l] = acc[d0 + l] * alpha;
+  for (; d0 + LANES <= D; d0 += LANES)
+    for (int l = 0; l < LANES; l++) {
+      float kv = k[d0 + l];
+      a0[l] += q[d0 + l] * kv;
+      a1[l] += q[D + d0 + l] * kv;
+      a2[l] += q[2 * D + d0 + l] * kv;
+      a3[l] += q[3 * D + d0 + l] * kv;
+    }
+  float dot[HEADS] = {fold_lanes(a0), fold_lanes(a1), fold_lanes(a2), fold_lanes(a3)};
+  for (int h = 0; h < HEADS; h++) {
+    for (int64_t d = d0; d < D; d++) dot[h] += q[h * D + d] * k[d];
+    s[h * BS] = scale * dot[h];
+  }
+}
+
+/* s[g·BS + t] = scale·⟨q_g, k_t⟩ for the G heads and the block's cnt rows. */
+ZK_HOT static void group_scores(float *s, const float *q, kv_rows k, int64_t G, int64_t D, int64_t BS, int64_t cnt,
+                                float scale) {
+  for (int64_t t = 0; t < cnt; t++) {
+    const float *kt = k.row0 + t * k.stride;
+    int64_t g = 0;
+    for (; g + HEADS <= G; g += HEADS) four_dots(s + g * BS + t, BS, q + g * D, kt, D, scale);
+    for (; g < G; g++) s[g * BS + t] = scale * zk_cpu_dot(q + g * D, kt, D);
+  }
+}
+
+/* acc_h = acc_h·alpha[h] + Σ_t p_h[t]·v_t for four heads (acc_h = acc + h·D,
+ * p_h = p + h·BS), 16 columns at a time. */
+static inline void four_accumulate(float *acc, const float *alpha, const float *p, int64_t BS, kv_rows v, int64_t cnt,
+                                   int64_t D) {
+  int64_t d0 = 0;
+  for (; d0 + LANES <= D; d0 += LANES) {
+    float a0[LANES], a1[LANES], a2[LANES], a3[LANES];
+    for (int l = 0; l < LANES; l++) {
+      a0[l] = acc[d0 + l] * alpha[0];
+      a1[l] = acc[D + d0 + l] * alpha[1];
+      a2[l] = acc[2 * D + d0 + l] * alpha[2];
+      a3[l] = acc[3 * D + d0 + l] * alpha[3];
+    }
     for (int64_t t = 0; t < cnt; t++) {
       const float *vt = v.row0 + t * v.stride + d0;
-      for (int l = 0; l < ACC_LANES; l++) a[l] += p[t] * vt[l];
+      float p0 = p[t], p1 = p[BS + t], p2 = p[2 * BS + t], p3 = p[3 * BS + t];
+      for (int l = 0; l < LANES; l++) {
+        float vv = vt[l];
+        a0[l] += p0 * vv;
+        a1[l] += p1 * vv;
+        a2[l] += p2 * vv;
+        a3[l] += p3 * vv;
+      }
     }
-    for (int l = 0; l < ACC_LANES; l++) acc[d0 + l] = a[l];
+    for (int l = 0; l < LANES; l++) {
+      acc[d0 + l] = a0[l];
+      acc[D + d0 + l] = a1[l];
+      acc[2 * D + d0 + l] = a2[l];
+      acc[3 * D + d0 + l] = a3[l];
+    }
   }
-  for (; d0 < D; d0++) {
-    float a = acc[d0] * alpha;
-    for (int64_t t = 0; t < cnt; t++) a += p[t] * v.row0[t * v.stride + d0];
-    acc[d0] = a;
-  }
+  for (; d0 < D; d0++)
+    for (int h = 0; h < HEADS; h++) {
+      float a = acc[h * D + d0] * alpha[h];
+      for (int64_t t = 0; t < cnt; t++) a += p[h * BS + t] * v.row0[t * v.stride + d0];
+      acc[h * D + d0] = a;
+    }
+}
+
+/* One head: acc = acc·alpha + Σ_t p[t]·v_t, row by row. */
+static inline void one_accumulate(float *acc, float alpha, const float *p, kv_rows v, int64_t cnt, int64_t D) {
+  for (int64_t d = 0; d < D; d++) acc[d] *= alpha;
+  for (int64_t t = 0; t < cnt; t++)
+    for (int64_t d = 0; d < D; d++) acc[d] += p[t] * v.row0[t * v.stride + d];
+}
+
+/* The block's weighted V rows into the G accumulators (alpha: G rescales,
+ * p: G rows of BS weights). */
+ZK_HOT static void group_accumulate(float *acc, const float *alpha, const float *p, kv_rows v, int64_t G, int64_t D,
+                                    int64_t BS, int64_t cnt) {
+  int64_t g = 0;
+  for (; g + HEADS <= G; g += HEADS) four_accumulate(acc + g * D, alpha + g, p + g * BS, BS, v, cnt, D);
+  for (; g < G; g++) one_accumulate(acc + g * D, alpha[g], p + g * BS, v, cnt, D);
 }
 
 /* p[t] = e^(s[t] - m). */
@@ -249,9 +321,9 @@ ZK_HOT static void exp_shift(float *p, const float *s, float m, int64_t n) {
 }
 
 /* Scratch of a task: G·D q, G·D acc, BS·D k, BS·D v (16-bit caches),
- * G·BS scores, 2G (max, sum). */
+ * G·BS scores, 3G (max, sum, rescale). */
 static int64_t paged_scratch(const paged_job *j) {
-  return 2 * padded(j->G * j->D) + 2 * padded(j->BS * j->D) + padded(j->G * j->BS) + padded(2 * j->G);
+  return 2 * padded(j->G * j->D) + 2 * padded(j->BS * j->D) + padded(j->G * j->BS) + padded(3 * j->G);
 }
 
 /* Task (b, kvh): query heads kvh·G .. kvh·G + G - 1 of sequence b.  Per
@@ -260,7 +332,7 @@ static void paged_task(int64_t task, float *scratch, const void *arg) {
   const paged_job *j = arg;
   int64_t b = task / j->HKV, kvh = task % j->HKV, G = j->G, D = j->D, BS = j->BS, col = kvh * D;
   float *q = scratch, *acc = q + padded(G * D), *kbuf = acc + padded(G * D), *vbuf = kbuf + padded(BS * D);
-  float *s = vbuf + padded(BS * D), *m = s + padded(G * BS), *l = m + G;
+  float *s = vbuf + padded(BS * D), *m = s + padded(G * BS), *l = m + G, *alpha = l + G;
   zk_cpu_load(j->q, b, kvh * G * D, G * D, q);
   fill_row(acc, G * D, 0.0f);
   fill_row(m, G, -INFINITY);
@@ -281,12 +353,12 @@ static void paged_task(int64_t task, float *scratch, const void *arg) {
       float *sg = s + g * BS;
       float bm = zk_cpu_max(sg, cnt), mn = bm > m[g] ? bm : m[g];
       /* The first block: m = -Inf, alpha = e^(-Inf) = 0 on an empty accumulator. */
-      float alpha = zk_exp_f(m[g] - mn);
+      alpha[g] = zk_exp_f(m[g] - mn);
       exp_shift(sg, sg, mn, cnt);
-      l[g] = l[g] * alpha + zk_cpu_sum(sg, cnt);
-      rescale_accumulate(acc + g * D, alpha, sg, v, cnt, D);
+      l[g] = l[g] * alpha[g] + zk_cpu_sum(sg, cnt);
       m[g] = mn;
     }
+    group_accumulate(acc, alpha, s, v, G, D, BS, cnt);
   }
   /* L = 0 leaves acc = 0 (l = 0 is never divided by). */
   for (int64_t g = 0; g < G; g++)
