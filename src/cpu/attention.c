@@ -25,47 +25,124 @@ ZK_HOT static void fill_row(float *y, int64_t n, float v) {
   for (int64_t j = 0; j < n; j++) y[j] = v;
 }
 
-/* ------------------------------------------------------------- logsumexp */
-
-/* lse of an f32 row with the edge values of §6.1 (NaN, +Inf, all -Inf or
- * empty -> -Inf), which are exactly the non-finite row maxima.  e, partial:
- * scratch of zk_cpu_exp_sum. */
-static float lse_row(const float *x, int64_t n, float *e, float *partial) {
-  float m = zk_cpu_max(x, n);
-  if (!(m > -INFINITY && m < INFINITY)) return m;
-  return m + logf(zk_cpu_exp_sum(e, x, m, n, partial));
+ZK_HOT static void scale_into(float *y, const float *e, float k, int64_t n) {
+  for (int64_t j = 0; j < n; j++) y[j] = e[j] * k;
 }
 
-/* Scratch: [n] the converted row, [n] e (the grad's dx), the chunk sums. */
-static int64_t lse_scratch(int64_t n) { return 2 * padded(n) + zk_cpu_exp_sum_partials(n); }
+/* Fixed-order 16-lane sums, folded in a fixed tree that gcc keeps in
+ * vector registers. */
+#define LANES 16
+
+static inline float fold_lanes(const float *a) {
+  float h[8], q[4];
+  for (int l = 0; l < 8; l++) h[l] = a[l] + a[l + 8];
+  for (int l = 0; l < 4; l++) q[l] = h[l] + h[l + 4];
+  return (q[0] + q[2]) + (q[1] + q[3]);
+}
+
+/* ------------------------------------------------------ row exponentials
+ * The row ops are bound by the exponential, not by DRAM: a row (up to a
+ * few 16 KB) stays in L1/L2 between its passes.  What the exp pass can
+ * hide is the next row's DRAM traffic, so it runs in chunks and, after
+ * each chunk, prefetches the same columns of the next row (as the softmax
+ * family does).  Each chunk is summed in a fixed 16-lane order and the
+ * chunk sums by zk_cpu_sum: a fixed order, accurate for long rows. */
+
+#define EXP_CHUNK 512
+
+/* Row r + 1 of up to two tensors (read and written by this row's op). */
+typedef struct next_row {
+  const zk_rows *in, *out; /* out may be NULL */
+  int64_t r;               /* past the last row: nothing to prefetch */
+} next_row;
+
+static void prefetch_next(const next_row *next, int64_t j, int64_t k) {
+#if defined(__GNUC__)
+  if (next->r >= next->in->rows) return;
+  int64_t elem = zk_dtype_size(next->in->dtype);
+  const char *in = zk_row_ptr(next->in, next->r, j), *out = next->out ? zk_row_ptr(next->out, next->r, j) : NULL;
+  for (int64_t b = 0; b < k * elem; b += 64) {
+    __builtin_prefetch(in + b, 0);
+    if (out) __builtin_prefetch(out + b, 1);
+  }
+#else
+  (void)next, (void)j, (void)k;
+#endif
+}
+
+/* Σ e^(x[j] - m) over n ≤ EXP_CHUNK values, without storing the terms. */
+ZK_HOT static float exp_sum_chunk(const float *x, float m, int64_t n) {
+  float acc[LANES] = {0};
+  int64_t i = 0;
+  for (; i + LANES <= n; i += LANES)
+    for (int l = 0; l < LANES; l++) acc[l] += zk_exp_f(x[i + l] - m);
+  for (int l = 0; i < n; i++, l++) acc[l] += zk_exp_f(x[i] - m);
+  return fold_lanes(acc);
+}
+
+/* Σ_j e^(x[j] - m) for a finite m, by chunks; e = e^(x - m) (e may be x)
+ * unless e is NULL.  partial: chunks_of(n) floats, then one more. */
+static float exp_sum_row(float *e, const float *x, float m, int64_t n, float *partial, const next_row *next) {
+  int64_t c = 0;
+  for (int64_t j = 0; j < n; c++, j += EXP_CHUNK) {
+    int64_t k = n - j < EXP_CHUNK ? n - j : EXP_CHUNK;
+    partial[c] = e ? zk_cpu_exp_sum(e + j, x + j, m, k, partial + c + 1) : exp_sum_chunk(x + j, m, k);
+    prefetch_next(next, j, k);
+  }
+  return zk_cpu_sum(partial, c);
+}
+
+/* Scratch floats of exp_sum_row's partial sums. */
+static int64_t exp_partials(int64_t n) { return (n + EXP_CHUNK - 1) / EXP_CHUNK + zk_cpu_exp_sum_partials(EXP_CHUNK); }
+
+/* ------------------------------------------------------------- logsumexp */
 
 typedef struct lse_job {
   const zk_rows *x, *dy, *out; /* forward: dy NULL, out = y; grad: out = dx */
 } lse_job;
 
+/* lse of row r (an f32 view x) with the edge values of §6.1 (NaN, +Inf,
+ * all -Inf or empty -> -Inf), which are exactly the non-finite row maxima.
+ * Leaves the row maximum in *m and, when e is not NULL and m is finite,
+ * e^(x - m) in e and their sum in *s. */
+static float lse_row(const lse_job *job, int64_t r, const float *x, int64_t n, float *e, float *partial, float *m,
+                     float *s) {
+  *m = zk_cpu_max(x, n);
+  if (!(*m > -INFINITY && *m < INFINITY)) return *m;
+  next_row next = {job->x, job->dy ? job->out : NULL, r + 1};
+  *s = exp_sum_row(e, x, *m, n, partial, &next);
+  return *m + logf(*s);
+}
+
+/* Scratch: [n] the converted row, [n] e (the grad's dx), the chunk sums. */
+static int64_t lse_scratch(int64_t n) { return 2 * padded(n) + exp_partials(n); }
+
 static void lse_forward_row(int64_t r, float *scratch, const void *arg) {
   const lse_job *job = arg;
   int64_t n = job->x->cols;
-  float *e = scratch + padded(n);
   const float *x = zk_cpu_view(job->x, r, 0, n, scratch);
-  float y = lse_row(x, n, e, e + padded(n));
+  float m, s, y = lse_row(job, r, x, n, NULL, scratch + 2 * padded(n), &m, &s);
   zk_cpu_store(job->out, r, 0, 1, &y);
 }
 
-/* dx[j] = dy·e^(x[j] - lse). */
+/* dx[j] = dy·e^(x[j] - lse), for a row whose max is not finite. */
 ZK_HOT static void lse_vjp_row(float *dx, const float *x, float lse, float dy, int64_t n) {
   for (int64_t j = 0; j < n; j++) dx[j] = dy * zk_exp_f(x[j] - lse);
 }
 
+/* The grad reuses the forward's terms: e^(x - lse) = e^(x - m)/s, so dx =
+ * (dy/s)·e with no second exponential (within GRAD; the non-finite rows
+ * keep the formula as written). */
 static void lse_backward_row(int64_t r, float *scratch, const void *arg) {
   const lse_job *job = arg;
   int64_t n = job->x->cols;
-  float *e = scratch + padded(n), dy;
+  float *e = scratch + padded(n), m, s = 1.0f, dy; /* s is set where it is used */
   const float *x = zk_cpu_view(job->x, r, 0, n, scratch);
-  float lse = lse_row(x, n, e, e + padded(n));
+  float lse = lse_row(job, r, x, n, e, e + padded(n), &m, &s);
   zk_cpu_load(job->dy, r, 0, 1, &dy);
-  float *dx = zk_cpu_target(job->out, r, 0, e);
+  float *dx = zk_cpu_target(job->out, r, 0, e); /* e itself when converting */
   if (lse == -INFINITY) fill_row(dx, n, 0.0f); /* constant forward: no gradient */
+  else if (m < INFINITY) scale_into(dx, e, dy / s, n);
   else lse_vjp_row(dx, x, lse, dy, n);
   zk_cpu_commit(job->out, r, 0, n, dx);
 }
@@ -86,22 +163,38 @@ zk_status zk_cpu_logsumexp_lastdim_grad(zk_ctx *ctx, const zk_args *a) {
 
 /* ------------------------------------------------------ masked softmaxes */
 
-/* z[j] = scale·x[j] where kept, -Inf where masked (keep NULL: all kept). */
-ZK_HOT static void masked_scores(float *z, const float *x, const uint8_t *keep, float scale, int64_t n) {
-  for (int64_t j = 0; j < n; j++) z[j] = keep[j] ? scale * x[j] : -INFINITY;
-}
-
-ZK_HOT static void scaled_scores(float *z, const float *x, float scale, int64_t n) {
-  for (int64_t j = 0; j < n; j++) z[j] = scale * x[j];
+/* z[j] = scale·x[j] where kept, -Inf where masked (keep NULL: all kept).
+ * Returns max z, with any NaN or +Inf in z reported as +Inf (the row then
+ * takes nan_row either way): the max is taken while z is formed. */
+ZK_HOT static float masked_scores_max(float *z, const float *x, const uint8_t *keep, float scale, int64_t n) {
+  float acc[LANES], poison[LANES];
+  for (int l = 0; l < LANES; l++) acc[l] = -INFINITY, poison[l] = 0.0f;
+  int64_t i = 0;
+  for (; i + LANES <= n; i += LANES)
+#pragma omp simd
+    for (int l = 0; l < LANES; l++) {
+      float v = !keep || keep[i + l] ? scale * x[i + l] : -INFINITY;
+      z[i + l] = v;
+      acc[l] = v > acc[l] ? v : acc[l];
+      poison[l] += v < INFINITY ? 0.0f : 1.0f; /* NaN or +Inf */
+    }
+  for (int l = 0; i < n; i++, l++) {
+    float v = !keep || keep[i] ? scale * x[i] : -INFINITY;
+    z[i] = v;
+    acc[l] = v > acc[l] ? v : acc[l];
+    poison[l] += v < INFINITY ? 0.0f : 1.0f;
+  }
+  float m = -INFINITY, bad = 0.0f;
+  for (int l = 0; l < LANES; l++) {
+    m = acc[l] > m ? acc[l] : m;
+    bad += poison[l];
+  }
+  return bad > 0.0f ? INFINITY : m;
 }
 
 /* A kept NaN or +Inf: NaN at every kept entry, 0 at the masked ones. */
 ZK_HOT static void nan_row(float *y, const uint8_t *keep, int64_t n) {
   for (int64_t j = 0; j < n; j++) y[j] = keep && !keep[j] ? 0.0f : NAN;
-}
-
-ZK_HOT static void scale_into(float *y, const float *e, float k, int64_t n) {
-  for (int64_t j = 0; j < n; j++) y[j] = e[j] * k;
 }
 
 typedef struct masked_job {
@@ -110,7 +203,7 @@ typedef struct masked_job {
 } masked_job;
 
 /* Scratch: [n] the converted row (x, then y), [n] z, the chunk sums. */
-static int64_t masked_scratch(int64_t n) { return 2 * padded(n) + zk_cpu_exp_sum_partials(n); }
+static int64_t masked_scratch(int64_t n) { return 2 * padded(n) + exp_partials(n); }
 
 static void masked_row(int64_t r, float *scratch, const void *arg) {
   const masked_job *job = arg;
@@ -118,18 +211,17 @@ static void masked_row(int64_t r, float *scratch, const void *arg) {
   float *z = scratch + padded(n), *partial = z + padded(n);
   const float *x = zk_cpu_view(job->x, r, 0, n, scratch);
   float *y = zk_cpu_target(job->y, r, 0, scratch);
-  const uint8_t *keep = NULL;
-  if (zk_present(job->mask)) {
-    keep = (const uint8_t *)zk_row_ptr(job->mask, r % job->mask->rows, 0);
-    masked_scores(z, x, keep, job->scale, n);
-  } else {
-    scaled_scores(z, x, job->scale, n);
-  }
+  const uint8_t *keep = zk_present(job->mask) ? (const uint8_t *)zk_row_ptr(job->mask, r % job->mask->rows, 0) : NULL;
+  float m = masked_scores_max(z, x, keep, job->scale, n);
   /* x is fully read: y (which may be x) is written from here on. */
-  float m = zk_cpu_max(z, n);
-  if (m == -INFINITY) fill_row(y, n, 0.0f); /* nothing kept, or all kept -Inf */
-  else if (!(m < INFINITY)) nan_row(y, keep, n);
-  else scale_into(y, z, 1.0f / zk_cpu_exp_sum(z, z, m, n, partial), n); /* the sum is >= 1 */
+  if (m == -INFINITY) {
+    fill_row(y, n, 0.0f); /* nothing kept, or all kept -Inf */
+  } else if (!(m < INFINITY)) {
+    nan_row(y, keep, n);
+  } else {
+    next_row next = {job->x, job->y, r + 1};
+    scale_into(y, z, 1.0f / exp_sum_row(z, z, m, n, partial, &next), n); /* the sum is >= 1 */
+  }
   zk_cpu_commit(job->y, r, 0, n, y);
 }
 
@@ -220,15 +312,6 @@ static void prefetch_block(const zk_rows *cache, int64_t slot0, int64_t col, int
  * lanes, one vector register each) stay in registers across the loop.
  * Leftover heads (G not a multiple of 4) go one at a time. */
 #define HEADS 4
-#define LANES 16
-
-/* Sum of 16 lanes in a fixed tree. */
-static inline float fold_lanes(const float *a) {
-  float h[8], q[4];
-  for (int l = 0; l < 8; l++) h[l] = a[l] + a[l + 8];
-  for (int l = 0; l < 4; l++) q[l] = h[l] + h[l + 4];
-  return (q[0] + q[2]) + (q[1] + q[3]);
-}
 
 /* s[h·BS] = scale·⟨q_h, k⟩ for the four heads q_h = q + h·D. */
 static inline void four_dots(float *s, int64_t BS, const float *q, const float *k, int64_t D, float scale) {
