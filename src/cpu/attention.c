@@ -163,33 +163,45 @@ zk_status zk_cpu_logsumexp_lastdim_grad(zk_ctx *ctx, const zk_args *a) {
 
 /* ------------------------------------------------------ masked softmaxes */
 
-/* z[j] = scale·x[j] where kept, -Inf where masked (keep NULL: all kept).
- * Returns max z, with any NaN or +Inf in z reported as +Inf (the row then
- * takes nan_row either way): the max is taken while z is formed. */
-ZK_HOT static float masked_scores_max(float *z, const float *x, const uint8_t *keep, float scale, int64_t n) {
-  float acc[LANES], poison[LANES];
-  for (int l = 0; l < LANES; l++) acc[l] = -INFINITY, poison[l] = 0.0f;
+/* z[j] = scale·x[j] where kept, -Inf where masked.  The product is formed
+ * before the select: gcc leaves a conditional product scalar (it might
+ * trap), which made the masked rows twice as slow as the unmasked ones. */
+ZK_HOT static void masked_scores(float *z, const float *x, const uint8_t *keep, float scale, int64_t n) {
+  for (int64_t j = 0; j < n; j++) {
+    float v = scale * x[j];
+    z[j] = keep[j] ? v : -INFINITY;
+  }
+}
+
+ZK_HOT static void scaled_scores(float *z, const float *x, float scale, int64_t n) {
+  for (int64_t j = 0; j < n; j++) z[j] = scale * x[j];
+}
+
+/* max z for the edge rules: +Inf when z holds a NaN or +Inf (either row
+ * takes nan_row), else the max (-Inf when every entry is).  zk_cpu_max
+ * treats any infinity as a possible NaN and rescans the row with scalar
+ * compares, which every masked row (its -Inf entries) would pay. */
+ZK_HOT static float score_max(const float *z, int64_t n) {
+  float acc[LANES], bad[LANES];
+  for (int l = 0; l < LANES; l++) acc[l] = -INFINITY, bad[l] = 0.0f;
   int64_t i = 0;
   for (; i + LANES <= n; i += LANES)
 #pragma omp simd
     for (int l = 0; l < LANES; l++) {
-      float v = !keep || keep[i + l] ? scale * x[i + l] : -INFINITY;
-      z[i + l] = v;
+      float v = z[i + l];
       acc[l] = v > acc[l] ? v : acc[l];
-      poison[l] += v < INFINITY ? 0.0f : 1.0f; /* NaN or +Inf */
+      bad[l] += v < INFINITY ? 0.0f : 1.0f;
     }
   for (int l = 0; i < n; i++, l++) {
-    float v = !keep || keep[i] ? scale * x[i] : -INFINITY;
-    z[i] = v;
-    acc[l] = v > acc[l] ? v : acc[l];
-    poison[l] += v < INFINITY ? 0.0f : 1.0f;
+    acc[l] = z[i] > acc[l] ? z[i] : acc[l];
+    bad[l] += z[i] < INFINITY ? 0.0f : 1.0f;
   }
-  float m = -INFINITY, bad = 0.0f;
+  float m = -INFINITY, nonfinite = 0.0f;
   for (int l = 0; l < LANES; l++) {
     m = acc[l] > m ? acc[l] : m;
-    bad += poison[l];
+    nonfinite += bad[l];
   }
-  return bad > 0.0f ? INFINITY : m;
+  return nonfinite > 0.0f ? INFINITY : m;
 }
 
 /* A kept NaN or +Inf: NaN at every kept entry, 0 at the masked ones. */
@@ -212,8 +224,10 @@ static void masked_row(int64_t r, float *scratch, const void *arg) {
   const float *x = zk_cpu_view(job->x, r, 0, n, scratch);
   float *y = zk_cpu_target(job->y, r, 0, scratch);
   const uint8_t *keep = zk_present(job->mask) ? (const uint8_t *)zk_row_ptr(job->mask, r % job->mask->rows, 0) : NULL;
-  float m = masked_scores_max(z, x, keep, job->scale, n);
+  if (keep) masked_scores(z, x, keep, job->scale, n);
+  else scaled_scores(z, x, job->scale, n);
   /* x is fully read: y (which may be x) is written from here on. */
+  float m = score_max(z, n);
   if (m == -INFINITY) {
     fill_row(y, n, 0.0f); /* nothing kept, or all kept -Inf */
   } else if (!(m < INFINITY)) {
