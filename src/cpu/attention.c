@@ -2,18 +2,20 @@
  *
  * The row ops run one row per task through zk_cpu_for_rows, on f32 views
  * (an f32 row in place, an f16/bf16 row converted once into scratch), with
- * the fixed-order max and the chunked exp-sum the softmax family uses
- * (src/cpu/softmax.h); the masked softmax grads are that family's VJP with
- * a scale.  Masked entries are replaced by -Inf with a select before any
- * arithmetic sees them, so a NaN under the mask never reaches the max or
- * the sum, and e^(-Inf - m) gives the exact zeros.
+ * the softmax family's exponential sums (src/cpu/softmax.h) run chunk by
+ * chunk so that the next row is prefetched meanwhile; the masked softmax
+ * grads are that family's VJP with a scale.  Masked entries are replaced
+ * by -Inf with a select before any arithmetic sees them, so a NaN under
+ * the mask never reaches the max or the sum, and e^(-Inf - m) gives the
+ * exact zeros.
  *
- * paged_attention runs one task per (sequence, KV head): the task converts
- * each block's K and V rows once and serves the G query heads that share
- * them, with an online softmax over the blocks in table order (running max,
- * rescaled sum and accumulator), so any context length works and the
- * result depends on the shapes only.  Index inputs are scanned before
- * anything is written (ZK_ERR_INDEX). */
+ * paged_attention runs one task per (sequence, KV head): the task reads
+ * each block's K and V rows once (in place for f32, converted once for
+ * 16-bit caches) and serves the G query heads that share them, four heads
+ * at a time, with an online softmax over the blocks in table order
+ * (running max, rescaled sum and accumulator), so any context length works
+ * and the result depends on the shapes only.  Index inputs are scanned
+ * before anything is written (ZK_ERR_INDEX). */
 #include <inttypes.h>
 #include <math.h>
 #include "softmax.h"
@@ -81,7 +83,8 @@ ZK_HOT static float exp_sum_chunk(const float *x, float m, int64_t n) {
 }
 
 /* Σ_j e^(x[j] - m) for a finite m, by chunks; e = e^(x - m) (e may be x)
- * unless e is NULL.  partial: chunks_of(n) floats, then one more. */
+ * unless e is NULL.  partial: exp_partials(n) floats (the chunk sums, then
+ * zk_cpu_exp_sum's scratch for one chunk). */
 static float exp_sum_row(float *e, const float *x, float m, int64_t n, float *partial, const next_row *next) {
   int64_t c = 0;
   for (int64_t j = 0; j < n; c++, j += EXP_CHUNK) {
@@ -136,7 +139,7 @@ ZK_HOT static void lse_vjp_row(float *dx, const float *x, float lse, float dy, i
 static void lse_backward_row(int64_t r, float *scratch, const void *arg) {
   const lse_job *job = arg;
   int64_t n = job->x->cols;
-  float *e = scratch + padded(n), m, s = 1.0f, dy; /* s is set where it is used */
+  float *e = scratch + padded(n), m, s = 1.0f, dy; /* lse_row sets s wherever the row uses it */
   const float *x = zk_cpu_view(job->x, r, 0, n, scratch);
   float lse = lse_row(job, r, x, n, e, e + padded(n), &m, &s);
   zk_cpu_load(job->dy, r, 0, 1, &dy);
