@@ -9,13 +9,13 @@
  * the mask never reaches the max or the sum, and e^(-Inf - m) gives the
  * exact zeros.
  *
- * paged_attention runs one task per (sequence, KV head): the task reads
- * each block's K and V rows once (in place for f32, converted once for
- * 16-bit caches) and serves the G query heads that share them, four heads
- * at a time, with an online softmax over the blocks in table order
- * (running max, rescaled sum and accumulator), so any context length works
- * and the result depends on the shapes only.  Index inputs are scanned
- * before anything is written (ZK_ERR_INDEX). */
+ * paged_attention runs one task per sequence and group of KV heads: the
+ * task reads each block's K and V rows once (in place for f32, converted
+ * once for 16-bit caches), each KV head's rows serving the G query heads
+ * that share them, four at a time, with an online softmax over the blocks
+ * in table order (running max, rescaled sum and accumulator), so any
+ * context length works and the result depends on the shapes only.  Index
+ * inputs are scanned before anything is written (ZK_ERR_INDEX). */
 #include <inttypes.h>
 #include <math.h>
 #include "softmax.h"
@@ -43,8 +43,8 @@ static inline float fold_lanes(const float *a) {
 }
 
 /* ------------------------------------------------------ row exponentials
- * The row ops are bound by the exponential, not by DRAM: a row (up to a
- * few 16 KB) stays in L1/L2 between its passes.  What the exp pass can
+ * The row ops are bound by the exponential, not by DRAM: a row (16 KB of
+ * f32 at D = 4096) stays in L1/L2 between its passes.  What the exp pass can
  * hide is the next row's DRAM traffic, so it runs in chunks and, after
  * each chunk, prefetches the same columns of the next row (as the softmax
  * family does).  Each chunk is summed in a fixed 16-lane order and the
