@@ -1,9 +1,10 @@
 /* The image family on the CPU (spec §15), NHWC.
  *
- * Both ops run an output row (n, i) at a time through zk_cpu_for_rows and
- * work along the contiguous channel dimension, so the inner loops are
+ * Both ops run bands of output rows of one image through zk_cpu_for_rows
+ * and work along the contiguous channel dimension, so the inner loops are
  * unit-stride over C and vectorize.  Input rows are f32 views (the tensor
- * itself when f32, else converted once per output row into scratch).
+ * itself when f32, else converted into scratch), each converted once per
+ * band rather than once per output row that reads it.
  *
  * resize_bilinear: the f32 source coordinates of every output column are
  * computed once per call (zk_resize_coord, shared with CUDA); an output row
@@ -23,11 +24,17 @@ static zk_rows image_rows(const zk_rows *t, int64_t W) {
   return v;
 }
 
-/* ------------------------------------------------------------ resize */
+/* ------------------------------------------------------------ resize
+ * A task is a band of RESIZE_BAND output rows of one image.  Consecutive
+ * output rows share source rows (an upscale reads each one for about OH/H
+ * rows), so a 16-bit source row is converted once per band and kept while
+ * it is used. */
+
+#define RESIZE_BAND 16
 
 typedef struct resize_job {
   zk_rows x, y;        /* image rows: x [N·H, W·C], y [N·OH, OW·C] */
-  int64_t H, OH, OW, C;
+  int64_t H, OH, OW, C, bands;
   int align;
   float scale_y;
   const int64_t *x0, *x1; /* per output column */
@@ -41,28 +48,51 @@ ZK_HOT static void blend_pixel(float *out, const float *a0, const float *a1, con
   for (int64_t c = 0; c < C; c++) out[c] = wy0 * (wx0 * a0[c] + lx * a1[c]) + ly * (wx0 * b0[c] + lx * b1[c]);
 }
 
-static void resize_row(int64_t r, float *scratch, const void *arg) {
+/* Two f32 source rows of the band's image, tagged with their row (-1: none). */
+typedef struct source_rows {
+  float *buf[2];
+  const float *row[2];
+  int64_t src[2];
+} source_rows;
+
+/* Source row y of image n as f32: cached, or viewed (converted when
+ * 16-bit) into the slot that does not hold row `keep` (the other row the
+ * output row needs). */
+static const float *source_row(source_rows *s, int64_t n, int64_t y, int64_t keep, const resize_job *job) {
+  for (int k = 0; k < 2; k++)
+    if (s->src[k] == y) return s->row[k];
+  int k = s->src[0] == keep ? 1 : 0;
+  s->row[k] = zk_cpu_view(&job->x, n * job->H + y, 0, job->x.cols, s->buf[k]);
+  s->src[k] = y;
+  return s->row[k];
+}
+
+/* Scratch: two source rows (W·C each), the output row (OW·C). */
+static void resize_band(int64_t task, float *scratch, const void *arg) {
   const resize_job *job = arg;
-  int64_t n = r / job->OH, oy = r % job->OH, C = job->C, in_cols = job->x.cols;
-  int64_t y0, y1;
-  float ly;
-  zk_resize_coord(oy, job->scale_y, job->align, job->H, &y0, &y1, &ly);
-  const float *a = zk_cpu_view(&job->x, n * job->H + y0, 0, in_cols, scratch);
-  const float *b = zk_cpu_view(&job->x, n * job->H + y1, 0, in_cols, scratch + in_cols);
-  float *out = zk_cpu_target(&job->y, r, 0, scratch + 2 * in_cols);
-  for (int64_t ox = 0; ox < job->OW; ox++) {
-    int64_t p0 = job->x0[ox] * C, p1 = job->x1[ox] * C;
-    blend_pixel(out + ox * C, a + p0, a + p1, b + p0, b + p1, job->lx[ox], ly, C);
+  int64_t n = task / job->bands, oy0 = task % job->bands * RESIZE_BAND, C = job->C, in_cols = job->x.cols;
+  int64_t oy1 = oy0 + RESIZE_BAND < job->OH ? oy0 + RESIZE_BAND : job->OH;
+  source_rows rows = {{scratch, scratch + in_cols}, {NULL, NULL}, {-1, -1}};
+  for (int64_t oy = oy0; oy < oy1; oy++) {
+    int64_t y0, y1, r = n * job->OH + oy;
+    float ly;
+    zk_resize_coord(oy, job->scale_y, job->align, job->H, &y0, &y1, &ly);
+    const float *a = source_row(&rows, n, y0, y1, job), *b = source_row(&rows, n, y1, y0, job);
+    float *out = zk_cpu_target(&job->y, r, 0, scratch + 2 * in_cols);
+    for (int64_t ox = 0; ox < job->OW; ox++) {
+      int64_t p0 = job->x0[ox] * C, p1 = job->x1[ox] * C;
+      blend_pixel(out + ox * C, a + p0, a + p1, b + p0, b + p1, job->lx[ox], ly, C);
+    }
+    zk_cpu_commit(&job->y, r, 0, job->y.cols, out);
   }
-  zk_cpu_commit(&job->y, r, 0, job->y.cols, out);
 }
 
 zk_status zk_cpu_resize_bilinear(zk_ctx *ctx, const zk_args *args) {
   ZK_CPU_CALL(ctx, resize_bilinear);
   int align = (int)args->i[0];
   int64_t H = args->i[1], W = args->i[2], OH = args->i[3], C = args->t[0].cols;
-  int64_t N = args->t[0].rows / (H * W), OW = args->t[1].rows / (N * OH);
-  resize_job job = {image_rows(&args->t[0], W), image_rows(&args->t[1], OW), H, OH, OW, C, align,
+  int64_t N = args->t[0].rows / (H * W), OW = args->t[1].rows / (N * OH), bands = (OH + RESIZE_BAND - 1) / RESIZE_BAND;
+  resize_job job = {image_rows(&args->t[0], W), image_rows(&args->t[1], OW), H, OH, OW, C, bands, align,
                     zk_resize_scale_f(H, OH, align), NULL, NULL, NULL};
   int64_t *cols = malloc((size_t)(2 * OW) * sizeof(int64_t));
   float *lx = malloc((size_t)OW * sizeof(float));
@@ -73,18 +103,26 @@ zk_status zk_cpu_resize_bilinear(zk_ctx *ctx, const zk_args *args) {
     float sx = zk_resize_scale_f(W, OW, align);
     for (int64_t ox = 0; ox < OW; ox++) zk_resize_coord(ox, sx, align, W, &cols[ox], &cols[OW + ox], &lx[ox]);
     job.x0 = cols, job.x1 = cols + OW, job.lx = lx;
-    s = zk_cpu_for_rows(ctx, call, N * OH, OW * C, 2 * W * C + OW * C, resize_row, &job);
+    s = zk_cpu_for_rows(ctx, call, N * bands, RESIZE_BAND * OW * C, 2 * W * C + OW * C, resize_band, &job);
   }
   free(cols);
   free(lx);
   return s;
 }
 
-/* ---------------------------------------------------------- depthwise 3x3 */
+/* ---------------------------------------------------------- depthwise 3x3
+ * A task is a band of CONV_BAND output rows of one image, walked top to
+ * bottom with a window of three input rows: each input row enters the
+ * window once (converted once when 16-bit, instead of once per output row
+ * that reads it), and the window stays in L2 while three output rows use
+ * it.  Interior pixels with all nine taps take one channel loop over the
+ * nine products; border pixels leave out the taps outside the image. */
+
+#define CONV_BAND 16
 
 typedef struct conv_job {
   zk_rows x, y;         /* image rows [N·H, W·C] */
-  int64_t H, W, C;
+  int64_t H, W, C, bands;
   const float *w;       /* [9, C] in f32 */
   const float *bias;    /* [C] or NULL */
 } conv_job;
@@ -117,17 +155,57 @@ ZK_HOT static void conv_pixel(float *out, const float *const rows[3], int64_t j,
   }
 }
 
-static void conv_row(int64_t r, float *scratch, const void *arg) {
-  const conv_job *job = arg;
-  int64_t n = r / job->H, i = r % job->H, cols = job->x.cols;
-  const float *rows[3];
-  for (int k = 0; k < 3; k++) {
-    int64_t yy = i + k - 1;
-    rows[k] = yy < 0 || yy >= job->H ? NULL : zk_cpu_view(&job->x, n * job->H + yy, 0, cols, scratch + k * cols);
+/* Pixels 1 .. W-2 of a row whose three input rows are all present: the
+ * nine taps of conv_pixel in the same order, summed in registers. */
+ZK_HOT static void conv_interior(float *restrict out, const float *restrict up, const float *restrict mid,
+                                 const float *restrict down, int64_t W, int64_t C, const float *restrict w,
+                                 const float *restrict bias) {
+  const float *w0 = w, *w1 = w + 3 * C, *w2 = w + 6 * C;
+  for (int64_t j = 1; j + 1 < W; j++) {
+    const float *a = up + (j - 1) * C, *b = mid + (j - 1) * C, *d = down + (j - 1) * C;
+    float *o = out + j * C;
+    for (int64_t c = 0; c < C; c++) {
+      float s = a[c] * w0[c];
+      s += a[C + c] * w0[C + c];
+      s += a[2 * C + c] * w0[2 * C + c];
+      s += b[c] * w1[c];
+      s += b[C + c] * w1[C + c];
+      s += b[2 * C + c] * w1[2 * C + c];
+      s += d[c] * w2[c];
+      s += d[C + c] * w2[C + c];
+      s += d[2 * C + c] * w2[2 * C + c];
+      o[c] = bias ? s + bias[c] : s;
+    }
   }
-  float *out = zk_cpu_target(&job->y, r, 0, scratch + 3 * cols);
-  for (int64_t j = 0; j < job->W; j++) conv_pixel(out + j * job->C, rows, j, job->W, job->C, job->w, job->bias);
-  zk_cpu_commit(&job->y, r, 0, cols, out);
+}
+
+static void conv_row(float *out, const float *const rows[3], const conv_job *job) {
+  int64_t W = job->W, C = job->C;
+  if (rows[0] && rows[2] && W > 2) {
+    conv_pixel(out, rows, 0, W, C, job->w, job->bias);
+    conv_interior(out, rows[0], rows[1], rows[2], W, C, job->w, job->bias);
+    conv_pixel(out + (W - 1) * C, rows, W - 1, W, C, job->w, job->bias);
+  } else {
+    for (int64_t j = 0; j < W; j++) conv_pixel(out + j * C, rows, j, W, C, job->w, job->bias);
+  }
+}
+
+/* Scratch: a ring of three input rows (row yy in slot yy % 3), then the
+ * output row. */
+static void conv_band(int64_t task, float *scratch, const void *arg) {
+  const conv_job *job = arg;
+  int64_t H = job->H, cols = job->x.cols, n = task / job->bands, i0 = task % job->bands * CONV_BAND;
+  int64_t i1 = i0 + CONV_BAND < H ? i0 + CONV_BAND : H;
+  const float *ring[3] = {NULL, NULL, NULL};
+  for (int64_t yy = i0 - 1; yy <= i0 + 1 && yy < H; yy++)
+    if (yy >= 0) ring[yy % 3] = zk_cpu_view(&job->x, n * H + yy, 0, cols, scratch + yy % 3 * cols);
+  for (int64_t i = i0; i < i1; i++) {
+    if (i > i0 && i + 1 < H) ring[(i + 1) % 3] = zk_cpu_view(&job->x, n * H + i + 1, 0, cols, scratch + (i + 1) % 3 * cols);
+    const float *rows[3] = {i > 0 ? ring[(i - 1) % 3] : NULL, ring[i % 3], i + 1 < H ? ring[(i + 1) % 3] : NULL};
+    float *out = zk_cpu_target(&job->y, n * H + i, 0, scratch + 3 * cols);
+    conv_row(out, rows, job);
+    zk_cpu_commit(&job->y, n * H + i, 0, cols, out);
+  }
 }
 
 zk_status zk_cpu_depthwise_conv_3x3(zk_ctx *ctx, const zk_args *args) {
@@ -141,8 +219,9 @@ zk_status zk_cpu_depthwise_conv_3x3(zk_ctx *ctx, const zk_args *args) {
     s = zk_fail(call, ZK_ERR_OOM, "cannot allocate the f32 weights");
   } else {
     for (int k = 0; k < 9; k++) zk_cpu_load(wt, k, 0, C, w + k * C);
-    conv_job job = {image_rows(&args->t[0], W), image_rows(&args->t[3], W), H, W, C, w, bias};
-    s = zk_cpu_for_rows(ctx, call, args->t[0].rows / W, W * C, 4 * W * C, conv_row, &job);
+    int64_t bands = (H + CONV_BAND - 1) / CONV_BAND, images = args->t[0].rows / (H * W);
+    conv_job job = {image_rows(&args->t[0], W), image_rows(&args->t[3], W), H, W, C, bands, w, bias};
+    s = zk_cpu_for_rows(ctx, call, images * bands, CONV_BAND * W * C, 4 * W * C, conv_band, &job);
   }
   free(w);
   free(bias);
