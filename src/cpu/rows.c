@@ -68,20 +68,46 @@ static int team_size(const zk_ctx *ctx, int64_t elements) {
   return ctx->threads;
 }
 
+/* Chunk length of the map driver when a view is converted (f16/bf16).  A
+ * converted input is read in a burst before fn runs, so memory and compute
+ * take turns; in short chunks whose successor's lines are requested before
+ * fn runs, the two overlap (silu_mul_residual bf16 on one core: 1.4 -> 0.9
+ * ns an element).  f32 views are used in place: those maps take ZK_CHUNK. */
+#define CONVERTED_CHUNK 256
+
+static int any_converted(int n, const zk_rows *t) {
+  for (int k = 0; k < n; k++)
+    if (t[k].dtype != ZK_F32) return 1;
+  return 0;
+}
+
+/* Asks for the cache lines of n elements of row r from column j. */
+static void prefetch(const zk_rows *t, int64_t r, int64_t j, int64_t n) {
+  const char *p = zk_row_ptr(t, r, j), *end = p + n * (int64_t)zk_dtype_size(t->dtype);
+  for (; p < end; p += 64) __builtin_prefetch(p);
+}
+
 void zk_cpu_map(zk_ctx *ctx, int n_out, const zk_rows *out, int n_in, const zk_rows *in, zk_map_fn fn,
                 const void *params) {
   const zk_rows *shape = n_out ? &out[0] : &in[0];
   int64_t rows = shape->rows, cols = shape->cols;
   if (rows == 0 || cols == 0) return;
-  int64_t per_row = (cols + ZK_CHUNK - 1) / ZK_CHUNK, chunks = rows * per_row;
+  int64_t step = any_converted(n_in, in) || any_converted(n_out, out) ? CONVERTED_CHUNK : ZK_CHUNK;
+  int64_t per_row = (cols + step - 1) / step, chunks = rows * per_row;
 #pragma omp parallel for schedule(static) num_threads(team_size(ctx, rows * cols))
   for (int64_t c = 0; c < chunks; c++) {
     float buf[2 * ZK_MAP_MAX][ZK_CHUNK];
-    int64_t r = c / per_row, j = (c % per_row) * ZK_CHUNK;
-    int64_t n = cols - j < ZK_CHUNK ? cols - j : ZK_CHUNK;
+    int64_t r = c / per_row, j = (c % per_row) * step;
+    int64_t n = cols - j < step ? cols - j : step;
     const float *src[ZK_MAP_MAX];
     float *dst[ZK_MAP_MAX];
     for (int k = 0; k < n_in; k++) src[k] = zk_cpu_view(&in[k], r, j, n, buf[k]);
+    if (c + 1 < chunks) {
+      int64_t r_next = (c + 1) / per_row, j_next = ((c + 1) % per_row) * step;
+      int64_t n_next = cols - j_next < step ? cols - j_next : step;
+      for (int k = 0; k < n_in; k++)
+        if (in[k].dtype != ZK_F32) prefetch(&in[k], r_next, j_next, n_next);
+    }
     for (int k = 0; k < n_out; k++) dst[k] = zk_cpu_target(&out[k], r, j, buf[ZK_MAP_MAX + k]);
     fn(dst, src, n, (uint64_t)(r * cols + j), params);
     for (int k = 0; k < n_out; k++) zk_cpu_commit(&out[k], r, j, n, dst[k]);
