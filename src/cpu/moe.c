@@ -81,20 +81,31 @@ static inline float selection_score(const float *s, const float *bias, int64_t j
   return bias ? s[j] + bias[j] : s[j];
 }
 
+ZK_HOT static void add_bias(const float *restrict s, const float *restrict bias, float *restrict sel, int64_t n) {
+  for (int64_t j = 0; j < n; j++) sel[j] = s[j] + bias[j];
+}
+
+/* The topk_lastdim selection (src/cpu/reductions.c): the k best rank keys
+ * of v, descending, through a floor filter whose candidates go to cand
+ * (room for cap keys). */
+void zk_cpu_topk_keys(const float *v, int64_t n, int64_t k, uint64_t *best, uint64_t *cand, int64_t cap);
+#define GATING_CANDIDATES 256
+
+/* Scratch of a row: the logits in f32, the scores, the selection scores
+ * (with a bias) and the selection's candidates. */
+static int64_t gating_scratch(int64_t E) { return 3 * E + 2 * GATING_CANDIDATES; }
+
 static void gating_row(int64_t r, float *scratch, const void *arg) {
   const gating_job *g = arg;
   int64_t E = g->logits->cols, k = g->k;
   const float *x = zk_cpu_view(g->logits, r, 0, E, scratch);
-  float *s = scratch + E;
+  float *s = scratch + E, *sel = s + E;
   if (g->sigmoid) sigmoid_scores(x, s, E);
   else softmax_scores(x, s, E);
-  /* The k best selection scores; most experts fail the first compare. */
+  if (g->bias) add_bias(s, g->bias, sel, E);
+  /* The k best selection scores. */
   uint64_t best[MAX_K];
-  int64_t have = 0;
-  for (int64_t j = 0; j < E; j++) {
-    uint64_t key = zk_rank_key(selection_score(s, g->bias, j), (uint32_t)j);
-    if (have < k || key > best[k - 1]) offer(best, &have, k, key);
-  }
+  zk_cpu_topk_keys(g->bias ? sel : s, E, k, best, (uint64_t *)(sel + E), GATING_CANDIDATES);
   float raw[MAX_K], sum = 0.0f;
   for (int64_t i = 0; i < k; i++) {
     uint32_t e = ~(uint32_t)best[i];
@@ -125,7 +136,7 @@ static zk_status gating(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
   if (zk_present(&a->t[1]) && !bias) return zk_fail(call, ZK_ERR_OOM, "cannot convert expert_bias to f32");
   gating_job g = {&a->t[0], &a->t[2], &a->t[3], bias, a->i[0], a->i[1] == 1, (int)a->i[2], a->i[3] == 1, a->f[0]};
   int64_t E = a->t[0].cols;
-  zk_status st = zk_cpu_for_rows(ctx, call, a->t[0].rows, E, 2 * E, gating_row, &g);
+  zk_status st = zk_cpu_for_rows(ctx, call, a->t[0].rows, E, gating_scratch(E), gating_row, &g);
   free(bias);
   return st;
 }

@@ -271,10 +271,11 @@ ZK_HOT static int64_t topk_candidates(const float *v, int64_t n, float floor, ui
   return have;
 }
 
-/* The k best rank keys of the row, descending, into best; cand holds
- * TOPK_CANDIDATES keys. */
-static void topk_filtered(const float *v, int64_t n, int64_t k, uint64_t *best, uint64_t *cand) {
-  int64_t found = topk_candidates(v, n, topk_floor(v, n, k), cand, TOPK_CANDIDATES);
+/* The k (<= TOPK_LIST_MAX) best rank keys of v[0 .. n), descending, into
+ * best; cand has room for cap rank keys.  Also the selection of the MoE
+ * gating (src/cpu/moe.c). */
+void zk_cpu_topk_keys(const float *v, int64_t n, int64_t k, uint64_t *best, uint64_t *cand, int64_t cap) {
+  int64_t found = topk_candidates(v, n, topk_floor(v, n, k), cand, cap);
   if (found < 0) {
     topk_scan(v, n, k, best);
     return;
@@ -295,7 +296,7 @@ static void topk_sorted(const float *v, int64_t n, uint64_t *keys) {
 
 static void topk_row(const row_job *job, int64_t r, const float *v, uint64_t *keys) {
   int64_t n = job->x->cols, k = job->k;
-  if (k <= TOPK_LIST_MAX) topk_filtered(v, n, k, keys, keys + TOPK_LIST_MAX);
+  if (k <= TOPK_LIST_MAX) zk_cpu_topk_keys(v, n, k, keys, keys + TOPK_LIST_MAX, TOPK_CANDIDATES);
   else topk_sorted(v, n, keys);
   int es = zk_dtype_size(job->x->dtype);
   const char *src = zk_row_ptr(job->x, r, 0);
