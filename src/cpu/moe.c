@@ -59,15 +59,25 @@ typedef struct gating_job {
   float scale;
 } gating_job;
 
-ZK_HOT static void softmax_scores(const float *restrict x, float *restrict s, int64_t n) {
+/* The scores s, and with a bias the selection scores sel = s + bias in the
+ * same pass (the last pass over the row before the selection). */
+ZK_HOT static void softmax_scores(const float *restrict x, const float *restrict bias, float *restrict s,
+                                  float *restrict sel, int64_t n) {
   float m = zk_cpu_max(x, n);
   for (int64_t j = 0; j < n; j++) s[j] = zk_exp_f(x[j] - m);
   float sum = zk_cpu_sum(s, n);
-  for (int64_t j = 0; j < n; j++) s[j] = s[j] / sum;
+  if (bias)
+    for (int64_t j = 0; j < n; j++) s[j] = s[j] / sum, sel[j] = s[j] + bias[j];
+  else
+    for (int64_t j = 0; j < n; j++) s[j] = s[j] / sum;
 }
 
-ZK_HOT static void sigmoid_scores(const float *restrict x, float *restrict s, int64_t n) {
-  for (int64_t j = 0; j < n; j++) s[j] = zk_sigmoid_f(x[j]);
+ZK_HOT static void sigmoid_scores(const float *restrict x, const float *restrict bias, float *restrict s,
+                                  float *restrict sel, int64_t n) {
+  if (bias)
+    for (int64_t j = 0; j < n; j++) s[j] = zk_sigmoid_f(x[j]), sel[j] = s[j] + bias[j];
+  else
+    for (int64_t j = 0; j < n; j++) s[j] = zk_sigmoid_f(x[j]);
 }
 
 /* Inserts key into best[0 .. *have) (descending), keeping at most k. */
@@ -79,10 +89,6 @@ static inline void offer(uint64_t *best, int64_t *have, int64_t k, uint64_t key)
 
 static inline float selection_score(const float *s, const float *bias, int64_t j) {
   return bias ? s[j] + bias[j] : s[j];
-}
-
-ZK_HOT static void add_bias(const float *restrict s, const float *restrict bias, float *restrict sel, int64_t n) {
-  for (int64_t j = 0; j < n; j++) sel[j] = s[j] + bias[j];
 }
 
 /* The topk_lastdim selection (src/cpu/reductions.c): the k best rank keys
@@ -100,9 +106,8 @@ static void gating_row(int64_t r, float *scratch, const void *arg) {
   int64_t E = g->logits->cols, k = g->k;
   const float *x = zk_cpu_view(g->logits, r, 0, E, scratch);
   float *s = scratch + E, *sel = s + E;
-  if (g->sigmoid) sigmoid_scores(x, s, E);
-  else softmax_scores(x, s, E);
-  if (g->bias) add_bias(s, g->bias, sel, E);
+  if (g->sigmoid) sigmoid_scores(x, g->bias, s, sel, E);
+  else softmax_scores(x, g->bias, s, sel, E);
   /* The k best selection scores. */
   uint64_t best[MAX_K];
   zk_cpu_topk_keys(g->bias ? sel : s, E, k, best, (uint64_t *)(sel + E), GATING_CANDIDATES);
