@@ -210,16 +210,17 @@ ZK_HOT static void topk_scan(const float *v, int64_t n, int64_t k, uint64_t *bes
 }
 
 /* The floor filter (k <= TOPK_LIST_MAX).  Pass 1 takes the maximum of
- * each of G >= k groups of the row (G the power of two at or above k;
- * element j in group j mod G), ignoring NaN: the G maxima are G distinct
- * elements, so at least k elements reach their minimum F, and every one of
- * the k best does (a group of NaNs alone keeps F = -Inf: every element
- * then passes).  Pass 2, over the row in L1/L2, keeps the elements with
- * !(x < F): NaN or x >= F, i.e. order key >= zk_order_key(F) (±0 are equal
- * both ways).  That is about 3k elements of normal data, whose rank keys
- * alone are ranked.  Both passes are one compare an element, vectorized.
- * A row with more than TOPK_CANDIDATES candidates (ties at F) takes
- * topk_scan. */
+ * each of G groups of the row (G = 2k rounded up to a power of two, at
+ * most 64; element j in group j mod G), ignoring NaN, and F = the largest
+ * of them that at least k of them reach: they are distinct elements, so
+ * at least k elements reach F, and every one of the k best does (a group
+ * of NaNs alone has maximum -Inf, which is no element, but F = -Inf lets
+ * every element through).  Pass 2, over the row in L1/L2, keeps the
+ * elements with !(x < F): NaN or x >= F, i.e. order key >=
+ * zk_order_key(F) (±0 are equal both ways).  That is little more than k
+ * elements of normal data, whose rank keys alone are ranked.  Both passes
+ * are one compare an element, vectorized.  A row with more than cap
+ * candidates (ties at F) takes topk_scan. */
 #define FILTER_BLOCK 64 /* elements a step; also the lanes of pass 1 */
 #define TOPK_CANDIDATES 512
 
@@ -230,12 +231,16 @@ ZK_HOT static float topk_floor(const float *v, int64_t n, int64_t k) {
   for (; j + FILTER_BLOCK <= n; j += FILTER_BLOCK)
     for (int l = 0; l < FILTER_BLOCK; l++) lane_max[l] = v[j + l] > lane_max[l] ? v[j + l] : lane_max[l];
   for (int l = 0; j < n; j++, l++) lane_max[l] = v[j] > lane_max[l] ? v[j] : lane_max[l];
-  int64_t groups = 1;
-  while (groups < k) groups *= 2;
+  int64_t groups = 2;
+  while (groups < 2 * k && groups < FILTER_BLOCK) groups *= 2;
   for (int64_t w = FILTER_BLOCK / 2; w >= groups; w /= 2)
     for (int64_t l = 0; l < w; l++) lane_max[l] = lane_max[l + w] > lane_max[l] ? lane_max[l + w] : lane_max[l];
-  float floor = lane_max[0];
-  for (int64_t l = 1; l < groups; l++) floor = lane_max[l] < floor ? lane_max[l] : floor;
+  /* F: the largest group maximum that at least k group maxima reach. */
+  int32_t reach[FILTER_BLOCK] = {0};
+  for (int64_t i = 0; i < groups; i++)
+    for (int64_t l = 0; l < groups; l++) reach[l] += lane_max[i] >= lane_max[l];
+  float floor = -INFINITY;
+  for (int64_t l = 0; l < groups; l++) floor = reach[l] >= k && lane_max[l] > floor ? lane_max[l] : floor;
   return floor;
 }
 
