@@ -97,20 +97,21 @@ static inline float selection_score(const float *s, const float *bias, int64_t j
 void zk_cpu_topk_keys(const float *v, int64_t n, int64_t k, uint64_t *best, uint64_t *cand, int64_t cap);
 #define GATING_CANDIDATES 256
 
-/* Scratch of a row: the logits in f32, the scores, the selection scores
- * (with a bias) and the selection's candidates. */
+/* Scratch of a row: the selection's candidates (first: 8-byte aligned),
+ * the logits in f32, the scores and the selection scores (with a bias). */
 static int64_t gating_scratch(int64_t E) { return 3 * E + 2 * GATING_CANDIDATES; }
 
 static void gating_row(int64_t r, float *scratch, const void *arg) {
   const gating_job *g = arg;
   int64_t E = g->logits->cols, k = g->k;
-  const float *x = zk_cpu_view(g->logits, r, 0, E, scratch);
-  float *s = scratch + E, *sel = s + E;
+  uint64_t *candidates = (uint64_t *)scratch;
+  const float *x = zk_cpu_view(g->logits, r, 0, E, scratch + 2 * GATING_CANDIDATES);
+  float *s = scratch + 2 * GATING_CANDIDATES + E, *sel = s + E;
   if (g->sigmoid) sigmoid_scores(x, g->bias, s, sel, E);
   else softmax_scores(x, g->bias, s, sel, E);
   /* The k best selection scores. */
   uint64_t best[MAX_K];
-  zk_cpu_topk_keys(g->bias ? sel : s, E, k, best, (uint64_t *)(sel + E), GATING_CANDIDATES);
+  zk_cpu_topk_keys(g->bias ? sel : s, E, k, best, candidates, GATING_CANDIDATES);
   float raw[MAX_K], sum = 0.0f;
   for (int64_t i = 0; i < k; i++) {
     uint32_t e = ~(uint32_t)best[i];
