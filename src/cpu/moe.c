@@ -2,9 +2,10 @@
  *
  * Gating: one task per token row.  The scores are one vectorised pass
  * (softmax: fixed-order max and sum, then one IEEE division per expert;
- * or σ), the k best selection scores go through a sorted list of k
- * 64-bit rank keys (zk_rank_key: the spec's total order, ties to the
- * lower index), and the k weights are sorted by the same keys.
+ * or σ), the k best selection scores are those of topk_lastdim's floor
+ * filter (zk_cpu_topk_keys: 64-bit rank keys, zk_rank_key: the spec's
+ * total order, ties to the lower index), and the k weights are sorted by
+ * the same keys.
  *
  * Dispatch: the expert ids are scanned first (ZK_ERR_INDEX before anything
  * is written); then a stable counting sort (histogram, exclusive scan,

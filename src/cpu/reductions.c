@@ -248,7 +248,9 @@ ZK_HOT static float topk_floor(const float *v, int64_t n, int64_t k) {
  * when there are more than cap.  A block of FILTER_BLOCK elements is
  * skipped after one vector test; in a block with a candidate the tests
  * become bytes (0 or 1) read eight at a time, the set bytes of a nonzero
- * word found by counting trailing zeros. */
+ * word found by counting trailing zeros (byte i is bits 8i.. of the word
+ * on a little-endian machine). */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "topk_candidates reads bytes as little-endian words");
 ZK_HOT static int64_t topk_candidates(const float *v, int64_t n, float floor, uint64_t *cand, int64_t cap) {
   int64_t have = 0;
   for (int64_t j = 0; j < n; j += FILTER_BLOCK) {
