@@ -408,6 +408,18 @@ static int extra_gating_edges(zk_ctx *ctx, zk_backend be, char *msg, size_t cap)
   return 0;
 }
 
+/* More tied selection scores than the CPU's selection filter keeps as
+ * candidates (all-equal logits, E = 1024, no bias): its fallback scan. */
+static int extra_gating_many_ties(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
+  for (int m = 0; m < 4; m++) {
+    double s[8] = {m < 2 ? 8 : 32, m % 2, 1, 0, 1, LOGITS_EQUAL, KEEP, KEEP};
+    zk_op_test t = variant(OP_TOPK, s);
+    if (zk_run_case(&t, ctx, &(zk_case_opts){be, all_dtypes[m % 3], ZK_F32, 6, 1024, 0, 0, 90 + m, 1, -1}, msg, cap))
+      return 1;
+  }
+  return 0;
+}
+
 /* Top-2 equals top-k with k = 2 bit for bit (ties included), and E < 2 is ARG. */
 static int extra_top2(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
   static const int64_t Es[] = {2, 3, 33, 256};
@@ -588,6 +600,7 @@ static const zk_extra_test moe_extras[] = {
     {"gating_models", extra_gating_models},
     {"gating_equal_and_sums", extra_gating_equal_and_sums},
     {"gating_edges", extra_gating_edges},
+    {"gating_many_ties", extra_gating_many_ties},
     {"top2", extra_top2},
     {"dispatch_shapes", extra_dispatch_shapes},
     {"dispatch_round_trip", extra_round_trip},

@@ -93,6 +93,10 @@ float zk_cpu_max(const float *v, int64_t n);  /* NaN if any NaN; -Inf for n = 0 
 typedef float (*zk_block_sum_fn)(const float *v, int64_t n, const void *arg);
 float zk_cpu_pairwise(zk_block_sum_fn f, const float *v, int64_t n, const void *arg);
 float zk_cpu_sum_pairwise(const float *v, int64_t n);
+/* The k (<= 64) best zk_rank_keys of v[0 .. n), descending, into best:
+ * topk_lastdim's selection (src/cpu/reductions.c: a floor filter whose
+ * candidates go to cand, room for cap keys), also the MoE gating's. */
+void zk_cpu_topk_keys(const float *v, int64_t n, int64_t k, uint64_t *best, uint64_t *cand, int64_t cap);
 /* v[i] = f32 -> dtype -> f32 (what storing v into dtype keeps). */
 void zk_cpu_round_trip(zk_dtype t, float *v, int64_t n);
 /* keep[i] = 1 when element first + i of the dropout stream is kept. */

@@ -2,9 +2,10 @@
  *
  * Gating: one task per token row.  The scores are one vectorised pass
  * (softmax: fixed-order max and sum, then one IEEE division per expert;
- * or σ), the k best selection scores go through a sorted list of k
- * 64-bit rank keys (zk_rank_key: the spec's total order, ties to the
- * lower index), and the k weights are sorted by the same keys.
+ * or σ), the k best selection scores are those of topk_lastdim's floor
+ * filter (zk_cpu_topk_keys: 64-bit rank keys, zk_rank_key: the spec's
+ * total order, ties to the lower index), and the k weights are sorted by
+ * the same keys.
  *
  * Dispatch: the expert ids are scanned first (ZK_ERR_INDEX before anything
  * is written); then a stable counting sort (histogram, exclusive scan,
@@ -59,15 +60,25 @@ typedef struct gating_job {
   float scale;
 } gating_job;
 
-ZK_HOT static void softmax_scores(const float *restrict x, float *restrict s, int64_t n) {
+/* The scores s, and with a bias the selection scores sel = s + bias in the
+ * same pass (the last pass over the row before the selection). */
+ZK_HOT static void softmax_scores(const float *restrict x, const float *restrict bias, float *restrict s,
+                                  float *restrict sel, int64_t n) {
   float m = zk_cpu_max(x, n);
   for (int64_t j = 0; j < n; j++) s[j] = zk_exp_f(x[j] - m);
   float sum = zk_cpu_sum(s, n);
-  for (int64_t j = 0; j < n; j++) s[j] = s[j] / sum;
+  if (bias)
+    for (int64_t j = 0; j < n; j++) s[j] = s[j] / sum, sel[j] = s[j] + bias[j];
+  else
+    for (int64_t j = 0; j < n; j++) s[j] = s[j] / sum;
 }
 
-ZK_HOT static void sigmoid_scores(const float *restrict x, float *restrict s, int64_t n) {
-  for (int64_t j = 0; j < n; j++) s[j] = zk_sigmoid_f(x[j]);
+ZK_HOT static void sigmoid_scores(const float *restrict x, const float *restrict bias, float *restrict s,
+                                  float *restrict sel, int64_t n) {
+  if (bias)
+    for (int64_t j = 0; j < n; j++) s[j] = zk_sigmoid_f(x[j]), sel[j] = s[j] + bias[j];
+  else
+    for (int64_t j = 0; j < n; j++) s[j] = zk_sigmoid_f(x[j]);
 }
 
 /* Inserts key into best[0 .. *have) (descending), keeping at most k. */
@@ -81,20 +92,23 @@ static inline float selection_score(const float *s, const float *bias, int64_t j
   return bias ? s[j] + bias[j] : s[j];
 }
 
+#define GATING_CANDIDATES 256
+
+/* Scratch of a row: the selection's candidates (first: 8-byte aligned),
+ * the logits in f32, the scores and the selection scores (with a bias). */
+static int64_t gating_scratch(int64_t E) { return 3 * E + 2 * GATING_CANDIDATES; }
+
 static void gating_row(int64_t r, float *scratch, const void *arg) {
   const gating_job *g = arg;
   int64_t E = g->logits->cols, k = g->k;
-  const float *x = zk_cpu_view(g->logits, r, 0, E, scratch);
-  float *s = scratch + E;
-  if (g->sigmoid) sigmoid_scores(x, s, E);
-  else softmax_scores(x, s, E);
-  /* The k best selection scores; most experts fail the first compare. */
+  uint64_t *candidates = (uint64_t *)scratch;
+  const float *x = zk_cpu_view(g->logits, r, 0, E, scratch + 2 * GATING_CANDIDATES);
+  float *s = scratch + 2 * GATING_CANDIDATES + E, *sel = s + E;
+  if (g->sigmoid) sigmoid_scores(x, g->bias, s, sel, E);
+  else softmax_scores(x, g->bias, s, sel, E);
+  /* The k best selection scores. */
   uint64_t best[MAX_K];
-  int64_t have = 0;
-  for (int64_t j = 0; j < E; j++) {
-    uint64_t key = zk_rank_key(selection_score(s, g->bias, j), (uint32_t)j);
-    if (have < k || key > best[k - 1]) offer(best, &have, k, key);
-  }
+  zk_cpu_topk_keys(g->bias ? sel : s, E, k, best, candidates, GATING_CANDIDATES);
   float raw[MAX_K], sum = 0.0f;
   for (int64_t i = 0; i < k; i++) {
     uint32_t e = ~(uint32_t)best[i];
@@ -125,7 +139,7 @@ static zk_status gating(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
   if (zk_present(&a->t[1]) && !bias) return zk_fail(call, ZK_ERR_OOM, "cannot convert expert_bias to f32");
   gating_job g = {&a->t[0], &a->t[2], &a->t[3], bias, a->i[0], a->i[1] == 1, (int)a->i[2], a->i[3] == 1, a->f[0]};
   int64_t E = a->t[0].cols;
-  zk_status st = zk_cpu_for_rows(ctx, call, a->t[0].rows, E, 2 * E, gating_row, &g);
+  zk_status st = zk_cpu_for_rows(ctx, call, a->t[0].rows, E, gating_scratch(E), gating_row, &g);
   free(bias);
   return st;
 }

@@ -160,9 +160,18 @@ ZK_HOT static int64_t argmax_row(const float *v, int64_t n) {
   return win == NO_INDEX ? 0 : win;
 }
 
-/* Up to this k the row is scanned once against a sorted list of the k best
- * keys so far; beyond it every key is sorted. */
+/* Up to this k the row goes through the floor filter below (falling back
+ * to one scan against a sorted list of the k best keys so far); beyond it
+ * every key is sorted. */
 #define TOPK_LIST_MAX 64
+
+/* Inserts key into best[0 .. *have) (descending), keeping at most k. */
+static inline void keep_best(uint64_t *best, int64_t *have, int64_t k, uint64_t key) {
+  if (*have == k && key <= best[k - 1]) return;
+  int64_t at = *have < k ? (*have)++ : k - 1;
+  while (at > 0 && best[at - 1] < key) best[at] = best[at - 1], at--;
+  best[at] = key;
+}
 
 /* The k best keys so far, in descending order. */
 typedef struct topk_list {
@@ -172,18 +181,16 @@ typedef struct topk_list {
 } topk_list;
 
 static void topk_offer(topk_list *t, const float *v, int64_t j) {
-  uint64_t key = zk_rank_key(v[j], (uint32_t)j);
-  if (t->have == t->k && key <= t->best[t->k - 1]) return;
-  int64_t at = t->have < t->k ? t->have++ : t->k - 1;
-  while (at > 0 && t->best[at - 1] < key) t->best[at] = t->best[at - 1], at--;
-  t->best[at] = key;
+  keep_best(t->best, &t->have, t->k, zk_rank_key(v[j], (uint32_t)j));
   if (t->have == t->k) t->floor_value = v[~(uint32_t)t->best[t->k - 1]];
 }
 
 /* One pass over the row.  Once the list is full, most elements lose to
  * its k-th value by value alone, so blocks of 16 are first tested with one
  * vectorizable compare each (!(x < floor) also passes NaN and ties, which
- * take the exact key path); only blocks with a candidate are offered. */
+ * take the exact key path); only blocks with a candidate are offered.
+ * The floor rises slowly at the start of a row, so this is the fallback of
+ * the filter below. */
 ZK_HOT static void topk_scan(const float *v, int64_t n, int64_t k, uint64_t *best) {
   topk_list t = {best, k, 0, -INFINITY};
   int64_t j = 0;
@@ -202,6 +209,88 @@ ZK_HOT static void topk_scan(const float *v, int64_t n, int64_t k, uint64_t *bes
     if (t.have < k || !(v[j] < t.floor_value)) topk_offer(&t, v, j);
 }
 
+/* The floor filter (k <= TOPK_LIST_MAX).  Pass 1 takes the maximum of
+ * each of G groups of the row (G = 2k rounded up to a power of two, at
+ * most 64; element j in group j mod G), ignoring NaN, and F = the largest
+ * of them that at least k of them reach: they are distinct elements, so
+ * at least k elements reach F, and every one of the k best does (a group
+ * of NaNs alone has maximum -Inf, which is no element, but F = -Inf lets
+ * every element through).  Pass 2, over the row in L1/L2, keeps the
+ * elements with !(x < F): NaN or x >= F, i.e. order key >=
+ * zk_order_key(F) (±0 are equal both ways).  That is little more than k
+ * elements of normal data, whose rank keys alone are ranked.  Both passes
+ * are one compare an element, vectorized.  A row with more than cap
+ * candidates (ties at F) takes topk_scan. */
+#define FILTER_BLOCK 64 /* elements a step; also the lanes of pass 1 */
+#define TOPK_CANDIDATES 512
+
+ZK_HOT static float topk_floor(const float *v, int64_t n, int64_t k) {
+  float lane_max[FILTER_BLOCK];
+  for (int l = 0; l < FILTER_BLOCK; l++) lane_max[l] = -INFINITY;
+  int64_t j = 0;
+  for (; j + FILTER_BLOCK <= n; j += FILTER_BLOCK)
+    for (int l = 0; l < FILTER_BLOCK; l++) lane_max[l] = v[j + l] > lane_max[l] ? v[j + l] : lane_max[l];
+  for (int l = 0; j < n; j++, l++) lane_max[l] = v[j] > lane_max[l] ? v[j] : lane_max[l];
+  int64_t groups = 2;
+  while (groups < 2 * k && groups < FILTER_BLOCK) groups *= 2;
+  for (int64_t w = FILTER_BLOCK / 2; w >= groups; w /= 2)
+    for (int64_t l = 0; l < w; l++) lane_max[l] = lane_max[l + w] > lane_max[l] ? lane_max[l + w] : lane_max[l];
+  /* F: the largest group maximum that at least k group maxima reach. */
+  int32_t reach[FILTER_BLOCK] = {0};
+  for (int64_t i = 0; i < groups; i++)
+    for (int64_t l = 0; l < groups; l++) reach[l] += lane_max[i] >= lane_max[l];
+  float floor = -INFINITY;
+  for (int64_t l = 0; l < groups; l++) floor = reach[l] >= k && lane_max[l] > floor ? lane_max[l] : floor;
+  return floor;
+}
+
+/* The rank keys of the elements with !(x < floor), in index order; -1
+ * when there are more than cap.  A block of FILTER_BLOCK elements is
+ * skipped after one vector test; in a block with a candidate the tests
+ * become bytes (0 or 1) read eight at a time, the set bytes of a nonzero
+ * word found by counting trailing zeros (byte i is bits 8i.. of the word
+ * on a little-endian machine). */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "topk_candidates reads bytes as little-endian words");
+ZK_HOT static int64_t topk_candidates(const float *v, int64_t n, float floor, uint64_t *cand, int64_t cap) {
+  int64_t have = 0;
+  for (int64_t j = 0; j < n; j += FILTER_BLOCK) {
+    int width = n - j < FILTER_BLOCK ? (int)(n - j) : FILTER_BLOCK;
+    uint8_t hit[FILTER_BLOCK] = {0};
+    if (width == FILTER_BLOCK) {
+      int any = 0;
+#pragma omp simd reduction(| : any)
+      for (int l = 0; l < FILTER_BLOCK; l++) any |= !(v[j + l] < floor);
+      if (!any) continue;
+      for (int l = 0; l < FILTER_BLOCK; l++) hit[l] = !(v[j + l] < floor);
+    } else {
+      for (int l = 0; l < width; l++) hit[l] = !(v[j + l] < floor);
+    }
+    for (int w = 0; w < FILTER_BLOCK; w += 8) {
+      uint64_t bytes;
+      memcpy(&bytes, hit + w, 8);
+      for (; bytes; bytes &= bytes - 1) {
+        if (have == cap) return -1;
+        int64_t at = j + w + (__builtin_ctzll(bytes) >> 3);
+        cand[have++] = zk_rank_key(v[at], (uint32_t)at);
+      }
+    }
+  }
+  return have;
+}
+
+/* The k (<= TOPK_LIST_MAX) best rank keys of v[0 .. n), descending, into
+ * best; cand has room for cap rank keys.  Also the selection of the MoE
+ * gating (src/cpu/moe.c). */
+void zk_cpu_topk_keys(const float *v, int64_t n, int64_t k, uint64_t *best, uint64_t *cand, int64_t cap) {
+  int64_t found = topk_candidates(v, n, topk_floor(v, n, k), cand, cap);
+  if (found < 0) {
+    topk_scan(v, n, k, best);
+    return;
+  }
+  int64_t have = 0;
+  for (int64_t i = 0; i < found; i++) keep_best(best, &have, k, cand[i]);
+}
+
 static int by_key_descending(const void *a, const void *b) {
   uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
   return (x < y) - (x > y);
@@ -214,7 +303,7 @@ static void topk_sorted(const float *v, int64_t n, uint64_t *keys) {
 
 static void topk_row(const row_job *job, int64_t r, const float *v, uint64_t *keys) {
   int64_t n = job->x->cols, k = job->k;
-  if (k <= TOPK_LIST_MAX) topk_scan(v, n, k, keys);
+  if (k <= TOPK_LIST_MAX) zk_cpu_topk_keys(v, n, k, keys, keys + TOPK_LIST_MAX, TOPK_CANDIDATES);
   else topk_sorted(v, n, keys);
   int es = zk_dtype_size(job->x->dtype);
   const char *src = zk_row_ptr(job->x, r, 0);
@@ -229,7 +318,8 @@ static void topk_row(const row_job *job, int64_t r, const float *v, uint64_t *ke
 
 /* ------------------------------------------------------------ the driver */
 
-/* Scratch of a row: the converted row, then (topk) its keys. */
+/* Scratch of a row: the converted row, then (topk) its keys: the k best
+ * and the filter's candidates, or every key of the row. */
 static int64_t row_floats(int64_t n) { return (n + 15) & ~(int64_t)15; }
 
 static void reduce_row(int64_t r, float *scratch, const void *arg) {
@@ -250,7 +340,7 @@ static void reduce_row(int64_t r, float *scratch, const void *arg) {
 static zk_status reduce(zk_ctx *ctx, const zk_call *call, const zk_args *a, int op) {
   row_job job = {&a->t[0], &a->t[1], &a->t[2], a->i[0], (int)a->i[0], a->f[0], op};
   int64_t n = a->t[0].cols;
-  int64_t keys = op != RED_TOPK ? 0 : job.k <= TOPK_LIST_MAX ? TOPK_LIST_MAX : n;
+  int64_t keys = op != RED_TOPK ? 0 : job.k <= TOPK_LIST_MAX ? TOPK_LIST_MAX + TOPK_CANDIDATES : n;
   return zk_cpu_for_rows(ctx, call, a->t[0].rows, n, row_floats(n) + 2 * keys, reduce_row, &job);
 }
 
