@@ -217,10 +217,13 @@ ZK_HOT float zk_cpu_dot(const float *a, const float *b, int64_t n) {
   return fold_lanes(acc);
 }
 
-/* A NaN anywhere makes the result NaN (the comparisons alone would drop it). */
+/* A NaN anywhere makes the result NaN, the first NaN of v (the comparisons
+ * alone would drop it).  Each lane counts its NaNs with a select, so a row
+ * holding ±Inf (a masked row's -Inf) stays on the vector path; only a row
+ * that really holds a NaN is scanned again for the first one. */
 ZK_HOT float zk_cpu_max(const float *v, int64_t n) {
-  float acc[LANES], nan[LANES];
-  for (int l = 0; l < LANES; l++) acc[l] = -INFINITY, nan[l] = 0.0f;
+  float acc[LANES], nans[LANES];
+  for (int l = 0; l < LANES; l++) acc[l] = -INFINITY, nans[l] = 0.0f;
   int64_t i = 0;
   for (; i + LANES <= n; i += LANES)
     /* gcc leaves this select scalar unless told the lanes are independent
@@ -229,19 +232,18 @@ ZK_HOT float zk_cpu_max(const float *v, int64_t n) {
     for (int l = 0; l < LANES; l++) {
       float x = v[i + l];
       acc[l] = x > acc[l] ? x : acc[l];
-      nan[l] += x - x; /* 0, or NaN for NaN and ±Inf */
+      nans[l] += x == x ? 0.0f : 1.0f;
     }
   for (int l = 0; i < n; i++, l++) {
     acc[l] = v[i] > acc[l] ? v[i] : acc[l];
-    nan[l] += v[i] - v[i];
+    nans[l] += v[i] == v[i] ? 0.0f : 1.0f;
   }
-  float m = acc[0], poison = 0.0f;
+  float m = acc[0], found = 0.0f;
   for (int l = 0; l < LANES; l++) {
     m = acc[l] > m ? acc[l] : m;
-    poison += nan[l];
+    found += nans[l];
   }
-  /* x - x is NaN for ±Inf too; only a real NaN input should poison. */
-  if (poison != poison) {
+  if (found > 0.0f) {
     for (int64_t k = 0; k < n; k++)
       if (v[k] != v[k]) return v[k];
   }
