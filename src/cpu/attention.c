@@ -181,9 +181,9 @@ ZK_HOT static void scaled_scores(float *z, const float *x, float scale, int64_t 
 }
 
 /* max z for the edge rules: +Inf when z holds a NaN or +Inf (either row
- * takes nan_row), else the max (-Inf when every entry is).  zk_cpu_max
- * treats any infinity as a possible NaN and rescans the row with scalar
- * compares, which every masked row (its -Inf entries) would pay. */
+ * takes nan_row), else the max (-Inf when every entry is), in one
+ * vectorised pass: zk_cpu_max reports a NaN but not a +Inf apart from the
+ * max, and the rule treats the two alike. */
 ZK_HOT static float score_max(const float *z, int64_t n) {
   float acc[LANES], bad[LANES];
   for (int l = 0; l < LANES; l++) acc[l] = -INFINITY, bad[l] = 0.0f;
