@@ -122,42 +122,32 @@ static float row_var(const float *v, int64_t n, int ddof) {
 
 /* -------------------------------------------------------- argmax, topk */
 
-#define NO_INDEX 0xffffffffu
+/* First index of the maximum, in two vectorised passes: the maximum m
+ * (zk_cpu_max: a NaN if the row holds one), then the first element equal to
+ * it (±0 compare equal, as the spec's tie rule wants; an all -Inf row gives
+ * 0), found a block at a time so that only the block holding it is scanned
+ * element by element.  A NaN maximum is answered by the first NaN. */
+#define ARGMAX_BLOCK 64
 
-/* First index of the maximum: per lane the first strict maximum (NaN never
- * compares greater, and -Inf never beats the -Inf start), lanes merged by
- * value then index; a NaN anywhere (found through x - x) is answered by a
- * scan for the first NaN, and a row with no lane winner is all -Inf -> 0. */
-ZK_HOT static int64_t argmax_row(const float *v, int64_t n) {
-  float best[LANES], poison[LANES];
-  uint32_t at[LANES];
-  for (int l = 0; l < LANES; l++) best[l] = -INFINITY, at[l] = NO_INDEX, poison[l] = 0.0f;
-  int64_t i = 0;
-  for (; i + LANES <= n; i += LANES)
-#pragma omp simd
-    for (int l = 0; l < LANES; l++) {
-      float x = v[i + l];
-      int take = x > best[l];
-      best[l] = take ? x : best[l];
-      at[l] = take ? (uint32_t)(i + l) : at[l];
-      poison[l] += x - x; /* 0, or NaN for NaN and ±Inf */
-    }
-  for (int l = 0; i < n; i++, l++) {
-    if (v[i] > best[l]) best[l] = v[i], at[l] = (uint32_t)i;
-    poison[l] += v[i] - v[i];
-  }
-  float p = 0.0f;
-  for (int l = 0; l < LANES; l++) p += poison[l];
-  if (p != p)
+ZK_HOT static int block_holds(const float *v, int64_t n, float m) {
+  int hit = 0;
+  for (int64_t j = 0; j < n; j++) hit |= v[j] == m;
+  return hit;
+}
+
+static int64_t argmax_row(const float *v, int64_t n) {
+  float m = zk_cpu_max(v, n);
+  if (m != m) {
     for (int64_t k = 0; k < n; k++)
       if (v[k] != v[k]) return k;
-  uint32_t win = NO_INDEX;
-  float top = -INFINITY;
-  for (int l = 0; l < LANES; l++) {
-    if (at[l] == NO_INDEX) continue;
-    if (win == NO_INDEX || best[l] > top || (best[l] == top && at[l] < win)) top = best[l], win = at[l];
   }
-  return win == NO_INDEX ? 0 : win;
+  for (int64_t b = 0; b < n; b += ARGMAX_BLOCK) {
+    int64_t len = n - b < ARGMAX_BLOCK ? n - b : ARGMAX_BLOCK;
+    if (!block_holds(v + b, len, m)) continue;
+    for (int64_t k = b; k < b + len; k++)
+      if (v[k] == m) return k;
+  }
+  return 0;
 }
 
 /* Up to this k the row goes through the floor filter below (falling back
