@@ -477,6 +477,20 @@ static int extra_lse_keepdim(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
   return 0;
 }
 
+/* logsumexp over enough rows for the CUDA backend's warp-per-row plan
+ * (32 rows an SM and more, rows of up to eight warp tiles): every dtype,
+ * a vector-aligned row and a strided odd one (the scalar chunks). */
+static int extra_lse_many_rows(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
+  enum { R = 5200 };  /* 32 rows an SM on devices of up to 162 SMs */
+  static const int64_t cols[] = {2048, 1031};
+  for (int d = 0; d < 3; d++)
+    for (int ci = 0; ci < 2; ci++) {
+      zk_case_opts o = opts(b, dtypes[d], dtypes[d], R, cols[ci], ci == 1, (uint64_t)(40 + d * 2 + ci));
+      if (zk_run_case(&attention_tests[OP_LSE], ctx, &o, msg, cap)) return 1;
+    }
+  return 0;
+}
+
 /* Masking rules of both masked forwards, M ∈ {1, Sq, R} under R = 12 rows,
  * NaN at every masked entry of x: the tolerance check (NaN nowhere, as the
  * reference never reads them), then masked entries and fully masked rows
@@ -664,6 +678,7 @@ static const zk_extra_test attention_extras[] = {
     {"lse_edges", extra_lse_edges},
     {"lse_f32_from_bf16", extra_lse_f32_from_bf16},
     {"lse_keepdim", extra_lse_keepdim},
+    {"lse_many_rows", extra_lse_many_rows},
     {"masking", extra_masking},
     {"scales_and_edges", extra_scales_and_edges},
     {"null_mask_is_softmax", extra_null_mask_is_softmax},
