@@ -675,11 +675,15 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
     const float w = s == -INFINITY ? 0.0f : zk_exp_f(s - mn);   // masked tokens: 0, even before any max
     l_own = l_own * alpha + w;
     m_own = mn;
+    // Rescaling by exactly 1 changes no bit: skipped unless a max of the
+    // warp moved (after the first steps, rarely).
+    if (__any_sync(0xffffffffu, alpha != 1.0f)) {
 #pragma unroll
-    for (int g = 0; g < GP; g++) {
-      const float a = __shfl_sync(0xffffffffu, alpha, g, NL);  // lane g: token 0 of head g
+      for (int g = 0; g < GP; g++) {
+        const float a = __shfl_sync(0xffffffffu, alpha, g, NL);  // lane g: token 0 of head g
 #pragma unroll
-      for (int e = 0; e < E; e++) acc[g][e] *= a;
+        for (int e = 0; e < E; e++) acc[g][e] *= a;
+      }
     }
 #pragma unroll
     for (int k = 0; k < TT; k++) {
