@@ -655,6 +655,28 @@ static int extra_paged_one_token(zk_ctx *ctx, zk_backend b, char *msg, size_t ca
   return 0;
 }
 
+/* Paged attention at the decode shapes of CUDA's reduce-scatter kernel
+ * (16-byte chunks, one a lane, 8 or 16 lanes a token, 4 or 8 heads a KV
+ * head): several splits, a last step with masked tokens, lanes past a row
+ * of D = 80, and each cache dtype.  {L, BS, G, D, q, kv, strided}. */
+static int extra_paged_decode_shapes(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
+  static const struct {
+    int64_t L, BS, G, D;
+    zk_dtype q, kv;
+    int strided;
+  } cases[] = {
+      {1500, 16, 4, 128, ZK_BF16, ZK_BF16, 0}, {777, 16, 8, 128, ZK_F32, ZK_BF16, 0},
+      {1025, 3, 4, 64, ZK_F16, ZK_F16, 1},     {513, 32, 8, 64, ZK_BF16, ZK_BF16, 0},
+      {600, 16, 4, 64, ZK_F32, ZK_F32, 0},     {900, 16, 4, 80, ZK_BF16, ZK_BF16, 1},
+  };
+  for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
+    zk_op_test t = variant(OP_PAGED, NAN, (double)(cases[i].L + 1), (double)cases[i].BS, (double)cases[i].G);
+    zk_case_opts o = opts(b, cases[i].q, cases[i].kv, 3, cases[i].D, cases[i].strided, (uint64_t)(850 + i));
+    if (zk_run_case(&t, ctx, &o, msg, cap)) return 1;
+  }
+  return 0;
+}
+
 /* The score tile at D ∈ {1, 64, 257, 1024}, every dtype; an f16 s -> DTYPE. */
 static int extra_tile(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
   static const int64_t D[] = {1, 64, 257, 1024};
@@ -686,6 +708,7 @@ static const zk_extra_test attention_extras[] = {
     {"mask_rows_divide", extra_mask_rows_divide},
     {"paged_grid", extra_paged_grid},
     {"paged_one_token", extra_paged_one_token},
+    {"paged_decode_shapes", extra_paged_decode_shapes},
     {"tile", extra_tile},
 };
 

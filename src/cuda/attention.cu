@@ -258,6 +258,137 @@ constexpr size_t paged_stage_bytes() {
 template <int E, int CPL, int GP>
 __host__ __device__ constexpr int paged_tokens_per_step() { return GP * CPL * E <= 16 ? 4 : 2; }
 
+// The work item of a split CTA: one split of one (sequence, KV head, head
+// pass), GP query heads from h0 (gn of them in this pass).
+struct PagedItem {
+  int64_t b, kvh, split, L, t_begin, t_end, nsplit, h0;
+  int gn;
+};
+
+// The CTA's item; false when it has nothing to do (a bad length, which
+// raises the error flag, or a split past the sequence's context).
+__device__ __forceinline__ bool paged_item(const PagedParams &p, int gp, PagedItem &it) {
+  int64_t item = blockIdx.x;
+  it.split = item % p.splits;
+  item /= p.splits;
+  const int pass = (int)(item % p.passes);
+  item /= p.passes;
+  it.kvh = item % p.HKV;
+  it.b = item / p.HKV;
+  it.L = p.lens[it.b];
+  if (bad_length(p, it.L)) {
+    if (threadIdx.x == 0) atomicOr(p.error_flag, 1);
+    return false;
+  }
+  it.t_begin = it.split * p.part;
+  if (it.split > 0 && it.t_begin >= it.L) return false;  // past this sequence's context
+  it.t_end = it.L < it.t_begin + p.part ? it.L : it.t_begin + p.part;
+  it.nsplit = it.L == 0 ? 1 : (it.L + p.part - 1) / p.part;
+  const int g0 = pass * gp;
+  it.h0 = it.kvh * p.G + g0;
+  it.gn = (int)(p.G - g0 < gp ? p.G - g0 : gp);
+  return true;
+}
+
+// After each thread checked its share of the split's block ids: true (the
+// CTA must stop) when any was bad, with the error flag raised and, for a
+// sequence of several splits, a marker the combine kernel reads as "write
+// nothing".  A barrier.
+__device__ __forceinline__ bool paged_block_ids_bad(const PagedParams &p, const PagedItem &it, int bad) {
+  if (!__syncthreads_or(bad)) return false;
+  if (threadIdx.x == 0) atomicOr(p.error_flag, 1);
+  if (it.nsplit > 1 && (int)threadIdx.x < it.gn)
+    p.ws_l[(it.b * p.H + it.h0 + threadIdx.x) * p.splits + it.split] = -1.0f;
+  return true;
+}
+
+// The lane's share of the pass's query heads: chunks sub + c·nl of each
+// head (zeros past the row or the pass's heads), and a cleared state.
+template <int E, int CPL, int GP>
+__device__ __forceinline__ void paged_init(const PagedParams &p, const PagedItem &it, int sub, int nl,
+                                           float (&q)[GP][CPL * E], float (&acc)[GP][CPL * E]) {
+  const int64_t nchunks = E > 1 ? p.D / E : p.D;
+#pragma unroll
+  for (int g = 0; g < GP; g++)
+#pragma unroll
+    for (int c = 0; c < CPL; c++)
+#pragma unroll
+      for (int e = 0; e < E; e++) {
+        const int64_t d = (int64_t)(sub + c * nl) * E + e;
+        const bool ok = g < it.gn && sub + c * nl < nchunks;
+        q[g][c * E + e] = ok ? zk_ld_param(p.q, p.q_dtype, it.b * p.q_stride + (it.h0 + g) * p.D + d) : 0.0f;
+        acc[g][c * E + e] = 0.0f;
+      }
+}
+
+// The end of a split: every group's online softmax state (m, l, and the
+// accumulator of its lanes' chunks, the same in each lane of a group for m
+// and l) merged in a fixed tree, shuffles within a warp, then the warps in
+// order through shared memory (buf: PAGED_WARPS rows of PAGED_MAX_GD, free
+// once the barrier at its start has passed); then the output, or the
+// split's partials for the combine kernel.
+template <int E, int CPL, int GP>
+__device__ __forceinline__ void paged_merge_store(const PagedParams &p, const PagedItem &it, float (&m)[GP],
+                                                  float (&l)[GP], float (&acc)[GP][CPL * E],
+                                                  float (*buf)[PAGED_MAX_GD], float (*red_m)[GP],
+                                                  float (*red_l)[GP]) {
+  constexpr int NV = CPL * E;
+  const int nl = p.lanes, lane = threadIdx.x & 31, warp = threadIdx.x >> 5, sub = lane & (nl - 1);
+  const int64_t nchunks = E > 1 ? p.D / E : p.D;
+  // Merge the groups of a warp: lanes sub, sub + nl, ... hold one chunk.
+  for (int o = nl; o < 32; o <<= 1) {
+#pragma unroll
+    for (int g = 0; g < GP; g++) {
+      const float mo = __shfl_xor_sync(0xffffffffu, m[g], o), lo = __shfl_xor_sync(0xffffffffu, l[g], o);
+      const float M = fmaxf(m[g], mo), w = rescale(m[g], M), wo = rescale(mo, M);
+      l[g] = __fmul_rn(l[g], w) + __fmul_rn(lo, wo);
+#pragma unroll
+      for (int i = 0; i < NV; i++) {
+        const float ao = __shfl_xor_sync(0xffffffffu, acc[g][i], o);
+        acc[g][i] = __fmul_rn(acc[g][i], w) + __fmul_rn(ao, wo);
+      }
+      m[g] = M;
+    }
+  }
+  __syncthreads();  // what buf aliases is read no more
+  if (lane < nl) {
+#pragma unroll
+    for (int g = 0; g < GP; g++) {
+      if (lane == 0) red_m[warp][g] = m[g], red_l[warp][g] = l[g];
+#pragma unroll
+      for (int c = 0; c < CPL; c++)
+#pragma unroll
+        for (int e = 0; e < E; e++) {
+          const int64_t d = (int64_t)(sub + c * nl) * E + e;
+          if (sub + c * nl < nchunks) buf[warp][g * p.D + d] = acc[g][c * E + e];
+        }
+    }
+  }
+  __syncthreads();
+  // The warps in order; thread per (head, element).
+  for (int idx = threadIdx.x; idx < it.gn * p.D; idx += PAGED_THREADS) {
+    const int g = idx / (int)p.D;
+    float M = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < PAGED_WARPS; w++) M = fmaxf(M, red_m[w][g]);
+    float num = 0.0f, den = 0.0f;
+#pragma unroll
+    for (int w = 0; w < PAGED_WARPS; w++) {
+      const float f = rescale(red_m[w][g], M);
+      num += buf[w][idx] * f;
+      den += red_l[w][g] * f;
+    }
+    const int64_t bh = it.b * p.H + it.h0 + g, d = idx - (int64_t)g * p.D;
+    if (it.nsplit == 1) {
+      // L = 0: zeros (den = 0 is never divided by).
+      zk_st_param(p.out, p.q_dtype, it.b * p.out_stride + (it.h0 + g) * p.D + d, it.L > 0 ? num * (1.0f / den) : 0.0f);
+    } else {
+      p.ws_acc[(bh * p.splits + it.split) * p.D + d] = num;
+      if (d == 0) p.ws_m[bh * p.splits + it.split] = M, p.ws_l[bh * p.splits + it.split] = den;
+    }
+  }
+}
+
 // One split of one (sequence, KV head, head pass): GP query heads.
 // E: elements of a chunk (16 bytes of Tkv, or 1); CPL: chunks per lane.
 // Up to 4 heads, two CTAs an SM (128 registers): twice the loads in flight.
@@ -273,58 +404,27 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_split_ke
   } sm;
   __shared__ float red_m[PAGED_WARPS][GP], red_l[PAGED_WARPS][GP];
 
-  int64_t item = blockIdx.x;
-  const int64_t split = item % p.splits;
-  item /= p.splits;
-  const int pass = (int)(item % p.passes);
-  item /= p.passes;
-  const int64_t kvh = item % p.HKV, b = item / p.HKV;
-  const int64_t L = p.lens[b];
-  if (bad_length(p, L)) {
-    if (threadIdx.x == 0) atomicOr(p.error_flag, 1);
-    return;
-  }
-  const int64_t t_begin = split * p.part;
-  if (split > 0 && t_begin >= L) return;  // past this sequence's context
-  const int64_t t_end = L < t_begin + p.part ? L : t_begin + p.part;
-  const int64_t nsplit = L == 0 ? 1 : (L + p.part - 1) / p.part;
-  const int g0 = pass * GP;
-  const int64_t h0 = kvh * p.G + g0;
-  const int gn = (int)(p.G - g0 < GP ? p.G - g0 : GP);  // heads of this pass
+  PagedItem it;
+  if (!paged_item(p, GP, it)) return;
+  const int64_t t_begin = it.t_begin, t_end = it.t_end, kvh = it.kvh;
 
   // The split's block ids, checked before any is used.
   const int64_t kb0 = t_begin / p.BS, nkb = t_end > t_begin ? (t_end - 1) / p.BS - kb0 + 1 : 0;
   int bad = 0;
   for (int64_t i = threadIdx.x; i < nkb; i += PAGED_THREADS) {
-    const int32_t blk = p.tables[b * p.table_stride + kb0 + i];
+    const int32_t blk = p.tables[it.b * p.table_stride + kb0 + i];
     bad |= blk < 0 || blk >= p.NB;
     sm.blk[i] = blk;
   }
-  if (__syncthreads_or(bad)) {
-    if (threadIdx.x == 0) atomicOr(p.error_flag, 1);
-    // A marker the combine kernel reads as "write nothing".
-    if (nsplit > 1 && (int)threadIdx.x < gn) p.ws_l[(b * p.H + h0 + threadIdx.x) * p.splits + split] = -1.0f;
-    return;
-  }
+  if (paged_block_ids_bad(p, it, bad)) return;
 
   const int nl = p.lanes, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int sub = lane & (nl - 1), grp = (int)threadIdx.x / nl, groups = PAGED_THREADS / nl;
   const int64_t nchunks = E > 1 ? p.D / E : p.D;
   float q[GP][NV], acc[GP][NV], m[GP], l[GP];
+  paged_init<E, CPL, GP>(p, it, sub, nl, q, acc);
 #pragma unroll
-  for (int g = 0; g < GP; g++) {
-    m[g] = -INFINITY;
-    l[g] = 0.0f;
-#pragma unroll
-    for (int c = 0; c < CPL; c++)
-#pragma unroll
-      for (int e = 0; e < E; e++) {
-        const int64_t d = (int64_t)(sub + c * nl) * E + e;
-        const bool ok = g < gn && sub + c * nl < nchunks;
-        q[g][c * E + e] = ok ? zk_ld_param(p.q, p.q_dtype, b * p.q_stride + (h0 + g) * p.D + d) : 0.0f;
-        acc[g][c * E + e] = 0.0f;
-      }
-  }
+  for (int g = 0; g < GP; g++) m[g] = -INFINITY, l[g] = 0.0f;
 
   const Tkv *kc = (const Tkv *)p.kc, *vc = (const Tkv *)p.vc;
   const int64_t slot_elems = p.HKV * p.D;
@@ -434,58 +534,183 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_split_ke
     }
   }
 
-  // Merge the groups of a warp: lanes sub, sub + nl, ... hold one chunk.
-  for (int o = nl; o < 32; o <<= 1) {
+  paged_merge_store<E, CPL, GP>(p, it, m, l, acc, sm.acc, red_m, red_l);
+}
+
+// The reduce-scatter kernel, for the common decode shapes (16-byte chunks,
+// one a lane, GP·TT = NL): a group's NL lanes walk TT tokens a step, and
+// each lane's partial dots (TT tokens × GP heads) are summed over the
+// group by a reduce-scatter, so that lane sub ends holding the whole dot of
+// token sub / GP with head sub % GP (NL - 1 shuffles a step instead of
+// log2(NL) per dot), and the softmax runs once per (token, head): the lane
+// keeps the running max and a partial sum of its head (the same max in the
+// TT lanes of a head), two exponentials a step, and the group's lanes
+// fetch each weight by a shuffle for the accumulator.  The split's token
+// slots are computed once (shared memory, one division a token) instead of
+// per lane and token.
+template <int NL, int GP>
+__host__ __device__ constexpr int scatter_tokens() { return NL / GP; }
+template <int TT>
+__host__ __device__ constexpr int scatter_stages() { return TT >= 4 ? 3 : 4; }
+// [stage][k, v][token][thread] 16-byte chunks; the merge buffer aliases it.
+template <int TT>
+__host__ __device__ constexpr size_t scatter_stage_bytes() { return (size_t)scatter_stages<TT>() * 2 * TT * PAGED_THREADS * 16; }
+// Dynamic shared memory: the split's token slots (int32), then the stages.
+template <int TT>
+size_t scatter_smem_bytes(int64_t part) { return (size_t)part * 4 + scatter_stage_bytes<TT>(); }
+
+// Sums each of the NL values v over the NL lanes of a group and leaves lane
+// sub with the total of value sub.  Each round (xor offsets NL/2 .. 1)
+// halves what a lane holds: it keeps the upper half where its offset bit is
+// set, else the lower, and adds the partner's copy of it; the other half
+// goes to the partner.
+template <int HALF, int N>
+__device__ __forceinline__ void reduce_scatter_rounds(float (&v)[N], int sub) {
+  if constexpr (HALF > 0) {
+    const bool upper = sub & HALF;  // the offset of this round is HALF
 #pragma unroll
-    for (int g = 0; g < GP; g++) {
-      const float mo = __shfl_xor_sync(0xffffffffu, m[g], o), lo = __shfl_xor_sync(0xffffffffu, l[g], o);
-      const float M = fmaxf(m[g], mo), w = rescale(m[g], M), wo = rescale(mo, M);
-      l[g] = __fmul_rn(l[g], w) + __fmul_rn(lo, wo);
+    for (int j = 0; j < HALF; j++) {
+      const float keep = upper ? v[j + HALF] : v[j], send = upper ? v[j] : v[j + HALF];
+      v[j] = keep + __shfl_xor_sync(0xffffffffu, send, HALF);
+    }
+    reduce_scatter_rounds<HALF / 2>(v, sub);
+  }
+}
+template <int NL>
+__device__ __forceinline__ float reduce_scatter(float (&v)[NL], int sub) {
+  reduce_scatter_rounds<NL / 2>(v, sub);
+  return v[0];
+}
+
+template <typename Tkv, int E, int NL, int GP>
+__global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_kernel(PagedParams p) {
+  constexpr int TT = scatter_tokens<NL, GP>(), ST = scatter_stages<TT>();
+  constexpr int GROUPS = PAGED_THREADS / NL, STEP = GROUPS * TT;  // tokens a CTA walks per step
+  static_assert(E > 1 && TT >= 1 && TT * GP == NL, "one (token, head) dot a lane");
+  static_assert(scatter_stage_bytes<TT>() >= sizeof(float) * PAGED_WARPS * PAGED_MAX_GD, "the merge buffer fits");
+  __shared__ float red_m[PAGED_WARPS][GP], red_l[PAGED_WARPS][GP];
+  extern __shared__ uint4 dyn[];
+  int32_t *slot_of = reinterpret_cast<int32_t *>(dyn);  // [part]
+  uint4 *stage_buf = dyn + p.part / 4;                   // part: a multiple of 512
+
+  PagedItem it;
+  if (!paged_item(p, GP, it)) return;
+  const int ntok = (int)(it.t_end - it.t_begin);
+
+  // The slot of each of the split's tokens, its block id checked before
+  // any is used (the host made sure slots fit in 31 bits).
+  int bad = 0;
+  for (int j = threadIdx.x; j < ntok; j += PAGED_THREADS) {
+    const int64_t t = it.t_begin + j;
+    const int32_t blk = p.tables[it.b * p.table_stride + t / p.BS];
+    bad |= blk < 0 || blk >= p.NB;
+    slot_of[j] = (int32_t)((int64_t)blk * p.BS + t % p.BS);
+  }
+  if (paged_block_ids_bad(p, it, bad)) return;
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, sub = lane & (NL - 1), grp = threadIdx.x / NL;
+  const bool has_chunk = sub < p.D / E;
+  float q[GP][E], acc[GP][E];
+  paged_init<E, 1, GP>(p, it, sub, NL, q, acc);
+  float m_own = -INFINITY, l_own = 0.0f;  // of head sub % GP, over token slot sub / GP
+
+  const Tkv *kc = (const Tkv *)p.kc, *vc = (const Tkv *)p.vc;
+  const int64_t slot_elems = p.HKV * p.D, lane_elem = it.kvh * p.D + (int64_t)sub * E;
+  // Steps are uniform over a warp (its shuffles): a step runs while the
+  // warp's first group has a token; tokens at or past the split's end are
+  // masked.
+  const int warp_first = warp * (32 / NL) * TT;
+  const int nsteps = ntok > warp_first ? (ntok - warp_first + STEP - 1) / STEP : 0;
+  auto stage_at = [&](int stage, int kv, int k) -> uint4 * {
+    return stage_buf + ((stage * 2 + kv) * TT + k) * PAGED_THREADS + threadIdx.x;
+  };
+  // Step i's chunks of this thread, K and V, into a stage (tokens past the
+  // split and chunks past the row are zero-filled, nothing read).  Each
+  // thread reads back only what it copied: no barrier.
+  auto issue = [&](int i, int stage) {
 #pragma unroll
-      for (int i = 0; i < NV; i++) {
-        const float ao = __shfl_xor_sync(0xffffffffu, acc[g][i], o);
-        acc[g][i] = __fmul_rn(acc[g][i], w) + __fmul_rn(ao, wo);
+    for (int k = 0; k < TT; k++) {
+      const int j = i * STEP + grp * TT + k;
+      int64_t at = 0;
+      int bytes = 0;
+      if (j < ntok && has_chunk) at = (int64_t)slot_of[j] * slot_elems + lane_elem, bytes = 16;
+      cp_async16(stage_at(stage, 0, k), kc + at, bytes);
+      cp_async16(stage_at(stage, 1, k), vc + at, bytes);
+    }
+  };
+#pragma unroll
+  for (int i = 0; i < ST - 1; i++) {
+    if (i < nsteps) issue(i, i);
+    cp_async_commit();  // empty groups past the end keep the count uniform
+  }
+
+  int stage = 0;  // i mod ST
+  for (int i = 0; i < nsteps; i++) {
+    // Step i + ST - 1 takes the stage step i - 1 used (this thread's own
+    // reads, done); then step i's group is the oldest outstanding.
+    if (i + ST - 1 < nsteps) issue(i + ST - 1, stage == 0 ? ST - 1 : stage - 1);
+    cp_async_commit();
+    cp_async_wait<ST - 1>();
+
+    float part[NL];  // part[k·GP + g]: this lane's share of token k's dot with head g
+#pragma unroll
+    for (int k = 0; k < TT; k++) {
+      Chunk<Tkv, E> kf;
+      kf.raw = *stage_at(stage, 0, k);
+#pragma unroll
+      for (int g = 0; g < GP; g++) {
+        float dot = 0.0f;
+#pragma unroll
+        for (int e = 0; e < E; e++) dot += q[g][e] * kf.get(e);
+        part[k * GP + g] = dot;
       }
-      m[g] = M;
     }
+    const float dot = reduce_scatter<NL>(part, sub);
+    const float s = i * STEP + grp * TT + sub / GP < ntok ? p.scale * dot : -INFINITY;
+    float tmax = s;  // over the TT lanes of this head
+#pragma unroll
+    for (int o = GP; o < NL; o <<= 1) tmax = fmaxf(tmax, __shfl_xor_sync(0xffffffffu, tmax, o));
+    const float mn = fmaxf(m_own, tmax);
+    const float alpha = rescale(m_own, mn);                      // 1 while the max holds
+    const float w = s == -INFINITY ? 0.0f : zk_exp_f(s - mn);   // masked tokens: 0, even before any max
+    l_own = l_own * alpha + w;
+    m_own = mn;
+    // Rescaling by exactly 1 changes no bit: skipped unless a max of the
+    // warp moved (after the first steps, rarely).
+    if (__any_sync(0xffffffffu, alpha != 1.0f)) {
+#pragma unroll
+      for (int g = 0; g < GP; g++) {
+        const float a = __shfl_sync(0xffffffffu, alpha, g, NL);  // lane g: token 0 of head g
+#pragma unroll
+        for (int e = 0; e < E; e++) acc[g][e] *= a;
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < TT; k++) {
+      Chunk<Tkv, E> vf;
+      vf.raw = *stage_at(stage, 1, k);
+#pragma unroll
+      for (int g = 0; g < GP; g++) {
+        const float wk = __shfl_sync(0xffffffffu, w, k * GP + g, NL);
+#pragma unroll
+        for (int e = 0; e < E; e++) acc[g][e] += wk * vf.get(e);
+      }
+    }
+    stage = stage + 1 == ST ? 0 : stage + 1;
   }
-  __syncthreads();  // sm.blk is read no more: sm.acc takes its place
-  if (lane < nl) {
+  cp_async_wait<0>();  // nothing of this thread's still lands in what the merge buffer aliases
+
+  // Every lane of the group gets each head's state: the max (the same in
+  // the head's TT lanes) and the sum of the head's partial sums.
+  float m[GP], l[GP];
 #pragma unroll
-    for (int g = 0; g < GP; g++) {
-      if (lane == 0) red_m[warp][g] = m[g], red_l[warp][g] = l[g];
+  for (int o = GP; o < NL; o <<= 1) l_own += __shfl_xor_sync(0xffffffffu, l_own, o);
 #pragma unroll
-      for (int c = 0; c < CPL; c++)
-#pragma unroll
-        for (int e = 0; e < E; e++) {
-          const int64_t d = (int64_t)(sub + c * nl) * E + e;
-          if (sub + c * nl < nchunks) sm.acc[warp][g * p.D + d] = acc[g][c * E + e];
-        }
-    }
+  for (int g = 0; g < GP; g++) {
+    m[g] = __shfl_sync(0xffffffffu, m_own, g, NL);
+    l[g] = __shfl_sync(0xffffffffu, l_own, g, NL);
   }
-  __syncthreads();
-  // The warps in order; thread per (head, element).
-  for (int idx = threadIdx.x; idx < gn * p.D; idx += PAGED_THREADS) {
-    const int g = idx / (int)p.D;
-    float M = -INFINITY;
-#pragma unroll
-    for (int w = 0; w < PAGED_WARPS; w++) M = fmaxf(M, red_m[w][g]);
-    float num = 0.0f, den = 0.0f;
-#pragma unroll
-    for (int w = 0; w < PAGED_WARPS; w++) {
-      const float f = rescale(red_m[w][g], M);
-      num += sm.acc[w][idx] * f;
-      den += red_l[w][g] * f;
-    }
-    const int64_t bh = b * p.H + h0 + g, d = idx - (int64_t)g * p.D;
-    if (nsplit == 1) {
-      // L = 0: zeros (den = 0 is never divided by).
-      zk_st_param(p.out, p.q_dtype, b * p.out_stride + (h0 + g) * p.D + d, L > 0 ? num * (1.0f / den) : 0.0f);
-    } else {
-      p.ws_acc[(bh * p.splits + split) * p.D + d] = num;
-      if (d == 0) p.ws_m[bh * p.splits + split] = M, p.ws_l[bh * p.splits + split] = den;
-    }
-  }
+  paged_merge_store<E, 1, GP>(p, it, m, l, acc, reinterpret_cast<float(*)[PAGED_MAX_GD]>(stage_buf), red_m, red_l);
 }
 
 // The splits of one (sequence, query head) merged in order: out = Σ w_s
@@ -586,19 +811,45 @@ int pow2_at_least(int64_t n) {
   return v;
 }
 
-// GP heads a pass.  Two chunks a lane means D > 32·E, so GP·D <= 1024
-// leaves GP <= 1024 / (32·E + 1): only those are instantiated.
-// One instantiation's launch, with its dynamic shared memory (the K/V
-// stages; over the default 48 KB, so the limit is raised once).
+// A paged kernel's launch with its dynamic shared memory (the K/V stages;
+// over the default 48 KB, so the limit is raised once, to max_bytes).
+template <auto KERNEL>
+void launch_with_smem(cudaStream_t stream, const PagedParams &p, unsigned grid, size_t max_bytes, size_t bytes) {
+  static bool raised = false;  // per kernel; a benign race (the call is idempotent)
+  if (!raised) {
+    cudaFuncSetAttribute(KERNEL, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)max_bytes);
+    raised = true;
+  }
+  KERNEL<<<grid, PAGED_THREADS, bytes, stream>>>(p);
+}
+
 template <typename Tkv, int E, int CPL, int GP>
 void launch_split_gp(cudaStream_t stream, const PagedParams &p, unsigned grid) {
   constexpr size_t bytes = paged_stage_bytes<E, paged_tokens_per_step<E, CPL, GP>(), CPL>();
-  static bool raised = false;  // per instantiation; a benign race (the call is idempotent)
-  if (!raised) {
-    cudaFuncSetAttribute(paged_split_kernel<Tkv, E, CPL, GP>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
-    raised = true;
+  launch_with_smem<paged_split_kernel<Tkv, E, CPL, GP>>(stream, p, grid, bytes, bytes);
+}
+
+// The reduce-scatter kernel's shapes: NL lanes of one chunk each, GP heads
+// a pass, TT = NL / GP tokens a step.
+bool scatter_covers(int nl, int gp) { return (nl == 8 || nl == 16) && (gp == 4 || gp == 8); }
+
+template <typename Tkv, int E, int NL, int GP>
+void launch_scatter_gp(cudaStream_t stream, const PagedParams &p, unsigned grid) {
+  constexpr int TT = scatter_tokens<NL, GP>();
+  launch_with_smem<paged_scatter_kernel<Tkv, E, NL, GP>>(stream, p, grid, scatter_smem_bytes<TT>(PAGED_MAX_PART),
+                                                         scatter_smem_bytes<TT>(p.part));
+}
+
+template <typename Tkv, int E>
+zk_status launch_scatter(const zk_call *call, cudaStream_t stream, const PagedParams &p, int gp, unsigned grid) {
+  if (p.lanes == 16) {
+    if (gp == 4) launch_scatter_gp<Tkv, E, 16, 4>(stream, p, grid);
+    else launch_scatter_gp<Tkv, E, 16, 8>(stream, p, grid);
+  } else {
+    if (gp == 4) launch_scatter_gp<Tkv, E, 8, 4>(stream, p, grid);
+    else launch_scatter_gp<Tkv, E, 8, 8>(stream, p, grid);
   }
-  paged_split_kernel<Tkv, E, CPL, GP><<<grid, PAGED_THREADS, bytes, stream>>>(p);
+  return ZK_CUDA_LAUNCHED(call);
 }
 
 // GP heads a pass.  Two chunks a lane means D > 32·E, so GP·D <= 1024
@@ -662,7 +913,9 @@ zk_status paged(zk_ctx *ctx, const zk_call *call, PagedParams p, bool vec) {
     p.ws_l = ws + bhs;
     p.ws_acc = ws + 2 * bhs;
   }
-  if (vec) {
+  if (vec && cpl == 1 && scatter_covers(p.lanes, gp) && p.NB * p.BS <= INT32_MAX) {
+    st = launch_scatter<Tkv, EV>(call, stream, p, gp, (unsigned)grid);
+  } else if (vec) {
     st = cpl == 1 ? launch_split<Tkv, EV, 1>(call, stream, p, gp, (unsigned)grid)
                   : launch_split<Tkv, EV, 2>(call, stream, p, gp, (unsigned)grid);
   } else {
