@@ -1,11 +1,11 @@
 // Mixture-of-experts routing, dispatch and combine on CUDA (spec §14).
 //
 // Gating: one warp per token for E <= 1024, the logits in registers (PER
-// lane, coalesced or as 16-byte vectors), softmax or σ, then k rounds of a
-// warp argmax over 64-bit rank keys (zk_rank_key: the spec's total order,
-// ties to the lower index): round r takes the largest key below round
-// r-1's, so nothing is marked and the registers stay read-only.  Lane r
-// keeps the r-th winner; the k weights are normalised by a warp sum and
+// lane, coalesced or as 16-byte vectors), softmax or σ, then each lane
+// sorts its best few order keys once and k rounds take the warp maximum of
+// the lanes' heads (the spec's total order, ties to the lower index); the
+// winner pops its head.  Lane r keeps the r-th winner and recomputes its
+// weight from the logit; the k weights are normalised by a warp sum and
 // each lane finds its place in the output by counting larger keys.  Longer
 // rows take a block per token that recomputes the scores on each round.
 //
@@ -104,7 +104,42 @@ __device__ __forceinline__ int64_t expert_of(int i, int lane) {
   return ((int64_t)(i / V) * 32 + lane) * V + i % V;
 }
 
-template <typename T, int PER, int V>
+// A lane's best M selection keys, largest first, equal keys in ascending
+// expert order, with their experts; empty entries have the key 0, below
+// every real key.
+template <int M>
+struct LaneBest {
+  uint32_t key[M], e[M];
+
+  // Refills with the lane's best M of key[] (element i: expert_of<V>(i,
+  // lane)), keeping only those ranked after `bound` (a zk_rank_key) when
+  // BOUNDED.  Elements come in ascending expert order and go behind every
+  // entry with an equal key, so ties stay in expert order.
+  template <int PER, int V, bool BOUNDED>
+  __device__ __forceinline__ void refill(const uint32_t (&keys)[PER], int lane, uint64_t bound) {
+#pragma unroll
+    for (int m = 0; m < M; m++) key[m] = 0, e[m] = 0;
+#pragma unroll
+    for (int i = 0; i < PER; i++) {
+      const uint32_t k = keys[i], x = (uint32_t)expert_of<V>(i, lane);
+      if (BOUNDED && ((uint64_t)k << 32 | ~x) >= bound) continue;
+#pragma unroll
+      for (int m = M - 1; m > 0; m--) {  // downwards: entry m - 1 is still the old one
+        if (k > key[m - 1]) key[m] = key[m - 1], e[m] = e[m - 1];
+        else if (k > key[m]) key[m] = k, e[m] = x;
+      }
+      if (k > key[0]) key[0] = k, e[0] = x;
+    }
+  }
+
+  __device__ __forceinline__ void pop() {
+#pragma unroll
+    for (int m = 0; m + 1 < M; m++) key[m] = key[m + 1], e[m] = e[m + 1];
+    key[M - 1] = 0;
+  }
+};
+
+template <typename T, int PER, int V, int M>
 __global__ void __launch_bounds__(GATING_WARPS * 32) gating_warp_kernel(GatingJob j) {
   int lane = threadIdx.x & 31;
   int64_t row = (int64_t)blockIdx.x * GATING_WARPS + (threadIdx.x >> 5);
@@ -124,11 +159,11 @@ __global__ void __launch_bounds__(GATING_WARPS * 32) gating_warp_kernel(GatingJo
       for (int t = 0; t < V; t++) s[i + t] = e + t < j.E ? zk_ld(x + e + t) : -INFINITY;
     }
   }
+  float m = -INFINITY, sum = 1.0f;  // the softmax's shift and sum
   if (j.sigmoid) {
 #pragma unroll
     for (int i = 0; i < PER; i++) s[i] = zk_sigmoid_f(s[i]);
   } else {
-    float m = -INFINITY;
 #pragma unroll
     for (int i = 0; i < PER; i++)
       if (expert_of<V>(i, lane) < j.E) m = nan_max(m, s[i]);
@@ -139,42 +174,44 @@ __global__ void __launch_bounds__(GATING_WARPS * 32) gating_warp_kernel(GatingJo
       s[i] = expert_of<V>(i, lane) < j.E ? expf(s[i] - m) : 0.0f;
       part += s[i];
     }
-    float sum = zk_warp_sum(part);
+    sum = zk_warp_sum(part);
 #pragma unroll
     for (int i = 0; i < PER; i++) s[i] = s[i] / sum;
   }
-  // Each expert's selection key (zk_rank_key of the score, plus the bias
-  // where there is one) and output value, once.  Keys of real experts are
-  // never 0 (-Inf's order key is not), so 0 marks a lane's empty slots.
-  uint64_t key[PER];
-  float out[PER];
+  // Each expert's selection key (zk_order_key of the score, plus the bias
+  // where there is one), once.  Keys of real experts are never 0 (-Inf's
+  // order key is not), so 0 marks a lane's empty slots.
+  uint32_t key[PER];
 #pragma unroll
   for (int i = 0; i < PER; i++) {
     const int64_t e = expert_of<V>(i, lane);
     const float sel = e < j.E && j.bias ? s[i] + zk_ld_param(j.bias, j.bias_dtype, e) : s[i];
-    key[i] = e < j.E ? zk_rank_key(sel, (uint32_t)e) : 0;
-    out[i] = j.select_only ? s[i] : sel;
+    key[i] = e < j.E ? zk_order_key(sel) : 0;
   }
-  // k rounds: the largest key below the previous winner's (none in the
-  // first round: a NaN at expert 0 has the key ~0, which no bound admits).
-  // The warp's largest key is two hardware max-reductions, the high words
-  // and then the low words of the lanes holding the largest high word
-  // (keys are distinct), instead of a ten-shuffle 64-bit tree.
-  uint64_t prev = ~(uint64_t)0;
+  // Each lane sorts its best M once; a round is then one warp maximum over
+  // the lanes' heads (two hardware max-reductions: the keys, then the
+  // complemented experts of the lanes holding the largest key, so ties go
+  // to the lower expert) and the winning lane pops its head.  A lane that
+  // runs out refills from the keys after its last winner.  Lane r keeps
+  // the r-th winner.
+  LaneBest<M> best;
+  best.template refill<PER, V, false>(key, lane, 0);
   uint32_t my_e = 0;
-  float my_raw = 0.0f;
   for (int r = 0; r < j.k; r++) {
-    uint64_t best = 0;
-    float raw = 0.0f;
-#pragma unroll
-    for (int i = 0; i < PER; i++)
-      if ((r == 0 || key[i] < prev) && key[i] > best) best = key[i], raw = out[i];
-    const uint32_t hi = __reduce_max_sync(0xffffffffu, (uint32_t)(best >> 32));
-    const uint32_t lo = __reduce_max_sync(0xffffffffu, (uint32_t)(best >> 32) == hi ? (uint32_t)best : 0u);
-    const uint64_t win = (uint64_t)hi << 32 | lo;
-    raw = __shfl_sync(0xffffffffu, raw, __ffs(__ballot_sync(0xffffffffu, best == win)) - 1);
-    prev = win;
-    if (lane == r) my_e = ~(uint32_t)win, my_raw = raw;
+    const uint32_t hi = __reduce_max_sync(0xffffffffu, best.key[0]);
+    const uint32_t lo = __reduce_max_sync(0xffffffffu, best.key[0] == hi ? ~best.e[0] : 0u);
+    if (lane == r) my_e = ~lo;
+    if (best.key[0] == hi && ~best.e[0] == lo) {
+      best.pop();
+      if (best.key[0] == 0 && r + 1 < j.k) best.template refill<PER, V, true>(key, lane, (uint64_t)hi << 32 | lo);
+    }
+  }
+  // The winners' raw weights from their logits again, by the same
+  // expressions as above (the same bits), instead of carrying them.
+  float my_raw = 0.0f;
+  if (lane < j.k) {
+    const float v = zk_ld(x + my_e), sc = j.sigmoid ? zk_sigmoid_f(v) : expf(v - m) / sum;
+    my_raw = j.bias && !j.select_only ? sc + zk_ld_param(j.bias, j.bias_dtype, my_e) : sc;
   }
   finish_token(j, row, lane, my_e, my_raw);
 }
@@ -227,9 +264,11 @@ __global__ void __launch_bounds__(GATING_BLOCK) gating_block_kernel(GatingJob j)
   if (warp == 0) finish_token(j, row, lane, my_e, my_raw);
 }
 
+// M: the lane's sorted candidates, 4 (k = 8 over 32 lanes rarely puts a
+// fifth winner on one lane) or all of them when fewer.
 template <typename T, int PER, int V>
 zk_status launch_warp_gating(const GatingJob &j, cudaStream_t stream) {
-  gating_warp_kernel<T, PER, V><<<zk_div_up(j.rows, GATING_WARPS), GATING_WARPS * 32, 0, stream>>>(j);
+  gating_warp_kernel<T, PER, V, (PER < 4 ? PER : 4)><<<zk_div_up(j.rows, GATING_WARPS), GATING_WARPS * 32, 0, stream>>>(j);
   return ZK_OK;
 }
 
