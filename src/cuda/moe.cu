@@ -142,7 +142,7 @@ struct LaneBest {
 template <typename T, int PER, int V, int M>
 __global__ void __launch_bounds__(GATING_WARPS * 32) gating_warp_kernel(GatingJob j) {
   int lane = threadIdx.x & 31;
-  int64_t row = (int64_t)blockIdx.x * GATING_WARPS + (threadIdx.x >> 5);
+  int64_t row = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
   if (row >= j.rows) return;
   const T *x = (const T *)j.logits + row * j.x_stride;
   float s[PER];
@@ -265,35 +265,39 @@ __global__ void __launch_bounds__(GATING_BLOCK) gating_block_kernel(GatingJob j)
 }
 
 // M: the lane's sorted candidates, 4 (k = 8 over 32 lanes rarely puts a
-// fifth winner on one lane) or all of them when fewer.
+// fifth winner on one lane) or all of them when fewer.  Up to GATING_WARPS
+// tokens a block, fewer when that leaves SMs idle: a decode batch's few
+// warps then run on as many SMs, not two or three to one.
 template <typename T, int PER, int V>
-zk_status launch_warp_gating(const GatingJob &j, cudaStream_t stream) {
-  gating_warp_kernel<T, PER, V, (PER < 4 ? PER : 4)><<<zk_div_up(j.rows, GATING_WARPS), GATING_WARPS * 32, 0, stream>>>(j);
+zk_status launch_warp_gating(const GatingJob &j, int sm_count, cudaStream_t stream) {
+  int warps = GATING_WARPS;
+  while (warps > 1 && j.rows < (int64_t)warps * sm_count) warps /= 2;
+  gating_warp_kernel<T, PER, V, (PER < 4 ? PER : 4)><<<zk_div_up(j.rows, warps), warps * 32, 0, stream>>>(j);
   return ZK_OK;
 }
 
 // PER registers a lane: the smallest power of two covering E/32.
 template <typename T, int V>
-zk_status gating_warp(const GatingJob &j, cudaStream_t stream) {
+zk_status gating_warp(const GatingJob &j, int sm_count, cudaStream_t stream) {
   int64_t per = (j.E + 31) / 32;
-  if (per <= 1 && V == 1) return launch_warp_gating<T, 1, 1>(j, stream);
-  if (per <= 2 && V <= 2) return launch_warp_gating<T, 2, V>(j, stream);
-  if (per <= 4 && V <= 4) return launch_warp_gating<T, 4, V>(j, stream);
-  if (per <= 8) return launch_warp_gating<T, 8, V>(j, stream);
-  if (per <= 16) return launch_warp_gating<T, 16, V>(j, stream);
-  return launch_warp_gating<T, 32, V>(j, stream);
+  if (per <= 1 && V == 1) return launch_warp_gating<T, 1, 1>(j, sm_count, stream);
+  if (per <= 2 && V <= 2) return launch_warp_gating<T, 2, V>(j, sm_count, stream);
+  if (per <= 4 && V <= 4) return launch_warp_gating<T, 4, V>(j, sm_count, stream);
+  if (per <= 8) return launch_warp_gating<T, 8, V>(j, sm_count, stream);
+  if (per <= 16) return launch_warp_gating<T, 16, V>(j, sm_count, stream);
+  return launch_warp_gating<T, 32, V>(j, sm_count, stream);
 }
 
 template <typename T>
-zk_status gating_typed(const GatingJob &j, const zk_rows *x, cudaStream_t stream) {
+zk_status gating_typed(const GatingJob &j, const zk_rows *x, int sm_count, cudaStream_t stream) {
   constexpr int V = zk_vec<T>::EPV;
   if (j.E > GATING_WARP_MAX_E) {
     gating_block_kernel<T><<<(unsigned)j.rows, GATING_BLOCK, 0, stream>>>(j);
     return ZK_OK;
   }
   // 16-byte vectors when every row is aligned and holds whole vectors.
-  if (zk_rows_vec_ok(x) && j.E >= 32 * V) return gating_warp<T, V>(j, stream);
-  return gating_warp<T, 1>(j, stream);
+  if (zk_rows_vec_ok(x) && j.E >= 32 * V) return gating_warp<T, V>(j, sm_count, stream);
+  return gating_warp<T, 1>(j, sm_count, stream);
 }
 
 zk_status gating(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
@@ -304,10 +308,11 @@ zk_status gating(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
   GatingJob j = {x->data, x->stride, x->rows, x->cols, a->i[0], a->t[1].data, a->t[1].dtype,
                  (float *)a->t[2].data, (uint32_t *)a->t[3].data, a->t[2].stride, a->t[3].stride,
                  a->i[1] == 1, a->i[2] != 0, a->i[3] == 1, a->f[0]};
+  const int sms = zk_cuda(ctx)->sm_count;
   switch (x->dtype) {
-    case ZK_F32: s = gating_typed<float>(j, x, stream); break;
-    case ZK_F16: s = gating_typed<__half>(j, x, stream); break;
-    default: s = gating_typed<__nv_bfloat16>(j, x, stream); break;
+    case ZK_F32: s = gating_typed<float>(j, x, sms, stream); break;
+    case ZK_F16: s = gating_typed<__half>(j, x, sms, stream); break;
+    default: s = gating_typed<__nv_bfloat16>(j, x, sms, stream); break;
   }
   return s != ZK_OK ? s : ZK_CUDA_LAUNCHED(call);
 }
