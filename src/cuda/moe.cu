@@ -9,17 +9,20 @@
 // each lane finds its place in the output by counting larger keys.  Longer
 // rows take a block per token that recomputes the scores on each round.
 //
-// Dispatch: a stable counting sort over chunks of DISPATCH_CHUNK pairs.
-// (1) one warp per chunk walks its pairs in order, 32 at a time, and counts
-// them per expert (__match_any_sync groups the lanes of one expert; the
-// lowest lane adds the group's size); (2) one block scans the counts: the
-// expert offsets, and for each chunk and expert the first row it writes;
-// (3) the warps walk their chunks again in the same order, each pair taking
-// its base + its rank among the earlier lanes of its expert: ascending
-// expert, then pair index, on every run.  (4) A block per token reads x's
-// row once and writes it to the K rows its pairs took, with 16-byte
-// vectors where aligned (integer copies, so bitwise): x is read once, not
-// K times.  A bad id is counted nowhere: its pair is skipped (row -1), the
+// Dispatch: a stable counting sort over chunks of DISPATCH_CHUNK pairs or
+// more (few enough that the counts stay one block's scan).  (1) One warp
+// per chunk walks its pairs in order, 32 at a time, and counts them per
+// expert in its own counters in shared memory (__match_any_sync groups the
+// lanes of one expert; the lowest lane adds the group's size), written out
+// expert-major, counts[e][chunk]; (2) one block scans counts flat, in
+// place: in that order (expert, then chunk) the exclusive prefix sum is
+// chunk c's first row of expert e, and its chunk-0 value the expert's
+// offset; (3) the warps walk their chunks again in the same order, each
+// pair taking its counter + its rank among the earlier lanes of its
+// expert: ascending expert, then pair index, on every run.  (4) A block
+// per token reads x's row once and writes it to the K rows its pairs took,
+// with 16-byte vectors where aligned (integer copies, so bitwise): x is
+// read once, not K times.  A bad id is counted nowhere: its pair is skipped (row -1), the
 // flag raised, and rows p >= expert_offsets[E] are left alone.
 //
 // Combine (both layouts): a block per token row; each thread owns 16-byte
@@ -37,7 +40,10 @@ namespace {
 #define GATING_WARPS 8           // warps (tokens) per block on the warp path
 #define GATING_WARP_MAX_E 1024   // longer rows take the block path
 #define GATING_BLOCK 256
-#define DISPATCH_CHUNK 1024      // pairs per counting-sort chunk
+#define DISPATCH_CHUNK 256       // pairs per counting-sort chunk, at least
+#define DISPATCH_SCAN_MAX 32768  // counts (experts × chunks) the scan should take, at most
+#define DISPATCH_WARPS 4         // chunks (warps) per walk block
+#define DISPATCH_SMEM_E 2048     // experts whose counters fit shared memory (4 warps × 8 KB)
 #define ROW_THREADS 256
 
 // ------------------------------------------------------------ shuffles
@@ -322,8 +328,9 @@ zk_status gating(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
 struct DispatchJob {
   const void *ids;
   zk_dtype id_dtype;
-  int64_t id_stride, N, K, E, chunks;
-  int *counts;    // [chunks, E]: pairs of each expert in each chunk, then each chunk's first row
+  int64_t id_stride, N, K, E, chunk, chunks;
+  int *counts;    // [E, chunks]: pairs of each expert in each chunk, then (scanned) its first row there
+  int *counters;  // [chunks, E] warp counters in device memory when E is too large for shared memory, else NULL
   int32_t *offsets, *src, *inv;
   int64_t inv_stride;
   int32_t *row_of;  // [N·K]: each pair's row of x_perm, -1 for a bad id
@@ -339,19 +346,26 @@ __device__ __forceinline__ int64_t id_at(const DispatchJob &j, int64_t q) {
   }
 }
 
-// One warp per chunk, pairs in order.  SCATTER = false counts the pairs of
-// each expert into counts[chunk]; SCATTER = true gives each pair its row:
-// counts[chunk][e] (the chunk's next row of e) + its rank among the
-// earlier lanes of the tile with the same expert.
+// One warp per chunk of j.chunk pairs, in order, its E counters in shared
+// memory (or j.counters).  SCATTER = false counts the pairs of each expert
+// into counts[e][chunk]; SCATTER = true starts each counter at the scanned
+// counts[e][chunk] (the chunk's first row of e) and gives each pair its
+// counter + its rank among the earlier lanes of the tile with the same
+// expert.
 template <bool SCATTER>
 __global__ void dispatch_walk_kernel(DispatchJob j) {
-  int64_t chunk = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  extern __shared__ int warp_counters[];
+  const int64_t warp = threadIdx.x >> 5, chunk = (int64_t)blockIdx.x * (blockDim.x >> 5) + warp;
   if (chunk >= j.chunks) return;
-  int lane = threadIdx.x & 31;
-  int *mine = j.counts + chunk * j.E;
-  int64_t q0 = chunk * DISPATCH_CHUNK, q1 = min(q0 + DISPATCH_CHUNK, j.N * j.K);
+  const int lane = threadIdx.x & 31;
+  int *mine = j.counters ? j.counters + chunk * j.E : warp_counters + warp * j.E;
+  for (int64_t e = lane; e < j.E; e += 32) mine[e] = SCATTER ? j.counts[e * j.chunks + chunk] : 0;
+  __syncwarp();
+  const int64_t q0 = chunk * j.chunk, q1 = min(q0 + j.chunk, j.N * j.K);
+  int64_t next = q0 + lane < q1 ? id_at(j, q0 + lane) : -1;  // one tile's ids loaded ahead
   for (int64_t t = q0; t < q1; t += 32) {
-    int64_t q = t + lane, e = q < q1 ? id_at(j, q) : -1;
+    const int64_t q = t + lane, e = next;
+    next = q + 32 < q1 ? id_at(j, q + 32) : -1;
     bool bad = q < q1 && (e < 0 || e >= j.E);
     if (bad && !SCATTER) atomicOr(j.error_flag, 1);
     int64_t group = bad || q >= q1 ? -1 - (int64_t)lane : e;  // skipped lanes stay alone
@@ -375,44 +389,48 @@ __global__ void dispatch_walk_kernel(DispatchJob j) {
     if (group >= 0 && rank == 0) mine[e] = base + size;
     __syncwarp();
   }
+  if (!SCATTER)
+    for (int64_t e = lane; e < j.E; e += 32) j.counts[e * j.chunks + chunk] = mine[e];
 }
 
-// One block: offsets[e] = Σ of the counts of experts below e; then each
-// chunk's first row of expert e (counts[c][e] is replaced by it).
+// One block: the exclusive prefix sums of counts, flat in its [E, chunks]
+// order (expert, then chunk: the order of the output rows), in place, so
+// counts[e][c] becomes chunk c's first row of expert e; offsets[e] is the
+// first of expert e.  Tiles of SCAN_PER consecutive counts a thread.
+#define SCAN_PER 16
 __global__ void __launch_bounds__(1024) dispatch_scan_kernel(DispatchJob j) {
   __shared__ int warp_totals[32];
-  __shared__ int carry;
-  if (threadIdx.x == 0) carry = 0;
-  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  for (int64_t e0 = 0; e0 < j.E; e0 += blockDim.x) {
-    int64_t e = e0 + threadIdx.x;
-    int total = 0;
-    if (e < j.E)
-      for (int64_t c = 0; c < j.chunks; c++) total += j.counts[c * j.E + e];
-    // Exclusive scan of the totals over the block, plus the carry.
-    int incl = total;
+  const int64_t n = j.E * j.chunks;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  int carry = 0;  // the sum of the tiles before
+  for (int64_t t0 = 0; t0 < n; t0 += (int64_t)blockDim.x * SCAN_PER) {
+    const int64_t i0 = t0 + (int64_t)threadIdx.x * SCAN_PER;
+    int v[SCAN_PER], total = 0;
+#pragma unroll
+    for (int i = 0; i < SCAN_PER; i++) v[i] = i0 + i < n ? j.counts[i0 + i] : 0, total += v[i];
+    int incl = total;  // inclusive scan of the threads' totals: the warp, then the warps before
+#pragma unroll
     for (int o = 1; o < 32; o <<= 1) {
       int up = __shfl_up_sync(0xffffffffu, incl, o);
       if (lane >= o) incl += up;
     }
-    __syncthreads();
     if (lane == 31) warp_totals[warp] = incl;
     __syncthreads();
-    int before = carry;
-    for (int w = 0; w < warp; w++) before += warp_totals[w];
-    int first = before + incl - total;
-    if (e < j.E) {
-      j.offsets[e] = first;
-      for (int64_t c = 0; c < j.chunks; c++) {
-        int n = j.counts[c * j.E + e];
-        j.counts[c * j.E + e] = first;
-        first += n;
-      }
+    int w_incl = lane < warps ? warp_totals[lane] : 0;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+      int up = __shfl_up_sync(0xffffffffu, w_incl, o);
+      if (lane >= o) w_incl += up;
     }
-    __syncthreads();
-    if (threadIdx.x == blockDim.x - 1) carry = before + incl;
-    __syncthreads();
+    const int before_warp = __shfl_sync(0xffffffffu, w_incl, warp > 0 ? warp - 1 : 0), tile = __shfl_sync(0xffffffffu, w_incl, 31);
+    int run = carry + (warp > 0 ? before_warp : 0) + incl - total;
+#pragma unroll
+    for (int i = 0; i < SCAN_PER; i++)
+      if (i0 + i < n) j.counts[i0 + i] = run, run += v[i];
+    carry += tile;
+    __syncthreads();  // warp_totals is rewritten by the next tile; counts read back below
   }
+  for (int64_t e = threadIdx.x; e < j.E; e += blockDim.x) j.offsets[e] = j.chunks ? j.counts[e * j.chunks] : 0;
   if (threadIdx.x == 0) j.offsets[j.E] = carry;
 }
 
@@ -440,22 +458,31 @@ zk_status dispatch(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
   if (s != ZK_OK) return s;
   const zk_rows *x = &a->t[0], *ids = &a->t[1], *x_perm = &a->t[2], *inv = &a->t[5];
   int64_t N = ids->rows, K = ids->cols, E = a->t[3].cols - 1, NK = N * K;
-  int64_t chunks = (NK + DISPATCH_CHUNK - 1) / DISPATCH_CHUNK;
-  DispatchJob j = {ids->data, ids->dtype, ids->stride, N, K, E, chunks, NULL, (int32_t *)a->t[3].data,
+  // Chunks of DISPATCH_CHUNK pairs or more: enough warps to spread the
+  // walks over the chip, few enough counts ([E, chunks]) for one block's scan.
+  int64_t chunk = DISPATCH_CHUNK;
+  while (chunk < NK && E * zk_div_up(NK, chunk) > DISPATCH_SCAN_MAX) chunk *= 2;
+  int64_t chunks = (NK + chunk - 1) / chunk;
+  DispatchJob j = {ids->data, ids->dtype, ids->stride, N, K, E, chunk, chunks, NULL, NULL, (int32_t *)a->t[3].data,
                    (int32_t *)a->t[4].data, (int32_t *)inv->data, inv->stride, NULL, zk_cuda(ctx)->error_flag};
-  // Workspace: the pairs' rows, then the chunk counts.
-  size_t row_bytes = (size_t)NK * sizeof(int32_t), count_bytes = (size_t)(chunks * E) * sizeof(int);
-  if (row_bytes + count_bytes) {
-    j.row_of = (int32_t *)zk_cuda_workspace(ctx, call, row_bytes + count_bytes, &s);
-    if (!j.row_of) return s;
-    j.counts = (int *)(j.row_of + NK);
-    if (count_bytes) ZK_CUDA_TRY(call, cudaMemsetAsync(j.counts, 0, count_bytes, stream));
+  // The warps' counters live in shared memory up to DISPATCH_SMEM_E
+  // experts, else in the workspace.
+  const bool shared = E <= DISPATCH_SMEM_E;
+  // Workspace: the counts, the pairs' rows, then any device counters.
+  size_t count_bytes = (size_t)(chunks * E) * sizeof(int), row_bytes = (size_t)NK * sizeof(int32_t);
+  size_t counter_bytes = shared ? 0 : count_bytes;
+  if (count_bytes + row_bytes) {
+    j.counts = (int *)zk_cuda_workspace(ctx, call, count_bytes + row_bytes + counter_bytes, &s);
+    if (!j.counts) return s;
+    j.row_of = (int32_t *)(j.counts + chunks * E);
+    if (!shared) j.counters = (int *)(j.row_of + NK);
   }
-  const int warps = 8;
-  unsigned walk_blocks = zk_div_up(chunks, warps);
-  if (chunks) dispatch_walk_kernel<false><<<walk_blocks, warps * 32, 0, stream>>>(j);
+  const int warps = DISPATCH_WARPS;
+  const unsigned walk_blocks = zk_div_up(chunks, warps);
+  const size_t smem = shared ? (size_t)warps * (size_t)E * sizeof(int) : 0;
+  if (chunks) dispatch_walk_kernel<false><<<walk_blocks, warps * 32, smem, stream>>>(j);
   dispatch_scan_kernel<<<1, 1024, 0, stream>>>(j);
-  if (chunks) dispatch_walk_kernel<true><<<walk_blocks, warps * 32, 0, stream>>>(j);
+  if (chunks) dispatch_walk_kernel<true><<<walk_blocks, warps * 32, smem, stream>>>(j);
   if (zk_present(x_perm) && x->cols > 0 && NK > 0) {
     int es = zk_dtype_size(x->dtype);
     int64_t bytes = x->cols * es;
