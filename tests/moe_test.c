@@ -472,6 +472,21 @@ static int extra_dispatch_shapes(zk_ctx *ctx, zk_backend be, char *msg, size_t c
   return 0;
 }
 
+/* The CUDA dispatch's other shapes: more experts than its shared-memory
+ * counters hold (E = 4096), and more counts than one tile of its scan
+ * (8192 tokens × K = 8 over 128 experts: 256 chunks). */
+static int extra_dispatch_large(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
+  static const int64_t Es[] = {4096, 128}, Ns[] = {300, 8192};
+  for (int i = 0; i < 2; i++) {
+    double s[8] = {8, (double)Es[i], IDS_RANDOM, KEEP, KEEP, KEEP, KEEP, KEEP};
+    zk_op_test t = variant(OP_DISPATCH, s);
+    if (zk_run_case(&t, ctx, &(zk_case_opts){be, all_dtypes[i], ZK_F32, Ns[i], 5, 0, 0, 500 + (uint64_t)i, -1, -1},
+                    msg, cap))
+      return 1;
+  }
+  return 0;
+}
+
 /* Writes b's float input k from a's output j (both compact, one dtype). */
 static int copy_tensor(zk_case *b, int k, const zk_case *a, int j) {
   memcpy(b->host[k], a->host[j], b->bytes[k]);
@@ -603,6 +618,7 @@ static const zk_extra_test moe_extras[] = {
     {"gating_many_ties", extra_gating_many_ties},
     {"top2", extra_top2},
     {"dispatch_shapes", extra_dispatch_shapes},
+    {"dispatch_large", extra_dispatch_large},
     {"dispatch_round_trip", extra_round_trip},
     {"combine_k", extra_combine_k},
     {"combine_zero_times_inf", extra_combine_zero_times_inf},

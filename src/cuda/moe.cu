@@ -1,25 +1,28 @@
 // Mixture-of-experts routing, dispatch and combine on CUDA (spec §14).
 //
 // Gating: one warp per token for E <= 1024, the logits in registers (PER
-// lane, coalesced or as 16-byte vectors), softmax or σ, then k rounds of a
-// warp argmax over 64-bit rank keys (zk_rank_key: the spec's total order,
-// ties to the lower index): round r takes the largest key below round
-// r-1's, so nothing is marked and the registers stay read-only.  Lane r
-// keeps the r-th winner; the k weights are normalised by a warp sum and
+// lane, coalesced or as 16-byte vectors), softmax or σ, then each lane
+// sorts its best few order keys once and k rounds take the warp maximum of
+// the lanes' heads (the spec's total order, ties to the lower index); the
+// winner pops its head.  Lane r keeps the r-th winner and recomputes its
+// weight from the logit; the k weights are normalised by a warp sum and
 // each lane finds its place in the output by counting larger keys.  Longer
 // rows take a block per token that recomputes the scores on each round.
 //
-// Dispatch: a stable counting sort over chunks of DISPATCH_CHUNK pairs.
-// (1) one warp per chunk walks its pairs in order, 32 at a time, and counts
-// them per expert (__match_any_sync groups the lanes of one expert; the
-// lowest lane adds the group's size); (2) one block scans the counts: the
-// expert offsets, and for each chunk and expert the first row it writes;
-// (3) the warps walk their chunks again in the same order, each pair taking
-// its base + its rank among the earlier lanes of its expert: ascending
-// expert, then pair index, on every run.  (4) A block per token reads x's
-// row once and writes it to the K rows its pairs took, with 16-byte
-// vectors where aligned (integer copies, so bitwise): x is read once, not
-// K times.  A bad id is counted nowhere: its pair is skipped (row -1), the
+// Dispatch: a stable counting sort over chunks of DISPATCH_CHUNK pairs or
+// more (few enough that the counts stay one block's scan).  (1) One warp
+// per chunk walks its pairs in order, 32 at a time, and counts them per
+// expert in its own counters in shared memory (__match_any_sync groups the
+// lanes of one expert; the lowest lane adds the group's size), written out
+// expert-major, counts[e][chunk]; (2) one block scans counts flat, in
+// place: in that order (expert, then chunk) the exclusive prefix sum is
+// chunk c's first row of expert e, and its chunk-0 value the expert's
+// offset; (3) the warps walk their chunks again in the same order, each
+// pair taking its counter + its rank among the earlier lanes of its
+// expert: ascending expert, then pair index, on every run.  (4) A block
+// per token reads x's row once and writes it to the K rows its pairs took,
+// with 16-byte vectors where aligned (integer copies, so bitwise): x is
+// read once, not K times.  A bad id is counted nowhere: its pair is skipped (row -1), the
 // flag raised, and rows p >= expert_offsets[E] are left alone.
 //
 // Combine (both layouts): a block per token row; each thread owns 16-byte
@@ -37,7 +40,10 @@ namespace {
 #define GATING_WARPS 8           // warps (tokens) per block on the warp path
 #define GATING_WARP_MAX_E 1024   // longer rows take the block path
 #define GATING_BLOCK 256
-#define DISPATCH_CHUNK 1024      // pairs per counting-sort chunk
+#define DISPATCH_CHUNK 256       // pairs per counting-sort chunk, at least
+#define DISPATCH_SCAN_MAX 32768  // counts (experts × chunks) the scan should take, at most
+#define DISPATCH_WARPS 4         // chunks (warps) per walk block
+#define DISPATCH_SMEM_E 2048     // experts whose counters fit shared memory (4 warps × 8 KB)
 #define ROW_THREADS 256
 
 // ------------------------------------------------------------ shuffles
@@ -104,10 +110,45 @@ __device__ __forceinline__ int64_t expert_of(int i, int lane) {
   return ((int64_t)(i / V) * 32 + lane) * V + i % V;
 }
 
-template <typename T, int PER, int V>
+// A lane's best M selection keys, largest first, equal keys in ascending
+// expert order, with their experts; empty entries have the key 0, below
+// every real key.
+template <int M>
+struct LaneBest {
+  uint32_t key[M], e[M];
+
+  // Refills with the lane's best M of key[] (element i: expert_of<V>(i,
+  // lane)), keeping only those ranked after `bound` (a zk_rank_key) when
+  // BOUNDED.  Elements come in ascending expert order and go behind every
+  // entry with an equal key, so ties stay in expert order.
+  template <int PER, int V, bool BOUNDED>
+  __device__ __forceinline__ void refill(const uint32_t (&keys)[PER], int lane, uint64_t bound) {
+#pragma unroll
+    for (int m = 0; m < M; m++) key[m] = 0, e[m] = 0;
+#pragma unroll
+    for (int i = 0; i < PER; i++) {
+      const uint32_t k = keys[i], x = (uint32_t)expert_of<V>(i, lane);
+      if (BOUNDED && ((uint64_t)k << 32 | ~x) >= bound) continue;
+#pragma unroll
+      for (int m = M - 1; m > 0; m--) {  // downwards: entry m - 1 is still the old one
+        if (k > key[m - 1]) key[m] = key[m - 1], e[m] = e[m - 1];
+        else if (k > key[m]) key[m] = k, e[m] = x;
+      }
+      if (k > key[0]) key[0] = k, e[0] = x;
+    }
+  }
+
+  __device__ __forceinline__ void pop() {
+#pragma unroll
+    for (int m = 0; m + 1 < M; m++) key[m] = key[m + 1], e[m] = e[m + 1];
+    key[M - 1] = 0;
+  }
+};
+
+template <typename T, int PER, int V, int M>
 __global__ void __launch_bounds__(GATING_WARPS * 32) gating_warp_kernel(GatingJob j) {
   int lane = threadIdx.x & 31;
-  int64_t row = (int64_t)blockIdx.x * GATING_WARPS + (threadIdx.x >> 5);
+  int64_t row = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
   if (row >= j.rows) return;
   const T *x = (const T *)j.logits + row * j.x_stride;
   float s[PER];
@@ -124,11 +165,11 @@ __global__ void __launch_bounds__(GATING_WARPS * 32) gating_warp_kernel(GatingJo
       for (int t = 0; t < V; t++) s[i + t] = e + t < j.E ? zk_ld(x + e + t) : -INFINITY;
     }
   }
+  float m = -INFINITY, sum = 1.0f;  // the softmax's shift and sum
   if (j.sigmoid) {
 #pragma unroll
     for (int i = 0; i < PER; i++) s[i] = zk_sigmoid_f(s[i]);
   } else {
-    float m = -INFINITY;
 #pragma unroll
     for (int i = 0; i < PER; i++)
       if (expert_of<V>(i, lane) < j.E) m = nan_max(m, s[i]);
@@ -139,42 +180,44 @@ __global__ void __launch_bounds__(GATING_WARPS * 32) gating_warp_kernel(GatingJo
       s[i] = expert_of<V>(i, lane) < j.E ? expf(s[i] - m) : 0.0f;
       part += s[i];
     }
-    float sum = zk_warp_sum(part);
+    sum = zk_warp_sum(part);
 #pragma unroll
     for (int i = 0; i < PER; i++) s[i] = s[i] / sum;
   }
-  // Each expert's selection key (zk_rank_key of the score, plus the bias
-  // where there is one) and output value, once.  Keys of real experts are
-  // never 0 (-Inf's order key is not), so 0 marks a lane's empty slots.
-  uint64_t key[PER];
-  float out[PER];
+  // Each expert's selection key (zk_order_key of the score, plus the bias
+  // where there is one), once.  Keys of real experts are never 0 (-Inf's
+  // order key is not), so 0 marks a lane's empty slots.
+  uint32_t key[PER];
 #pragma unroll
   for (int i = 0; i < PER; i++) {
     const int64_t e = expert_of<V>(i, lane);
     const float sel = e < j.E && j.bias ? s[i] + zk_ld_param(j.bias, j.bias_dtype, e) : s[i];
-    key[i] = e < j.E ? zk_rank_key(sel, (uint32_t)e) : 0;
-    out[i] = j.select_only ? s[i] : sel;
+    key[i] = e < j.E ? zk_order_key(sel) : 0;
   }
-  // k rounds: the largest key below the previous winner's (none in the
-  // first round: a NaN at expert 0 has the key ~0, which no bound admits).
-  // The warp's largest key is two hardware max-reductions, the high words
-  // and then the low words of the lanes holding the largest high word
-  // (keys are distinct), instead of a ten-shuffle 64-bit tree.
-  uint64_t prev = ~(uint64_t)0;
+  // Each lane sorts its best M once; a round is then one warp maximum over
+  // the lanes' heads (two hardware max-reductions: the keys, then the
+  // complemented experts of the lanes holding the largest key, so ties go
+  // to the lower expert) and the winning lane pops its head.  A lane that
+  // runs out refills from the keys after its last winner.  Lane r keeps
+  // the r-th winner.
+  LaneBest<M> best;
+  best.template refill<PER, V, false>(key, lane, 0);
   uint32_t my_e = 0;
-  float my_raw = 0.0f;
   for (int r = 0; r < j.k; r++) {
-    uint64_t best = 0;
-    float raw = 0.0f;
-#pragma unroll
-    for (int i = 0; i < PER; i++)
-      if ((r == 0 || key[i] < prev) && key[i] > best) best = key[i], raw = out[i];
-    const uint32_t hi = __reduce_max_sync(0xffffffffu, (uint32_t)(best >> 32));
-    const uint32_t lo = __reduce_max_sync(0xffffffffu, (uint32_t)(best >> 32) == hi ? (uint32_t)best : 0u);
-    const uint64_t win = (uint64_t)hi << 32 | lo;
-    raw = __shfl_sync(0xffffffffu, raw, __ffs(__ballot_sync(0xffffffffu, best == win)) - 1);
-    prev = win;
-    if (lane == r) my_e = ~(uint32_t)win, my_raw = raw;
+    const uint32_t hi = __reduce_max_sync(0xffffffffu, best.key[0]);
+    const uint32_t lo = __reduce_max_sync(0xffffffffu, best.key[0] == hi ? ~best.e[0] : 0u);
+    if (lane == r) my_e = ~lo;
+    if (best.key[0] == hi && ~best.e[0] == lo) {
+      best.pop();
+      if (best.key[0] == 0 && r + 1 < j.k) best.template refill<PER, V, true>(key, lane, (uint64_t)hi << 32 | lo);
+    }
+  }
+  // The winners' raw weights from their logits again, by the same
+  // expressions as above (the same bits), instead of carrying them.
+  float my_raw = 0.0f;
+  if (lane < j.k) {
+    const float v = zk_ld(x + my_e), sc = j.sigmoid ? zk_sigmoid_f(v) : expf(v - m) / sum;
+    my_raw = j.bias && !j.select_only ? sc + zk_ld_param(j.bias, j.bias_dtype, my_e) : sc;
   }
   finish_token(j, row, lane, my_e, my_raw);
 }
@@ -227,34 +270,40 @@ __global__ void __launch_bounds__(GATING_BLOCK) gating_block_kernel(GatingJob j)
   if (warp == 0) finish_token(j, row, lane, my_e, my_raw);
 }
 
+// M: the lane's sorted candidates, 4 (k = 8 over 32 lanes rarely puts a
+// fifth winner on one lane) or all of them when fewer.  Up to GATING_WARPS
+// tokens a block, fewer when that leaves SMs idle: a decode batch's few
+// warps then run on as many SMs, not two or three to one.
 template <typename T, int PER, int V>
-zk_status launch_warp_gating(const GatingJob &j, cudaStream_t stream) {
-  gating_warp_kernel<T, PER, V><<<zk_div_up(j.rows, GATING_WARPS), GATING_WARPS * 32, 0, stream>>>(j);
+zk_status launch_warp_gating(const GatingJob &j, int sm_count, cudaStream_t stream) {
+  int warps = GATING_WARPS;
+  while (warps > 1 && j.rows < (int64_t)warps * sm_count) warps /= 2;
+  gating_warp_kernel<T, PER, V, (PER < 4 ? PER : 4)><<<zk_div_up(j.rows, warps), warps * 32, 0, stream>>>(j);
   return ZK_OK;
 }
 
 // PER registers a lane: the smallest power of two covering E/32.
 template <typename T, int V>
-zk_status gating_warp(const GatingJob &j, cudaStream_t stream) {
+zk_status gating_warp(const GatingJob &j, int sm_count, cudaStream_t stream) {
   int64_t per = (j.E + 31) / 32;
-  if (per <= 1 && V == 1) return launch_warp_gating<T, 1, 1>(j, stream);
-  if (per <= 2 && V <= 2) return launch_warp_gating<T, 2, V>(j, stream);
-  if (per <= 4 && V <= 4) return launch_warp_gating<T, 4, V>(j, stream);
-  if (per <= 8) return launch_warp_gating<T, 8, V>(j, stream);
-  if (per <= 16) return launch_warp_gating<T, 16, V>(j, stream);
-  return launch_warp_gating<T, 32, V>(j, stream);
+  if (per <= 1 && V == 1) return launch_warp_gating<T, 1, 1>(j, sm_count, stream);
+  if (per <= 2 && V <= 2) return launch_warp_gating<T, 2, V>(j, sm_count, stream);
+  if (per <= 4 && V <= 4) return launch_warp_gating<T, 4, V>(j, sm_count, stream);
+  if (per <= 8) return launch_warp_gating<T, 8, V>(j, sm_count, stream);
+  if (per <= 16) return launch_warp_gating<T, 16, V>(j, sm_count, stream);
+  return launch_warp_gating<T, 32, V>(j, sm_count, stream);
 }
 
 template <typename T>
-zk_status gating_typed(const GatingJob &j, const zk_rows *x, cudaStream_t stream) {
+zk_status gating_typed(const GatingJob &j, const zk_rows *x, int sm_count, cudaStream_t stream) {
   constexpr int V = zk_vec<T>::EPV;
   if (j.E > GATING_WARP_MAX_E) {
     gating_block_kernel<T><<<(unsigned)j.rows, GATING_BLOCK, 0, stream>>>(j);
     return ZK_OK;
   }
   // 16-byte vectors when every row is aligned and holds whole vectors.
-  if (zk_rows_vec_ok(x) && j.E >= 32 * V) return gating_warp<T, V>(j, stream);
-  return gating_warp<T, 1>(j, stream);
+  if (zk_rows_vec_ok(x) && j.E >= 32 * V) return gating_warp<T, V>(j, sm_count, stream);
+  return gating_warp<T, 1>(j, sm_count, stream);
 }
 
 zk_status gating(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
@@ -265,10 +314,11 @@ zk_status gating(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
   GatingJob j = {x->data, x->stride, x->rows, x->cols, a->i[0], a->t[1].data, a->t[1].dtype,
                  (float *)a->t[2].data, (uint32_t *)a->t[3].data, a->t[2].stride, a->t[3].stride,
                  a->i[1] == 1, a->i[2] != 0, a->i[3] == 1, a->f[0]};
+  const int sms = zk_cuda(ctx)->sm_count;
   switch (x->dtype) {
-    case ZK_F32: s = gating_typed<float>(j, x, stream); break;
-    case ZK_F16: s = gating_typed<__half>(j, x, stream); break;
-    default: s = gating_typed<__nv_bfloat16>(j, x, stream); break;
+    case ZK_F32: s = gating_typed<float>(j, x, sms, stream); break;
+    case ZK_F16: s = gating_typed<__half>(j, x, sms, stream); break;
+    default: s = gating_typed<__nv_bfloat16>(j, x, sms, stream); break;
   }
   return s != ZK_OK ? s : ZK_CUDA_LAUNCHED(call);
 }
@@ -278,8 +328,9 @@ zk_status gating(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
 struct DispatchJob {
   const void *ids;
   zk_dtype id_dtype;
-  int64_t id_stride, N, K, E, chunks;
-  int *counts;    // [chunks, E]: pairs of each expert in each chunk, then each chunk's first row
+  int64_t id_stride, N, K, E, chunk, chunks;
+  int *counts;    // [E, chunks]: pairs of each expert in each chunk, then (scanned) its first row there
+  int *counters;  // [chunks, E] warp counters in device memory when E is too large for shared memory, else NULL
   int32_t *offsets, *src, *inv;
   int64_t inv_stride;
   int32_t *row_of;  // [N·K]: each pair's row of x_perm, -1 for a bad id
@@ -295,19 +346,26 @@ __device__ __forceinline__ int64_t id_at(const DispatchJob &j, int64_t q) {
   }
 }
 
-// One warp per chunk, pairs in order.  SCATTER = false counts the pairs of
-// each expert into counts[chunk]; SCATTER = true gives each pair its row:
-// counts[chunk][e] (the chunk's next row of e) + its rank among the
-// earlier lanes of the tile with the same expert.
+// One warp per chunk of j.chunk pairs, in order, its E counters in shared
+// memory (or j.counters).  SCATTER = false counts the pairs of each expert
+// into counts[e][chunk]; SCATTER = true starts each counter at the scanned
+// counts[e][chunk] (the chunk's first row of e) and gives each pair its
+// counter + its rank among the earlier lanes of the tile with the same
+// expert.
 template <bool SCATTER>
 __global__ void dispatch_walk_kernel(DispatchJob j) {
-  int64_t chunk = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  extern __shared__ int warp_counters[];
+  const int64_t warp = threadIdx.x >> 5, chunk = (int64_t)blockIdx.x * (blockDim.x >> 5) + warp;
   if (chunk >= j.chunks) return;
-  int lane = threadIdx.x & 31;
-  int *mine = j.counts + chunk * j.E;
-  int64_t q0 = chunk * DISPATCH_CHUNK, q1 = min(q0 + DISPATCH_CHUNK, j.N * j.K);
+  const int lane = threadIdx.x & 31;
+  int *mine = j.counters ? j.counters + chunk * j.E : warp_counters + warp * j.E;
+  for (int64_t e = lane; e < j.E; e += 32) mine[e] = SCATTER ? j.counts[e * j.chunks + chunk] : 0;
+  __syncwarp();
+  const int64_t q0 = chunk * j.chunk, q1 = min(q0 + j.chunk, j.N * j.K);
+  int64_t next = q0 + lane < q1 ? id_at(j, q0 + lane) : -1;  // one tile's ids loaded ahead
   for (int64_t t = q0; t < q1; t += 32) {
-    int64_t q = t + lane, e = q < q1 ? id_at(j, q) : -1;
+    const int64_t q = t + lane, e = next;
+    next = q + 32 < q1 ? id_at(j, q + 32) : -1;
     bool bad = q < q1 && (e < 0 || e >= j.E);
     if (bad && !SCATTER) atomicOr(j.error_flag, 1);
     int64_t group = bad || q >= q1 ? -1 - (int64_t)lane : e;  // skipped lanes stay alone
@@ -331,44 +389,48 @@ __global__ void dispatch_walk_kernel(DispatchJob j) {
     if (group >= 0 && rank == 0) mine[e] = base + size;
     __syncwarp();
   }
+  if (!SCATTER)
+    for (int64_t e = lane; e < j.E; e += 32) j.counts[e * j.chunks + chunk] = mine[e];
 }
 
-// One block: offsets[e] = Σ of the counts of experts below e; then each
-// chunk's first row of expert e (counts[c][e] is replaced by it).
+// One block: the exclusive prefix sums of counts, flat in its [E, chunks]
+// order (expert, then chunk: the order of the output rows), in place, so
+// counts[e][c] becomes chunk c's first row of expert e; offsets[e] is the
+// first of expert e.  Tiles of SCAN_PER consecutive counts a thread.
+#define SCAN_PER 16
 __global__ void __launch_bounds__(1024) dispatch_scan_kernel(DispatchJob j) {
   __shared__ int warp_totals[32];
-  __shared__ int carry;
-  if (threadIdx.x == 0) carry = 0;
-  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  for (int64_t e0 = 0; e0 < j.E; e0 += blockDim.x) {
-    int64_t e = e0 + threadIdx.x;
-    int total = 0;
-    if (e < j.E)
-      for (int64_t c = 0; c < j.chunks; c++) total += j.counts[c * j.E + e];
-    // Exclusive scan of the totals over the block, plus the carry.
-    int incl = total;
+  const int64_t n = j.E * j.chunks;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  int carry = 0;  // the sum of the tiles before
+  for (int64_t t0 = 0; t0 < n; t0 += (int64_t)blockDim.x * SCAN_PER) {
+    const int64_t i0 = t0 + (int64_t)threadIdx.x * SCAN_PER;
+    int v[SCAN_PER], total = 0;
+#pragma unroll
+    for (int i = 0; i < SCAN_PER; i++) v[i] = i0 + i < n ? j.counts[i0 + i] : 0, total += v[i];
+    int incl = total;  // inclusive scan of the threads' totals: the warp, then the warps before
+#pragma unroll
     for (int o = 1; o < 32; o <<= 1) {
       int up = __shfl_up_sync(0xffffffffu, incl, o);
       if (lane >= o) incl += up;
     }
-    __syncthreads();
     if (lane == 31) warp_totals[warp] = incl;
     __syncthreads();
-    int before = carry;
-    for (int w = 0; w < warp; w++) before += warp_totals[w];
-    int first = before + incl - total;
-    if (e < j.E) {
-      j.offsets[e] = first;
-      for (int64_t c = 0; c < j.chunks; c++) {
-        int n = j.counts[c * j.E + e];
-        j.counts[c * j.E + e] = first;
-        first += n;
-      }
+    int w_incl = lane < warps ? warp_totals[lane] : 0;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+      int up = __shfl_up_sync(0xffffffffu, w_incl, o);
+      if (lane >= o) w_incl += up;
     }
-    __syncthreads();
-    if (threadIdx.x == blockDim.x - 1) carry = before + incl;
-    __syncthreads();
+    const int before_warp = __shfl_sync(0xffffffffu, w_incl, warp > 0 ? warp - 1 : 0), tile = __shfl_sync(0xffffffffu, w_incl, 31);
+    int run = carry + (warp > 0 ? before_warp : 0) + incl - total;
+#pragma unroll
+    for (int i = 0; i < SCAN_PER; i++)
+      if (i0 + i < n) j.counts[i0 + i] = run, run += v[i];
+    carry += tile;
+    __syncthreads();  // warp_totals is rewritten by the next tile; counts read back below
   }
+  for (int64_t e = threadIdx.x; e < j.E; e += blockDim.x) j.offsets[e] = j.chunks ? j.counts[e * j.chunks] : 0;
   if (threadIdx.x == 0) j.offsets[j.E] = carry;
 }
 
@@ -396,22 +458,31 @@ zk_status dispatch(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
   if (s != ZK_OK) return s;
   const zk_rows *x = &a->t[0], *ids = &a->t[1], *x_perm = &a->t[2], *inv = &a->t[5];
   int64_t N = ids->rows, K = ids->cols, E = a->t[3].cols - 1, NK = N * K;
-  int64_t chunks = (NK + DISPATCH_CHUNK - 1) / DISPATCH_CHUNK;
-  DispatchJob j = {ids->data, ids->dtype, ids->stride, N, K, E, chunks, NULL, (int32_t *)a->t[3].data,
+  // Chunks of DISPATCH_CHUNK pairs or more: enough warps to spread the
+  // walks over the chip, few enough counts ([E, chunks]) for one block's scan.
+  int64_t chunk = DISPATCH_CHUNK;
+  while (chunk < NK && E * zk_div_up(NK, chunk) > DISPATCH_SCAN_MAX) chunk *= 2;
+  int64_t chunks = (NK + chunk - 1) / chunk;
+  DispatchJob j = {ids->data, ids->dtype, ids->stride, N, K, E, chunk, chunks, NULL, NULL, (int32_t *)a->t[3].data,
                    (int32_t *)a->t[4].data, (int32_t *)inv->data, inv->stride, NULL, zk_cuda(ctx)->error_flag};
-  // Workspace: the pairs' rows, then the chunk counts.
-  size_t row_bytes = (size_t)NK * sizeof(int32_t), count_bytes = (size_t)(chunks * E) * sizeof(int);
-  if (row_bytes + count_bytes) {
-    j.row_of = (int32_t *)zk_cuda_workspace(ctx, call, row_bytes + count_bytes, &s);
-    if (!j.row_of) return s;
-    j.counts = (int *)(j.row_of + NK);
-    if (count_bytes) ZK_CUDA_TRY(call, cudaMemsetAsync(j.counts, 0, count_bytes, stream));
+  // The warps' counters live in shared memory up to DISPATCH_SMEM_E
+  // experts, else in the workspace.
+  const bool shared = E <= DISPATCH_SMEM_E;
+  // Workspace: the counts, the pairs' rows, then any device counters.
+  size_t count_bytes = (size_t)(chunks * E) * sizeof(int), row_bytes = (size_t)NK * sizeof(int32_t);
+  size_t counter_bytes = shared ? 0 : count_bytes;
+  if (count_bytes + row_bytes) {
+    j.counts = (int *)zk_cuda_workspace(ctx, call, count_bytes + row_bytes + counter_bytes, &s);
+    if (!j.counts) return s;
+    j.row_of = (int32_t *)(j.counts + chunks * E);
+    if (!shared) j.counters = (int *)(j.row_of + NK);
   }
-  const int warps = 8;
-  unsigned walk_blocks = zk_div_up(chunks, warps);
-  if (chunks) dispatch_walk_kernel<false><<<walk_blocks, warps * 32, 0, stream>>>(j);
+  const int warps = DISPATCH_WARPS;
+  const unsigned walk_blocks = zk_div_up(chunks, warps);
+  const size_t smem = shared ? (size_t)warps * (size_t)E * sizeof(int) : 0;
+  if (chunks) dispatch_walk_kernel<false><<<walk_blocks, warps * 32, smem, stream>>>(j);
   dispatch_scan_kernel<<<1, 1024, 0, stream>>>(j);
-  if (chunks) dispatch_walk_kernel<true><<<walk_blocks, warps * 32, 0, stream>>>(j);
+  if (chunks) dispatch_walk_kernel<true><<<walk_blocks, warps * 32, smem, stream>>>(j);
   if (zk_present(x_perm) && x->cols > 0 && NK > 0) {
     int es = zk_dtype_size(x->dtype);
     int64_t bytes = x->cols * es;
