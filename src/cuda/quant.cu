@@ -114,14 +114,43 @@ __device__ __forceinline__ void store_values(To *y, const float (&v)[E]) {
   }
 }
 
+// The grid-stride walk over units of NBYTES code bytes each (unit u of row
+// r starts at byte u·NBYTES): body(r, u, words) for each.  The next unit's
+// codes are loaded before body converts the current one, so every thread
+// keeps a load in flight while it computes (ncu: the one-unit loop stalled
+// on its loads at 47% compute).
+template <int NBYTES, typename Body>
+__device__ __forceinline__ void for_each_unit(const QuantJob &j, int64_t per_row, Body body) {
+  constexpr int NW = (NBYTES + 3) / 4;
+  const int64_t total = j.rows * per_row, step = (int64_t)gridDim.x * blockDim.x;
+  int64_t q = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  auto codes_at = [&](int64_t r, int64_t u) { return (const uint8_t *)j.x + r * j.x_stride + u * NBYTES; };
+  if (q >= total) return;
+  int64_t r = zk_idiv(q, per_row), u = q - r * per_row;
+  uint32_t w[NW];
+  load_words<NBYTES>(codes_at(r, u), w);
+  for (;;) {
+    const int64_t next = q + step;
+    const bool more = next < total;
+    int64_t r_next = 0, u_next = 0;
+    uint32_t w_next[NW] = {};
+    if (more) {
+      r_next = zk_idiv(next, per_row), u_next = next - r_next * per_row;
+      load_words<NBYTES>(codes_at(r_next, u_next), w_next);
+    }
+    body(r, u, w);
+    if (!more) return;
+    q = next, r = r_next, u = u_next;
+#pragma unroll
+    for (int i = 0; i < NW; i++) w[i] = w_next[i];
+  }
+}
+
 // int8: E codes per unit (E = 16, 8, 4 or 1).
 template <typename To, int E, bool VEC, bool SILU>
 __global__ void int8_kernel(QuantJob j) {
-  int64_t per_row = j.D / E, total = j.rows * per_row;
-  for (int64_t q = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; q < total; q += (int64_t)gridDim.x * blockDim.x) {
-    int64_t r = zk_idiv(q, per_row), j0 = (q - r * per_row) * E;
-    uint32_t w[(E + 3) / 4];
-    load_words<E>((const uint8_t *)j.x + r * j.x_stride + j0, w);
+  for_each_unit<E>(j, j.D / E, [&](int64_t r, int64_t u, uint32_t (&w)[(E + 3) / 4]) {
+    const int64_t j0 = u * E;
     float s[E], v[E];
     group_values<E>(j.scale, j, r, j0, s);
     // Flipping the sign bit maps the int8 code q to the byte q + 128.
@@ -133,26 +162,23 @@ __global__ void int8_kernel(QuantJob j) {
       if constexpr (SILU) v[k] = zk_silu_f(v[k]);
     }
     store_values<To, E, VEC>((To *)j.y + r * j.y_stride + j0, v);
-  }
+  });
 }
 
 // int4: NB bytes (2·NB codes; NB = 8, 4, 2 or 1) per unit; byte i holds
 // value 2i in its low nibble and 2i + 1 in its high one.
 template <typename To, int NB, bool VEC>
 __global__ void int4_kernel(QuantJob j) {
-  constexpr int E = 2 * NB;
-  int64_t per_row = j.D / E, total = j.rows * per_row;
-  for (int64_t q = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; q < total; q += (int64_t)gridDim.x * blockDim.x) {
-    int64_t r = zk_idiv(q, per_row), u = q - r * per_row, j0 = u * E;
-    constexpr int NW = (NB + 3) / 4;
-    uint32_t w[NW], lo[NW], hi[NW];
-    load_words<NB>((const uint8_t *)j.x + r * j.x_stride + u * NB, w);
+  constexpr int E = 2 * NB, NW = (NB + 3) / 4;
+  for_each_unit<NB>(j, j.D / E, [&](int64_t r, int64_t u, const uint32_t (&w)[NW]) {
+    const int64_t j0 = u * E;
     float s[E], z[E], v[E];
     group_values<E>(j.scale, j, r, j0, s);
     group_values<E>(j.zp, j, r, j0, z);
     // The low and the high nibbles of four bytes at once, each a byte for
     // code_float.  Signed: flipping bit 3 maps q = nibble - 16·[nibble >= 8]
     // to the byte q + 8.
+    uint32_t lo[NW], hi[NW];
 #pragma unroll
     for (int i = 0; i < NW; i++) {
       lo[i] = (w[i] & 0x0F0F0F0Fu) ^ j.nibble_flip;
@@ -169,7 +195,7 @@ __global__ void int4_kernel(QuantJob j) {
       }
     }
     store_values<To, E, VEC>((To *)j.y + r * j.y_stride + j0, v);
-  }
+  });
 }
 
 template <typename To, int E, bool VEC>
