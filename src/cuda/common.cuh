@@ -288,4 +288,33 @@ static inline unsigned zk_grid_for(zk_ctx *ctx, int64_t work_items, int threads)
   return (unsigned)(need > 0 ? need : 1);
 }
 
+// Four f32 values into four 16-bit elements at p (8-byte aligned) as one
+// 8-byte store, converted two at a time (cvt.rn.f16x2.f32,
+// cvt.rn.bf16x2.f32) where zk_st_span's 8-byte path converts one value at
+// a time (about eight integer instructions a bf16 value).  The same bits
+// as zk_st: bf16 takes the shared conversion when a value is NaN, as
+// zk_vec_set_all does.
+__device__ __forceinline__ void zk_st4_packed(__half *p, const float (&v)[4]) {
+  union {
+    __half2 h[2];
+    uint2 raw;
+  } u;
+  u.h[0] = __floats2half2_rn(v[0], v[1]);
+  u.h[1] = __floats2half2_rn(v[2], v[3]);
+  *reinterpret_cast<uint2 *>(p) = u.raw;
+}
+__device__ __forceinline__ void zk_st4_packed(__nv_bfloat16 *p, const float (&v)[4]) {
+  uint2 w;  // element 2i in the low half
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(w.x) : "f"(v[1]), "f"(v[0]));
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(w.y) : "f"(v[3]), "f"(v[2]));
+  if (v[0] != v[0] || v[1] != v[1] || v[2] != v[2] || v[3] != v[3])
+#endif
+  {
+    w.x = zk_f32_to_bf16_bits(v[0]) | (uint32_t)zk_f32_to_bf16_bits(v[1]) << 16;
+    w.y = zk_f32_to_bf16_bits(v[2]) | (uint32_t)zk_f32_to_bf16_bits(v[3]) << 16;
+  }
+  *reinterpret_cast<uint2 *>(p) = w;
+}
+
 #endif

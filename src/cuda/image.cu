@@ -137,7 +137,8 @@ __global__ void __launch_bounds__(256) conv_kernel(ConvParams p) {
 #pragma unroll
           for (int e = 0; e < E; e++) acc[e] += b[e];
         }
-        zk_st_span<T, E>(out + (i * p.W + j) * p.C, acc);
+        if constexpr (sizeof(T) == 2 && E == 4) zk_st4_packed(out + (i * p.W + j) * p.C, acc);
+        else zk_st_span<T, E>(out + (i * p.W + j) * p.C, acc);
       };
       float r0[3][E], r1[3][E], r2[3][E], r3[3][E];
       if (i0 > 0) load_row<T, E>(row_at(i0 - 1), j, p.C, col_ok, r0);

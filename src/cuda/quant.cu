@@ -14,11 +14,10 @@
 // Bitwise (int8, int4): the f32 operations are exactly the CPU's and the
 // spec's, one product (int8) or one difference then one product (int4),
 // spelled with __fmul_rn / __fsub_rn so no contraction can change them,
-// then one rounding into y's dtype.  dequantize_silu_int8 applies the
-// shared zk_silu_f (EW, libdevice exp on the device).
+// then one rounding into y's dtype.  Codes become floats without I2F (see
+// code_float).  dequantize_silu_int8 applies silu_ex2 (EW).
 //
 // Entry points follow the slots of src/api/quant.c.
-#include <type_traits>
 #include "common.cuh"
 
 namespace {
@@ -39,7 +38,7 @@ struct QuantJob {
   int64_t rows, D;             // D: logical values per row
   int64_t g, groups_per_row;   // group_size and D / g (g > 0)
   Grouping scale, zp;
-  float bias;                  // int4 signed: q = nibble - 16 for nibbles >= 8
+  uint32_t nibble_flip;        // int4: 0x08 in every byte when signed (see int4_kernel), else 0
 };
 
 // The f32 values of grouping s for logical values j0 .. j0+E-1 of row r.
@@ -71,25 +70,36 @@ __device__ __forceinline__ void group_values(const Grouping &s, const QuantJob &
   }
 }
 
-// N bytes at p (one access, aligned to N, for N = 16, 8, 4, 2).
+// N bytes at p as little-endian 32-bit words (one access, aligned to N,
+// for N = 16, 8, 4, 2; N = 1 a single byte).
 template <int N>
-__device__ __forceinline__ void load_bytes(const uint8_t *p, uint8_t (&b)[N]) {
-  if constexpr (N == 16 || N == 8 || N == 4 || N == 2) {
-    using W = typename std::conditional<N == 16, uint4,
-              typename std::conditional<N == 8, uint2,
-              typename std::conditional<N == 4, uint32_t, uint16_t>::type>::type>::type;
-    union {
-      W w;
-      uint8_t b[N];
-    } u;
-    u.w = *reinterpret_cast<const W *>(p);
-#pragma unroll
-    for (int k = 0; k < N; k++) b[k] = u.b[k];
+__device__ __forceinline__ void load_words(const uint8_t *p, uint32_t (&w)[(N + 3) / 4]) {
+  if constexpr (N == 16) {
+    uint4 v = *reinterpret_cast<const uint4 *>(p);
+    w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w;
+  } else if constexpr (N == 8) {
+    uint2 v = *reinterpret_cast<const uint2 *>(p);
+    w[0] = v.x, w[1] = v.y;
+  } else if constexpr (N == 4) {
+    w[0] = *reinterpret_cast<const uint32_t *>(p);
+  } else if constexpr (N == 2) {
+    w[0] = *reinterpret_cast<const uint16_t *>(p);
   } else {
-#pragma unroll
-    for (int k = 0; k < N; k++) b[k] = p[k];
+    static_assert(N == 1, "units of 16, 8, 4, 2 or 1 bytes");
+    w[0] = *p;
   }
 }
+
+// Byte k of `word` (0..255) minus `offset`, exactly, as f32: the byte
+// placed under the exponent of 2^23 (one PRMT) reads as 2^23 + byte, and
+// one subtraction of 2^23 + bias leaves byte - bias.  I2F, the plain
+// conversion, is a quarter-rate instruction on sm_90 that the 16-bit
+// outputs' issue rate could not afford once per code.
+__device__ __forceinline__ float code_float(uint32_t word, int k, float offset) {
+  return __fsub_rn(__int_as_float(__byte_perm(word, 0x4B000000u, 0x7440u | (unsigned)k)), offset);
+}
+
+constexpr float kMagic = 8388608.0f;  // 2^23
 
 // E outputs at y: one span access when VEC (aligned for zk_st_span), else
 // element by element.
@@ -103,50 +113,100 @@ __device__ __forceinline__ void store_values(To *y, const float (&v)[E]) {
   }
 }
 
+// silu as the shared zk_silu_f computes it, v·σ(v) from e^-|v|, but with
+// e^-|v| as one ex2.approx (zk_exp_shifted) where libdevice's expf costs
+// about eight instructions and its range checks: the silu of a 16-bit
+// output was issue-bound (65% of copy).  Relative error about
+// |v|·2^-24 + 2^-22 (under 1e-6 for |v| < 12), within EW's 1e-5; an e^-|v|
+// below 2^-126 (|v| > 87) is flushed to 0, an absolute error under 1e-36.
+__device__ __forceinline__ float silu_ex2(float v) {
+  float e = zk_exp_shifted(-fabsf(v), 0.0f);
+  float s = zk_rcp_1to2_f(1.0f + e);
+  return v * (v >= 0.0f ? s : e * s);
+}
+
+// The grid-stride walk over units of NBYTES code bytes each (unit u of row
+// r starts at byte u·NBYTES): body(r, u, words) for each.  The next unit's
+// codes are loaded before body converts the current one, so every thread
+// keeps a load in flight while it computes (ncu: the one-unit loop stalled
+// on its loads at 47% compute).
+template <int NBYTES, typename Body>
+__device__ __forceinline__ void for_each_unit(const QuantJob &j, int64_t per_row, Body body) {
+  constexpr int NW = (NBYTES + 3) / 4;
+  const int64_t total = j.rows * per_row, step = (int64_t)gridDim.x * blockDim.x;
+  int64_t q = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  auto codes_at = [&](int64_t r, int64_t u) { return (const uint8_t *)j.x + r * j.x_stride + u * NBYTES; };
+  if (q >= total) return;
+  int64_t r = zk_idiv(q, per_row), u = q - r * per_row;
+  uint32_t w[NW];
+  load_words<NBYTES>(codes_at(r, u), w);
+  for (;;) {
+    const int64_t next = q + step;
+    const bool more = next < total;
+    int64_t r_next = 0, u_next = 0;
+    uint32_t w_next[NW] = {};
+    if (more) {
+      r_next = zk_idiv(next, per_row), u_next = next - r_next * per_row;
+      load_words<NBYTES>(codes_at(r_next, u_next), w_next);
+    }
+    body(r, u, w);
+    if (!more) return;
+    q = next, r = r_next, u = u_next;
+#pragma unroll
+    for (int i = 0; i < NW; i++) w[i] = w_next[i];
+  }
+}
+
 // int8: E codes per unit (E = 16, 8, 4 or 1).
 template <typename To, int E, bool VEC, bool SILU>
 __global__ void int8_kernel(QuantJob j) {
-  int64_t per_row = j.D / E, total = j.rows * per_row;
-  for (int64_t q = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; q < total; q += (int64_t)gridDim.x * blockDim.x) {
-    int64_t r = zk_idiv(q, per_row), j0 = (q - r * per_row) * E;
-    uint8_t codes[E];
-    load_bytes<E>((const uint8_t *)j.x + r * j.x_stride + j0, codes);
+  for_each_unit<E>(j, j.D / E, [&](int64_t r, int64_t u, uint32_t (&w)[(E + 3) / 4]) {
+    const int64_t j0 = u * E;
     float s[E], v[E];
     group_values<E>(j.scale, j, r, j0, s);
+    // Flipping the sign bit maps the int8 code q to the byte q + 128.
+#pragma unroll
+    for (int i = 0; i < (E + 3) / 4; i++) w[i] ^= 0x80808080u;
 #pragma unroll
     for (int k = 0; k < E; k++) {
-      v[k] = __fmul_rn((float)(int8_t)codes[k], s[k]);
-      if constexpr (SILU) v[k] = zk_silu_f(v[k]);
+      v[k] = __fmul_rn(code_float(w[k / 4], k % 4, kMagic + 128.0f), s[k]);
+      if constexpr (SILU) v[k] = silu_ex2(v[k]);
     }
     store_values<To, E, VEC>((To *)j.y + r * j.y_stride + j0, v);
-  }
+  });
 }
 
 // int4: NB bytes (2·NB codes; NB = 8, 4, 2 or 1) per unit; byte i holds
 // value 2i in its low nibble and 2i + 1 in its high one.
 template <typename To, int NB, bool VEC>
 __global__ void int4_kernel(QuantJob j) {
-  constexpr int E = 2 * NB;
-  int64_t per_row = j.D / E, total = j.rows * per_row;
-  for (int64_t q = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; q < total; q += (int64_t)gridDim.x * blockDim.x) {
-    int64_t r = zk_idiv(q, per_row), u = q - r * per_row, j0 = u * E;
-    uint8_t bytes[NB];
-    load_bytes<NB>((const uint8_t *)j.x + r * j.x_stride + u * NB, bytes);
+  constexpr int E = 2 * NB, NW = (NB + 3) / 4;
+  for_each_unit<NB>(j, j.D / E, [&](int64_t r, int64_t u, const uint32_t (&w)[NW]) {
+    const int64_t j0 = u * E;
     float s[E], z[E], v[E];
     group_values<E>(j.scale, j, r, j0, s);
     group_values<E>(j.zp, j, r, j0, z);
+    // The low and the high nibbles of four bytes at once, each a byte for
+    // code_float.  Signed: flipping bit 3 maps q = nibble - 16·[nibble >= 8]
+    // to the byte q + 8.
+    uint32_t lo[NW], hi[NW];
+#pragma unroll
+    for (int i = 0; i < NW; i++) {
+      lo[i] = (w[i] & 0x0F0F0F0Fu) ^ j.nibble_flip;
+      hi[i] = ((w[i] >> 4) & 0x0F0F0F0Fu) ^ j.nibble_flip;
+    }
+    const float offset = kMagic + (float)(j.nibble_flip & 15);
 #pragma unroll
     for (int b = 0; b < NB; b++) {
 #pragma unroll
       for (int h = 0; h < 2; h++) {
-        int nib = h ? bytes[b] >> 4 : bytes[b] & 15;
-        float code = (float)nib - j.bias * (float)(nib >> 3);  // exact
+        float code = code_float(h ? hi[b / 4] : lo[b / 4], b % 4, offset);
         int k = 2 * b + h;
         v[k] = __fmul_rn(__fsub_rn(code, z[k]), s[k]);
       }
     }
     store_values<To, E, VEC>((To *)j.y + r * j.y_stride + j0, v);
-  }
+  });
 }
 
 template <typename To, int E, bool VEC>
@@ -222,7 +282,7 @@ QuantJob job_of(const zk_rows *x, const zk_rows *scale, const zk_rows *zp, const
   j.scale = grouping_of(scale);
   Grouping none = {nullptr, ZK_F32, 0};
   j.zp = zp ? grouping_of(zp) : none;
-  j.bias = is_signed ? 16.0f : 0.0f;
+  j.nibble_flip = is_signed ? 0x08080808u : 0u;
   return j;
 }
 
