@@ -313,8 +313,9 @@ __global__ void __launch_bounds__(TOPK_THREADS) topk_radix_kernel(TopkParams p, 
 }
 
 // The filter path, for k <= TOPK_FILTER_K and rows of at most
-// TOPK_FILTER_ROW elements, NT threads a row (PER = ROW / NT elements a
-// thread): one read of the row into
+// TOPK_FILTER_ROW elements, TOPK_THREADS threads a row (PER = ROW /
+// TOPK_THREADS elements a thread; 128 threads for 16-bit rows measured
+// slower, 38% of the copy rate against 46%): one read of the row into
 // registers (as 32-bit order keys, 0 = no element: no value has key 0),
 // then a floor F with at least k elements >= F, found cheaply:
 // each warp's q-th largest thread maximum (q = ceil(k / warps)), the
@@ -324,9 +325,9 @@ __global__ void __launch_bounds__(TOPK_THREADS) topk_radix_kernel(TopkParams p, 
 // their full 64-bit rank keys and are ranked among themselves.  A row
 // with more than TOPK_FILTER_CAP candidates (many ties at F: an all-equal
 // row) takes the radix select, reading the row again.
-template <typename T, bool VEC, int NT>
-__global__ void __launch_bounds__(NT) topk_filter_kernel(TopkParams p) {
-  constexpr int PER = TOPK_FILTER_ROW / NT, WARPS = NT / 32;
+template <typename T, bool VEC>
+__global__ void __launch_bounds__(TOPK_THREADS) topk_filter_kernel(TopkParams p) {
+  constexpr int NT = TOPK_THREADS, PER = TOPK_FILTER_ROW / NT, WARPS = NT / 32;
   __shared__ unsigned long long cand[TOPK_FILTER_CAP];
   __shared__ uint32_t warp_floor[WARPS];
   __shared__ TopkRadixShared s;
@@ -421,11 +422,11 @@ static zk_status topk(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
     // A block a row: the row is one load per thread and slot, and the
     // blocks of a multiprocessor overlap one another's tails.
     const unsigned blocks = (unsigned)(x->rows < (1 << 30) ? x->rows : (1 << 30));
-    constexpr int EPV = zk_vec<T>::EPV, NT = 256;  // 128 threads for 16-bit rows measured slower (38% vs 46% of copy)
+    constexpr int EPV = zk_vec<T>::EPV;
     if (p.cols % EPV == 0 && zk_rows_aligned(x, 16))
-      topk_filter_kernel<T, true, NT><<<blocks, NT, 0, stream>>>(p);
+      topk_filter_kernel<T, true><<<blocks, TOPK_THREADS, 0, stream>>>(p);
     else
-      topk_filter_kernel<T, false, NT><<<blocks, NT, 0, stream>>>(p);
+      topk_filter_kernel<T, false><<<blocks, TOPK_THREADS, 0, stream>>>(p);
     return ZK_CUDA_LAUNCHED(call);
   }
   int64_t blocks = x->rows < (int64_t)zk_cuda(ctx)->sm_count * 8 ? x->rows : (int64_t)zk_cuda(ctx)->sm_count * 8;
