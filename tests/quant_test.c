@@ -283,6 +283,32 @@ static int extra_scale_edges(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) 
   return 0;
 }
 
+/* The scale edges again where the 16-bit outputs take the flat kernel
+ * (16 values a row, per tensor), whose bf16 store skips the NaN tests when
+ * the scale and zero point are finite: Inf and NaN scales, a NaN or
+ * infinite zero point, products beyond the dtype, and silu inputs near
+ * f32's largest. */
+static int extra_flat_scale_edges(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
+  static const double scales[] = {INFINITY, -INFINITY, NAN, 1e36, 0x1p119, 0x1p120, -0x1p121, 0.0};
+  static const double zero_points[] = {3.0, NAN, INFINITY};
+  static const char *ops[] = {"dequantize_int8", "dequantize_silu_int8", "dequantize_int4"};
+  for (int o = 0; o < 3; o++) {
+    if (!zk_op_supported(ops[o], be)) continue;
+    int int4 = o == 2;
+    for (size_t k = 0; k < sizeof scales / sizeof scales[0]; k++)
+      for (int z = 0; z < (int4 ? 3 : 1); z++)
+        for (int d = 0; d < 3; d++) {
+          zk_op_test t = variant(ops[o], 0, PER_TENSOR, 0, PER_TENSOR);
+          zk_case c;
+          if (setup(&c, &t, be, all_dtypes[d], 2, int4 ? 8 : 16, -1, msg, cap)) return 1;
+          int fail = set_float(&c, 1, 0, scales[k]) || (int4 && set_float(&c, 2, 0, zero_points[z]));
+          if (fail) return zk_case_free(&c), snprintf(msg, cap, "set"), 1;
+          if (run_expect(&c, ctx, int4 ? 3 : 2, NULL, msg, cap)) return 1;
+        }
+  }
+  return 0;
+}
+
 /* Rejected shapes and dtypes write nothing: a group count for another g,
  * a per-row count with g > 0, codes of the wrong integer type. */
 static int expect_status(zk_case *c, zk_ctx *ctx, zk_status want, const char *what, char *msg, size_t cap) {
@@ -328,9 +354,9 @@ static int extra_grouping_errors(zk_ctx *ctx, zk_backend be, char *msg, size_t c
 
 /* On cuda: int8 and int4 bit for bit equal to the CPU backend (both are
  * *bitwise*), over each path of the CUDA kernels (units of one 16-byte
- * store, 4-value units, single values, strided rows) and groups that end
- * inside a unit (g = 6, and g = 4 within 8-value units), which switch
- * scales inside one. */
+ * store, 4-value units, single values, strided rows, the flat kernel) and
+ * groups that end inside a unit (g = 6, and g = 4 within 8-value units),
+ * which switch scales inside one. */
 static int extra_cpu_equals_cuda(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
   static const struct {
     const char *op;
@@ -342,6 +368,12 @@ static int extra_cpu_equals_cuda(zk_ctx *ctx, zk_backend be, char *msg, size_t c
       {"dequantize_int8", 4, 257, 0, PER_TENSOR, 0, 0, 0},    {"dequantize_int4", 5, 2048, 128, PER_GROUP, 0, PER_GROUP, 0},
       {"dequantize_int4", 7, 24, 6, PER_GROUP, 1, PER_TENSOR, 0}, {"dequantize_int4", 9, 18, 4, PER_GROUP, 0, PER_GROUP, 0},
       {"dequantize_int4", 3, 33, 0, PER_ROW, 1, PER_ROW, 1},
+      /* The flat kernel (rows back to back): vectors that straddle rows
+       * (per tensor), groups of one 8-value vector, and runs that end
+       * inside a warp's tile of 4 × 32 vectors. */
+      {"dequantize_int8", 6, 4, 0, PER_TENSOR, 0, 0, 0},      {"dequantize_int8", 33, 40, 8, PER_GROUP, 0, 0, 0},
+      {"dequantize_int4", 6, 2, 0, PER_TENSOR, 1, PER_TENSOR, 0}, {"dequantize_int4", 33, 20, 0, PER_ROW, 0, PER_ROW, 0},
+      {"dequantize_int4", 5, 36, 8, PER_GROUP, 1, PER_TENSOR, 0},
   };
   if (be != ZK_BACKEND_CUDA) return 0;
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -363,6 +395,7 @@ static const zk_extra_test quant_extras[] = {
     {"known_answer_int4", extra_known_int4},
     {"zero_point_8_equals_signed", extra_zero_point_8},
     {"scale_edges", extra_scale_edges},
+    {"flat_scale_edges", extra_flat_scale_edges},
     {"grouping_errors", extra_grouping_errors},
     {"cpu_equals_cuda", extra_cpu_equals_cuda},
 };

@@ -18,6 +18,8 @@
 // code_float).  dequantize_silu_int8 applies silu_ex2 (EW).
 //
 // Entry points follow the slots of src/api/quant.c.
+#include <type_traits>
+
 #include "common.cuh"
 
 namespace {
@@ -157,6 +159,48 @@ __device__ __forceinline__ void for_each_unit(const QuantJob &j, int64_t per_row
   }
 }
 
+// The values of E int8 codes (little-endian words w): q·s[k], then silu.
+template <int E, bool SILU>
+__device__ __forceinline__ void int8_values(uint32_t (&w)[(E + 3) / 4], const float (&s)[E], float (&v)[E]) {
+  // Flipping the sign bit maps the int8 code q to the byte q + 128.
+#pragma unroll
+  for (int i = 0; i < (E + 3) / 4; i++) w[i] ^= 0x80808080u;
+#pragma unroll
+  for (int k = 0; k < E; k++) {
+    v[k] = __fmul_rn(code_float(w[k / 4], k % 4, kMagic + 128.0f), s[k]);
+    if constexpr (SILU) v[k] = silu_ex2(v[k]);
+  }
+}
+
+// The values of NB bytes of int4 codes (2·NB values; byte i holds value
+// 2i in its low nibble and 2i + 1 in its high one): (q - z[k])·s[k].
+// nibble_flip: 0x08 in every byte when signed, else 0.
+template <int NB>
+__device__ __forceinline__ void int4_values(const uint32_t (&w)[(NB + 3) / 4], uint32_t nibble_flip,
+                                            const float (&s)[2 * NB], const float (&z)[2 * NB],
+                                            float (&v)[2 * NB]) {
+  constexpr int NW = (NB + 3) / 4;
+  // The low and the high nibbles of four bytes at once, each a byte for
+  // code_float.  Signed: flipping bit 3 maps q = nibble - 16·[nibble >= 8]
+  // to the byte q + 8.
+  uint32_t lo[NW], hi[NW];
+#pragma unroll
+  for (int i = 0; i < NW; i++) {
+    lo[i] = (w[i] & 0x0F0F0F0Fu) ^ nibble_flip;
+    hi[i] = ((w[i] >> 4) & 0x0F0F0F0Fu) ^ nibble_flip;
+  }
+  const float offset = kMagic + (float)(nibble_flip & 15);
+#pragma unroll
+  for (int b = 0; b < NB; b++) {
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      float code = code_float(h ? hi[b / 4] : lo[b / 4], b % 4, offset);
+      int k = 2 * b + h;
+      v[k] = __fmul_rn(__fsub_rn(code, z[k]), s[k]);
+    }
+  }
+}
+
 // int8: E codes per unit (E = 16, 8, 4 or 1).
 template <typename To, int E, bool VEC, bool SILU>
 __global__ void int8_kernel(QuantJob j) {
@@ -164,20 +208,12 @@ __global__ void int8_kernel(QuantJob j) {
     const int64_t j0 = u * E;
     float s[E], v[E];
     group_values<E>(j.scale, j, r, j0, s);
-    // Flipping the sign bit maps the int8 code q to the byte q + 128.
-#pragma unroll
-    for (int i = 0; i < (E + 3) / 4; i++) w[i] ^= 0x80808080u;
-#pragma unroll
-    for (int k = 0; k < E; k++) {
-      v[k] = __fmul_rn(code_float(w[k / 4], k % 4, kMagic + 128.0f), s[k]);
-      if constexpr (SILU) v[k] = silu_ex2(v[k]);
-    }
+    int8_values<E, SILU>(w, s, v);
     store_values<To, E, VEC>((To *)j.y + r * j.y_stride + j0, v);
   });
 }
 
-// int4: NB bytes (2·NB codes; NB = 8, 4, 2 or 1) per unit; byte i holds
-// value 2i in its low nibble and 2i + 1 in its high one.
+// int4: NB bytes (2·NB codes; NB = 8, 4, 2 or 1) per unit.
 template <typename To, int NB, bool VEC>
 __global__ void int4_kernel(QuantJob j) {
   constexpr int E = 2 * NB, NW = (NB + 3) / 4;
@@ -186,27 +222,120 @@ __global__ void int4_kernel(QuantJob j) {
     float s[E], z[E], v[E];
     group_values<E>(j.scale, j, r, j0, s);
     group_values<E>(j.zp, j, r, j0, z);
-    // The low and the high nibbles of four bytes at once, each a byte for
-    // code_float.  Signed: flipping bit 3 maps q = nibble - 16·[nibble >= 8]
-    // to the byte q + 8.
-    uint32_t lo[NW], hi[NW];
-#pragma unroll
-    for (int i = 0; i < NW; i++) {
-      lo[i] = (w[i] & 0x0F0F0F0Fu) ^ j.nibble_flip;
-      hi[i] = ((w[i] >> 4) & 0x0F0F0F0Fu) ^ j.nibble_flip;
-    }
-    const float offset = kMagic + (float)(j.nibble_flip & 15);
-#pragma unroll
-    for (int b = 0; b < NB; b++) {
-#pragma unroll
-      for (int h = 0; h < 2; h++) {
-        float code = code_float(h ? hi[b / 4] : lo[b / 4], b % 4, offset);
-        int k = 2 * b + h;
-        v[k] = __fmul_rn(__fsub_rn(code, z[k]), s[k]);
-      }
-    }
+    int4_values<NB>(w, j.nibble_flip, s, z, v);
     store_values<To, E, VEC>((To *)j.y + r * j.y_stride + j0, v);
   });
+}
+
+// ------------------------------------------------------------ flat kernel
+// Where x and y hold their rows back to back (the usual weight tensor), the
+// tensor is one run of values cut into vectors of EPV values (one 16-byte
+// store of y each), and a warp takes kFlatVecs consecutive runs of 32
+// vectors: lane l stores vectors l, l + 32, ..., so each store instruction
+// of the warp is one contiguous 512-byte run and each code load one
+// contiguous run of codes.  The unit kernels' 16-code units store 32 or 64
+// contiguous bytes a thread in two or four instructions, each of which
+// covers the warp's 1 or 2 KB in half-written sectors (int8 to f32 in those
+// units measured 86 -> 54% of copy; int4, which has no better unit, 57%).
+// A vector lies in one group (host check), so it needs one scale and one
+// zero point, found by a division of its first value's index.
+
+constexpr int kFlatVecs = 4;  // vectors a thread a tile: 4 code loads in flight
+
+// n / d for 0 <= n < 2^31 and 1 <= d < 2^31 as a multiply-high, an add and a
+// shift (Granlund-Montgomery, as CUTLASS's FastDivmod), where a 32-bit
+// division is about twenty instructions.
+struct FastDiv {
+  uint32_t mul, shift;
+  static FastDiv of(uint32_t d) {
+    uint32_t l = 0;
+    while ((1ull << l) < d) l++;
+    return FastDiv{(uint32_t)(((1ull << 32) * ((1ull << l) - d)) / d + 1), l};
+  }
+  __device__ __forceinline__ uint32_t div(uint32_t n) const { return (__umulhi(n, mul) + n) >> shift; }
+};
+
+// A scale or zero-point tensor of the flat kernel: value e of the run uses
+// element e / d of it (d = g, D or, per tensor, the whole run).
+struct FlatGrouping {
+  const void *data;  // null: absent (zero point 0)
+  zk_dtype dtype;
+  FastDiv per;
+};
+
+struct FlatJob {
+  const void *x;
+  void *y;
+  uint32_t nvec;          // vectors of y (the run is under 2^31 values)
+  FlatGrouping scale, zp;
+  uint32_t nibble_flip;   // as QuantJob's
+};
+
+__device__ __forceinline__ float flat_group_value(const FlatGrouping &s, uint32_t e) {
+  return s.data ? zk_ld_param(s.data, s.dtype, s.per.div(e)) : 0.0f;
+}
+
+// One 16-byte vector of y.  bf16 values known to hold no NaN take the
+// packed conversion directly (zk_vec_set_all's fast branch without its
+// eight NaN tests a vector).
+template <typename To>
+__device__ __forceinline__ void store_vector(To *p, const float (&v)[zk_vec<To>::EPV], bool nan_free) {
+  zk_vec<To> out;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  if constexpr (sizeof(To) == 2 && !std::is_same<To, __half>::value) {
+    if (nan_free) {
+      uint32_t w[4];
+#pragma unroll
+      for (int i = 0; i < 4; i++)  // element 2i in the low half
+        asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(w[i]) : "f"(v[2 * i + 1]), "f"(v[2 * i]));
+      *reinterpret_cast<uint4 *>(p) = make_uint4(w[0], w[1], w[2], w[3]);
+      return;
+    }
+  }
+#endif
+  zk_vec_set_all(out, v);
+  out.store(p);
+}
+
+// INT4: codes are int4 (EPV / 2 bytes a vector), else int8 (EPV bytes).
+template <typename To, bool INT4, bool SILU>
+__global__ void __launch_bounds__(256) flat_kernel(FlatJob j) {
+  constexpr int EPV = zk_vec<To>::EPV, CB = INT4 ? EPV / 2 : EPV, NW = (CB + 3) / 4;
+  const uint32_t thread = blockIdx.x * blockDim.x + threadIdx.x, lane = thread & 31;
+  const uint32_t tile = 32 * kFlatVecs, step = (gridDim.x * blockDim.x / 32) * tile;
+  for (uint32_t first = (thread / 32) * tile + lane; first < j.nvec; first += step) {
+    uint32_t w[kFlatVecs][NW];
+    float s[kFlatVecs], z[kFlatVecs];
+    // Every load of the tile before the first use.
+#pragma unroll
+    for (int i = 0; i < kFlatVecs; i++) {
+      const uint32_t vec = first + 32 * i;
+      if (vec < j.nvec) {
+        load_words<CB>((const uint8_t *)j.x + (size_t)vec * CB, w[i]);
+        s[i] = flat_group_value(j.scale, vec * EPV);
+        z[i] = INT4 ? flat_group_value(j.zp, vec * EPV) : 0.0f;
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < kFlatVecs; i++) {
+      const uint32_t vec = first + 32 * i;
+      if (vec >= j.nvec) break;
+      float sv[EPV], zv[EPV], v[EPV];
+#pragma unroll
+      for (int k = 0; k < EPV; k++) sv[k] = s[i], zv[k] = z[i];
+      // No NaN comes out of finite s and z: q - z is finite, so the product
+      // is finite or ±Inf; silu's input stays finite while |s| < 2^120.
+      bool nan_free;
+      if constexpr (INT4) {
+        int4_values<CB>(w[i], j.nibble_flip, sv, zv, v);
+        nan_free = isfinite(s[i]) && isfinite(z[i]);
+      } else {
+        int8_values<CB, SILU>(w[i], sv, v);
+        nan_free = SILU ? fabsf(s[i]) < 0x1p120f : isfinite(s[i]);
+      }
+      store_vector<To>((To *)j.y + (size_t)vec * EPV, v, nan_free);
+    }
+  }
 }
 
 template <typename To, int E, bool VEC>
@@ -232,6 +361,44 @@ zk_status launch_int4(zk_ctx *ctx, const zk_call *call, const QuantJob &j) {
   return ZK_CUDA_LAUNCHED(call);
 }
 
+template <typename To, bool INT4>
+zk_status launch_flat(zk_ctx *ctx, const zk_call *call, const FlatJob &f, bool silu) {
+  cudaStream_t stream;
+  zk_status s = zk_cuda_enter(ctx, call, &stream);
+  if (s != ZK_OK) return s;
+  const int threads = 256;
+  unsigned grid = zk_grid_for(ctx, zk_div_up(f.nvec, kFlatVecs), threads);
+  if constexpr (INT4) flat_kernel<To, true, false><<<grid, threads, 0, stream>>>(f);
+  else if (silu) flat_kernel<To, false, true><<<grid, threads, 0, stream>>>(f);
+  else flat_kernel<To, false, false><<<grid, threads, 0, stream>>>(f);
+  return ZK_CUDA_LAUNCHED(call);
+}
+
+// The flat kernel's grouping for s (value e of the run uses element e / d),
+// or false when a vector of epv values could straddle two of its elements.
+bool flat_grouping(const Grouping &s, const QuantJob &j, int epv, FlatGrouping *f) {
+  const int64_t d = !s.data || s.n == 1 ? j.rows * j.D : j.g == 0 ? j.D : j.g;
+  *f = FlatGrouping{s.data, s.dtype, FastDiv::of((uint32_t)d)};
+  return d % epv == 0;
+}
+
+// The flat kernel's job (vectors of epv values, code_bytes of codes each)
+// where x and y hold their rows back to back, the run is under 2^31 values
+// and a whole number of vectors, the data are aligned for the vectors and
+// no vector straddles a group; false otherwise.
+bool flat_job_of(const QuantJob &j, const zk_rows *x, const zk_rows *y, int epv, int code_bytes, FlatJob *f) {
+  const int64_t total = j.rows * j.D;
+  const bool back_to_back = j.rows <= 1 || (x->stride == x->cols && y->stride == y->cols);
+  if (!back_to_back || total >= ((int64_t)1 << 31) || total % epv != 0 || (uintptr_t)x->data % code_bytes != 0 ||
+      (uintptr_t)y->data % 16 != 0)
+    return false;
+  f->x = j.x;
+  f->y = j.y;
+  f->nvec = (uint32_t)(total / epv);
+  f->nibble_flip = j.nibble_flip;
+  return flat_grouping(j.scale, j, epv, &f->scale) && flat_grouping(j.zp, j, epv, &f->zp);
+}
+
 // The widest unit the views allow: the codes per unit divide D, the x rows
 // are aligned for the unit's load and the y rows for its store.
 bool unit_fits(const zk_rows *x, const zk_rows *y, int64_t D, int codes, int x_bytes) {
@@ -248,6 +415,8 @@ template <typename To>
 zk_status run_int8(zk_ctx *ctx, const zk_call *call, const QuantJob &j, const zk_rows *x, const zk_rows *y,
                    bool silu) {
   constexpr int V = zk_vec<To>::EPV;
+  FlatJob f;
+  if (flat_job_of(j, x, y, V, V, &f)) return launch_flat<To, false>(ctx, call, f, silu);
   if (V != 4 && unit_fits(x, y, j.D, 16, 16)) return launch_int8<To, 16, true>(ctx, call, j, silu);
   if (unit_fits(x, y, j.D, V, V)) return launch_int8<To, V, true>(ctx, call, j, silu);
   if (V != 4 && unit_fits(x, y, j.D, 4, 4)) return launch_int8<To, 4, true>(ctx, call, j, silu);
@@ -257,6 +426,8 @@ zk_status run_int8(zk_ctx *ctx, const zk_call *call, const QuantJob &j, const zk
 template <typename To>
 zk_status run_int4(zk_ctx *ctx, const zk_call *call, const QuantJob &j, const zk_rows *x, const zk_rows *y) {
   constexpr int V = zk_vec<To>::EPV;
+  FlatJob f;
+  if (flat_job_of(j, x, y, V, V / 2, &f)) return launch_flat<To, true>(ctx, call, f, false);
   if (unit_fits(x, y, j.D, 16, 8)) return launch_int4<To, 8, true>(ctx, call, j);
   if (unit_fits(x, y, j.D, V, V / 2)) return launch_int4<To, V / 2, true>(ctx, call, j);
   if (V != 4 && unit_fits(x, y, j.D, 4, 2)) return launch_int4<To, 2, true>(ctx, call, j);
