@@ -1,21 +1,26 @@
 // Rotary position embeddings on CUDA (spec §7).
 //
-// Every op is one or more launches of rope_kernel over "head rows": token t
-// of a tensor of tokens × heads × D, at the position its addressing gives
-// (offset + t mod S, or positions[t]), writing to row t of the output or,
-// for the cache updates, to the token's cache slot.  A thread block is
-// (units of a head) × (head rows): a unit is one 16-byte vector of the
-// input (half rotation: a vector at j and its partner at j + R/2;
-// interleaved: a vector of E/2 pairs; the copied tail: a vector), or one
-// pair / element where the rows do not allow vectors.  The block's x extent
-// follows the head's unit count, so a 128-wide bf16 head is 8 threads and
-// a block covers 32 heads.  One pass: every element is read and written
-// once; the table rows come through L1/L2, shared by all heads of a
-// position.  A V row is the same launch with no rotary columns (a copy).
+// Every op is one or more launches of rope_kernel over "head rows": head h
+// of token t of a tensor of tokens × heads × D, at the position its
+// addressing gives (offset + t mod S, or positions[t]), writing to row t of
+// the output or, for the cache updates, to the token's cache slot.  A unit
+// is one 16-byte vector of the input (half rotation: a vector at j and its
+// partner at j + R/2; interleaved: a vector of E/2 pairs; the copied tail:
+// a vector), or one pair / element where the rows do not allow vectors.  A
+// thread serves one unit of G heads of a token: the heads share the
+// position, so the table values are loaded once for all of them, and the
+// loads of every head are issued before the first rotation (G·32 bytes in
+// flight a thread, one index computation per G heads).  A thread block is
+// (units of a head) × (groups of G heads); the x extent follows the head's
+// unit count, so a 128-wide bf16 head is 8 threads.  One pass: every
+// element is read and written once; the table rows come through L1/L2.  A V
+// row is the same launch with no rotary columns (a copy).  apply_rope's
+// rows [B, S, D] are seen as S tokens of B heads (rows s, S + s, ... share
+// position offset + s), so they too share their table loads.
 //
-// Positions and block ids are checked per head row: a bad one skips that
-// row and raises the context's error flag (ZK_ERR_INDEX at the next
-// zk_ctx_synchronize); nothing is read or written out of bounds.
+// Positions and block ids are checked per token: a bad one skips the
+// token's head rows and raises the context's error flag (ZK_ERR_INDEX at
+// the next zk_ctx_synchronize); nothing is read or written out of bounds.
 #include <type_traits>
 #include "common.cuh"
 
@@ -36,135 +41,234 @@ struct Addressing {
 __device__ __forceinline__ bool resolve(const Addressing &a, int64_t t, int64_t &p, int64_t &slot) {
   slot = t;
   if (!a.pos) {
-    p = a.offset + t % a.seq;
+    p = a.offset + (t - zk_idiv(t, a.seq) * a.seq);
     return true;
   }
   p = a.pos64 ? ((const int64_t *)a.pos)[t] : (int64_t)((const int32_t *)a.pos)[t];
   if (p < 0 || p >= a.limit) return false;
   if (a.block_table) {
-    int64_t lb = p / a.slots;
+    int64_t lb = zk_idiv(p, a.slots);
     if (lb >= a.mb) return false;
     int64_t blk = a.block_table[t * a.mb + lb];
     if (blk < 0 || blk >= a.nb) return false;
-    slot = blk * a.slots + p % a.slots;
+    slot = blk * a.slots + (p - lb * a.slots);
   } else if (a.slots) {
     slot = t * a.slots + p;
   }
   return true;
 }
 
-struct RopeJob {
+// One tensor of a launch: q, k (rotated) or v (copied) of a call.  A
+// launch serves up to three, each from its own range of blocks, so a call
+// is one launch with one ramp and one drain rather than one per tensor.
+struct RopePart {
   const void *in;
   void *out;
   int64_t in_stride, out_stride;  // elements from one token (slot) row to the next
-  int64_t tokens, heads, D, half; // half = R/2; 0 = a copy (V rows)
+  int64_t in_head, out_head;      // elements from one head of a token to the next
+  int64_t heads, half;            // half = R/2; 0 = a copy (V rows)
+  bool to_slot;                   // output row = the addressing's slot, else t
+  int64_t rows;                   // thread rows: tokens × ⌈heads / G⌉ (set at launch)
+  unsigned first_block;           // the part's blocks start here (set at launch)
+};
+
+struct RopeJob {
+  RopePart part[3];
+  int parts;
+  int64_t tokens, D;
   const void *cos, *sin;
   zk_dtype tab;
   int64_t cos_stride, sin_stride; // elements from one table row to the next
   bool tab_vec;                   // table spans aligned for vector loads
   float sign;                     // +1 forward, -1 the VJP (rotation by -θ)
-  bool to_slot;                   // output row = the addressing's slot, else t
   Addressing at;
   int *error_flag;
 };
 
-// E: elements of a unit (16 bytes of Ti), or 1 on the scalar path.
+// Heads of a token a thread serves.  Half rotation has two vectors a head
+// in a unit, interleaved one, so interleaved serves twice the heads for the
+// same bytes in flight (G·32 bytes) and about the same registers.
+template <bool INTERLEAVED>
+constexpr int kHeadsPerThread = INTERLEAVED ? 8 : 4;
+
+// N elements of T (N = 1, or a 16-byte vector) kept in storage format from
+// load to use, so that a thread issues the loads of all its heads before
+// the first conversion and holds 16-bit data packed meanwhile.
+template <typename T, int N>
+struct Raw {
+  static_assert(N == 1 || N * sizeof(T) == 16, "a unit span is one element or one 16-byte vector");
+  union {
+    uint4 vec;
+    T e[N];
+  };
+  __device__ __forceinline__ void load(const T *p) {
+    if constexpr (N > 1) vec = *reinterpret_cast<const uint4 *>(p);
+    else e[0] = *p;
+  }
+  __device__ __forceinline__ void store(T *p) const {
+    if constexpr (N > 1) *reinterpret_cast<uint4 *>(p) = vec;
+    else *p = e[0];
+  }
+  __device__ __forceinline__ float get(int k) const { return zk_type<T>::load(e[k]); }
+};
+
+// The copied tail, one unit of the first nh of G heads: all loads, then
+// all stores; bit for bit when the dtypes match.
+template <typename Ti, typename To, int E, int G>
+__device__ __forceinline__ void copy_unit(const Ti *x, int64_t in_head, To *y, int64_t out_head, int nh) {
+  Raw<Ti, E> v[G];
+#pragma unroll
+  for (int h = 0; h < G; h++)
+    if (h < nh) v[h].load(x + h * in_head);
+#pragma unroll
+  for (int h = 0; h < G; h++) {
+    if (h >= nh) break;
+    if constexpr (std::is_same<Ti, To>::value) {
+      v[h].store(y + h * out_head);
+    } else {
+      float f[E];
+#pragma unroll
+      for (int k = 0; k < E; k++) f[k] = v[h].get(k);
+      zk_st_span<To, E>(y + h * out_head, f);
+    }
+  }
+}
+
+// E: elements of a unit (16 bytes of Ti), or 1 on the scalar path.  Thread
+// row w of a part (its block's rank in the part · blockDim.y + threadIdx.y)
+// serves token w / groups, heads from (w mod groups)·G.  The job is a
+// __grid_constant__ so that the block's part is read in place, not copied
+// to local memory by the run-time index.
 template <typename Ti, typename To, bool INTERLEAVED, int E>
-__global__ void rope_kernel(RopeJob j) {
-  int64_t hr = (int64_t)blockIdx.x * blockDim.y + threadIdx.y;
-  if (hr >= j.tokens * j.heads) return;
-  int64_t t = hr / j.heads, hh = hr - t * j.heads, p, slot;
+__global__ void __launch_bounds__(256) rope_kernel(const __grid_constant__ RopeJob j) {
+  constexpr int G = kHeadsPerThread<INTERLEAVED>;
+  int i = 0;
+  while (i + 1 < j.parts && blockIdx.x >= j.part[i + 1].first_block) i++;
+  const RopePart &pt = j.part[i];
+  const int64_t groups = (pt.heads + G - 1) / G;  // thread rows a token
+  int64_t w = (int64_t)(blockIdx.x - pt.first_block) * blockDim.y + threadIdx.y;
+  if (w >= pt.rows) return;
+  int64_t t = zk_idiv(w, groups), h0 = (w - t * groups) * G, p, slot;
   if (!resolve(j.at, t, p, slot)) {
     if (threadIdx.x == 0) atomicOr(j.error_flag, 1);
     return;
   }
-  const Ti *x = (const Ti *)j.in + t * j.in_stride + hh * j.D;
-  To *y = (To *)j.out + (j.to_slot ? slot : t) * j.out_stride + hh * j.D;
+  const int nh = pt.heads - h0 < G ? (int)(pt.heads - h0) : G;
+  const Ti *x = (const Ti *)pt.in + t * pt.in_stride + h0 * pt.in_head;
+  To *y = (To *)pt.out + (pt.to_slot ? slot : t) * pt.out_stride + h0 * pt.out_head;
   int tab_bytes = j.tab == ZK_F32 ? 4 : 2;
   const void *cr = (const char *)j.cos + p * j.cos_stride * tab_bytes;
   const void *sr = (const char *)j.sin + p * j.sin_stride * tab_bytes;
   // Scalar: a unit is a pair.  Vectors: half rotation pairs E at a time,
   // interleaved holds E/2 pairs in a unit.
-  int64_t rot_units = E == 1 ? j.half : (INTERLEAVED ? 2 * j.half / E : j.half / E);
-  int64_t tail_units = (j.D - 2 * j.half) / E, units = rot_units + tail_units;
+  int64_t rot_units = E == 1 ? pt.half : (INTERLEAVED ? 2 * pt.half / E : pt.half / E);
+  int64_t tail_units = (j.D - 2 * pt.half) / E, units = rot_units + tail_units;
   for (int64_t u = threadIdx.x; u < units; u += blockDim.x) {
-    if (u >= rot_units) {  // the copied tail: bit for bit when the dtypes match
-      int64_t e = 2 * j.half + (u - rot_units) * E;
-      if constexpr (std::is_same<Ti, To>::value && E > 1) {
-        zk_vec<Ti> v;
-        v.load(x + e);
-        v.store(y + e);
-      } else if constexpr (std::is_same<Ti, To>::value) {
-        y[e] = x[e];
-      } else {
-        float v[E];
-        zk_ld_span<Ti, E>(x + e, v);
-        zk_st_span<To, E>(y + e, v);
-      }
+    if (u >= rot_units) {
+      int64_t e = 2 * pt.half + (u - rot_units) * E;
+      copy_unit<Ti, To, E, G>(x + e, pt.in_head, y + e, pt.out_head, nh);
       continue;
     }
     if constexpr (INTERLEAVED && E > 1) {
       constexpr int NP = E / 2;
-      float v[E], c[NP], s[NP];
-      zk_ld_span<Ti, E>(x + u * E, v);
+      Raw<Ti, E> v[G];
+#pragma unroll
+      for (int h = 0; h < G; h++)
+        if (h < nh) v[h].load(x + h * pt.in_head + u * E);
+      float c[NP], s[NP];
       zk_ld_param_span<NP>(cr, j.tab, u * NP, j.tab_vec, c);
       zk_ld_param_span<NP>(sr, j.tab, u * NP, j.tab_vec, s);
 #pragma unroll
-      for (int q = 0; q < NP; q++) {
-        float a = v[2 * q], b = v[2 * q + 1], sq = j.sign * s[q];
-        v[2 * q] = a * c[q] - b * sq;
-        v[2 * q + 1] = a * sq + b * c[q];
+      for (int q = 0; q < NP; q++) s[q] *= j.sign;  // exact: the sign is ±1
+#pragma unroll
+      for (int h = 0; h < G; h++) {
+        if (h >= nh) break;
+        float f[E];
+#pragma unroll
+        for (int q = 0; q < NP; q++) {
+          float a = v[h].get(2 * q), b = v[h].get(2 * q + 1);
+          f[2 * q] = a * c[q] - b * s[q];
+          f[2 * q + 1] = a * s[q] + b * c[q];
+        }
+        zk_st_span<To, E>(y + h * pt.out_head + u * E, f);
       }
-      zk_st_span<To, E>(y + u * E, v);
     } else {
-      // E pairs: (ja + k, jb + k) with columns col + k.
-      int64_t ja = INTERLEAVED ? 2 * u : u * E, jb = INTERLEAVED ? 2 * u + 1 : u * E + j.half;
+      // N pairs: (ja + k, jb + k) with columns col + k.
+      int64_t ja = INTERLEAVED ? 2 * u : u * E, jb = INTERLEAVED ? 2 * u + 1 : u * E + pt.half;
       constexpr int N = INTERLEAVED ? 1 : E;
-      float a[N], b[N], c[N], s[N];
-      zk_ld_span<Ti, N>(x + ja, a);
-      zk_ld_span<Ti, N>(x + jb, b);
+      Raw<Ti, N> ra[G], rb[G];
+#pragma unroll
+      for (int h = 0; h < G; h++)
+        if (h < nh) {
+          ra[h].load(x + h * pt.in_head + ja);
+          rb[h].load(x + h * pt.in_head + jb);
+        }
+      float c[N], s[N];
       zk_ld_param_span<N>(cr, j.tab, INTERLEAVED ? u : u * E, j.tab_vec && E > 1, c);
       zk_ld_param_span<N>(sr, j.tab, INTERLEAVED ? u : u * E, j.tab_vec && E > 1, s);
 #pragma unroll
-      for (int k = 0; k < N; k++) {
-        float av = a[k], bv = b[k], sk = j.sign * s[k];
-        a[k] = av * c[k] - bv * sk;
-        b[k] = av * sk + bv * c[k];
+      for (int k = 0; k < N; k++) s[k] *= j.sign;  // exact: the sign is ±1
+#pragma unroll
+      for (int h = 0; h < G; h++) {
+        if (h >= nh) break;
+        float a[N], b[N];
+#pragma unroll
+        for (int k = 0; k < N; k++) {
+          float av = ra[h].get(k), bv = rb[h].get(k);
+          a[k] = av * c[k] - bv * s[k];
+          b[k] = av * s[k] + bv * c[k];
+        }
+        zk_st_span<To, N>(y + h * pt.out_head + ja, a);
+        zk_st_span<To, N>(y + h * pt.out_head + jb, b);
       }
-      zk_st_span<To, N>(y + ja, a);
-      zk_st_span<To, N>(y + jb, b);
     }
   }
 }
 
-bool aligned(const void *p, int64_t stride_elems, int elem_bytes, int align) {
-  return (uintptr_t)p % (uintptr_t)align == 0 && (stride_elems * elem_bytes) % align == 0;
+// p and every stride in between (`steps` of `stride_elems` elements) on an
+// `align`-byte boundary.
+bool aligned(const void *p, int64_t stride_elems, int64_t steps, int elem_bytes, int align) {
+  return (uintptr_t)p % (uintptr_t)align == 0 && (steps <= 1 || (stride_elems * elem_bytes) % align == 0);
 }
 
 template <typename Ti, typename To, bool INTERLEAVED>
 zk_status launch_typed(zk_ctx *ctx, const zk_call *call, RopeJob j) {
-  constexpr int E = 16 / (int)sizeof(Ti);
+  constexpr int E = 16 / (int)sizeof(Ti), G = kHeadsPerThread<INTERLEAVED>;
   int si = (int)sizeof(Ti), so = (int)sizeof(To), ts = zk_dtype_size(j.tab);
   int out_align = zk_span_align(E * so, so), tab_span = (INTERLEAVED ? E / 2 : E) * ts;
-  bool vec = j.D % E == 0 && (INTERLEAVED ? 2 * j.half : j.half) % E == 0 &&
-             aligned(j.in, j.tokens > 1 ? j.in_stride : 0, si, 16) && aligned(j.out, j.out_stride, so, out_align);
-  j.tab_vec = aligned(j.cos, j.cos_stride, ts, zk_span_align(tab_span, ts)) &&
-              aligned(j.sin, j.sin_stride, ts, zk_span_align(tab_span, ts));
-  int64_t units = vec ? (INTERLEAVED ? 2 * j.half : j.half) / E + (j.D - 2 * j.half) / E
-                      : j.half + (j.D - 2 * j.half);
-  // Launch shape from the head length: x covers a head's units (a power
-  // of two up to 256), y as many heads as fit in 256 threads.
+  // Vectors where every part allows them (the scalar path serves any).
+  bool vec = j.D % E == 0;
+  for (int i = 0; i < j.parts; i++) {
+    const RopePart &pt = j.part[i];
+    vec = vec && (INTERLEAVED ? 2 * pt.half : pt.half) % E == 0 && aligned(pt.in, pt.in_stride, j.tokens, si, 16) &&
+          aligned(pt.in, pt.in_head, pt.heads, si, 16) && aligned(pt.out, pt.out_stride, 2, so, out_align) &&
+          aligned(pt.out, pt.out_head, pt.heads, so, out_align);
+  }
+  j.tab_vec = aligned(j.cos, j.cos_stride, 2, ts, zk_span_align(tab_span, ts)) &&
+              aligned(j.sin, j.sin_stride, 2, ts, zk_span_align(tab_span, ts));
+  // Launch shape from the first part's head (a rotated one): x covers its
+  // units (a power of two up to 256), y as many groups of G heads as fit in
+  // 256 threads.  A V part of more units walks them in turns.
+  int64_t half = j.part[0].half;
+  int64_t units = vec ? (INTERLEAVED ? 2 * half : half) / E + (j.D - 2 * half) / E : half + (j.D - 2 * half);
   int bx = 1;
   while (bx < units && bx < 256) bx *= 2;
   dim3 block(bx, 256 / bx);
-  int64_t rows = j.tokens * j.heads, grid = (rows + block.y - 1) / block.y;
-  if (rows == 0) return ZK_OK;
-  if (grid > 0x7fffffff) return zk_fail(call, ZK_ERR_UNSUPPORTED, "%lld head rows are too many for one launch", (long long)rows);
+  int64_t blocks = 0;
+  for (int i = 0; i < j.parts; i++) {
+    RopePart &pt = j.part[i];
+    pt.rows = j.tokens * ((pt.heads + G - 1) / G);
+    pt.first_block = (unsigned)blocks;
+    blocks += (pt.rows + block.y - 1) / block.y;
+    if (blocks > 0x7fffffff)
+      return zk_fail(call, ZK_ERR_UNSUPPORTED, "%lld head rows are too many for one launch", (long long)(j.tokens * pt.heads));
+  }
+  if (blocks == 0) return ZK_OK;
   cudaStream_t stream;
   zk_status s = zk_cuda_enter(ctx, call, &stream);
   if (s != ZK_OK) return s;
-  if (vec) rope_kernel<Ti, To, INTERLEAVED, E><<<(unsigned)grid, block, 0, stream>>>(j);
-  else rope_kernel<Ti, To, INTERLEAVED, 1><<<(unsigned)grid, block, 0, stream>>>(j);
+  if (vec) rope_kernel<Ti, To, INTERLEAVED, E><<<(unsigned)blocks, block, 0, stream>>>(j);
+  else rope_kernel<Ti, To, INTERLEAVED, 1><<<(unsigned)blocks, block, 0, stream>>>(j);
   return ZK_CUDA_LAUNCHED(call);
 }
 
@@ -190,29 +294,36 @@ zk_status launch(zk_ctx *ctx, const zk_call *call, const RopeJob &j, zk_dtype in
   }
 }
 
-// A job rotating `in` (tokens × heads·D) into `out` with the tables.
-RopeJob job_of(zk_ctx *ctx, const zk_rows *in, const zk_rows *out, const zk_rows *cos, const zk_rows *sin, int64_t D,
-               bool grad, const Addressing &at) {
-  RopeJob j;
-  j.in = in->data;
-  j.out = out->data;
-  j.in_stride = in->stride;
-  j.out_stride = out->stride;
-  j.tokens = in->rows;
+// A job of no parts over `tokens` tokens with the tables.
+RopeJob job_of(zk_ctx *ctx, int64_t tokens, const zk_rows *cos, const zk_rows *sin, int64_t D, bool grad,
+               const Addressing &at) {
+  RopeJob j = {};
+  j.tokens = tokens;
   j.D = D;
-  j.heads = in->cols / D;
-  j.half = cos->cols;
   j.cos = cos->data;
   j.sin = sin->data;
   j.tab = cos->dtype;
   j.cos_stride = cos->stride;
   j.sin_stride = sin->stride;
-  j.tab_vec = false;
   j.sign = grad ? -1.0f : 1.0f;
-  j.to_slot = false;
   j.at = at;
   j.error_flag = zk_cuda(ctx)->error_flag;
   return j;
+}
+
+// Adds `in` (tokens × heads·D) rotated (or copied: half = 0) into `out`.
+RopePart &add_part(RopeJob &j, const zk_rows *in, const zk_rows *out, int64_t half, bool to_slot) {
+  RopePart &pt = j.part[j.parts++];
+  pt = RopePart{};
+  pt.in = in->data;
+  pt.out = out->data;
+  pt.in_stride = in->stride;
+  pt.out_stride = out->stride;
+  pt.in_head = pt.out_head = j.D;
+  pt.heads = in->cols / j.D;
+  pt.half = half;
+  pt.to_slot = to_slot;
+  return pt;
 }
 
 Addressing positions_at(const zk_rows *pos, int64_t limit) {
@@ -227,42 +338,52 @@ zk_status apply_rows(zk_ctx *ctx, const zk_call *call, const zk_args *a, bool in
   Addressing at = {};
   at.offset = a->i[0];
   at.seq = a->i[3];
-  RopeJob j = job_of(ctx, &a->t[0], &a->t[3], &a->t[1], &a->t[2], a->t[0].cols, grad, at);
-  return launch(ctx, call, j, a->t[0].dtype, a->t[3].dtype, interleaved);
+  const zk_rows *x = &a->t[0], *y = &a->t[3], *cos = &a->t[1];
+  RopeJob j = job_of(ctx, x->rows, cos, &a->t[2], x->cols, grad, at);
+  RopePart &pt = add_part(j, x, y, cos->cols, false);
+  // Rows b·S + s of [B, S, D] as token s, head b: a token's heads share
+  // the position, so a thread loads its table values once for G of them.
+  int64_t S = at.seq;
+  if (S > 0 && x->rows % S == 0) {
+    j.tokens = S;
+    pt.heads = x->rows / S;
+    pt.in_head = S * x->stride;
+    pt.out_head = S * y->stride;
+  }
+  return launch(ctx, call, j, x->dtype, y->dtype, interleaved);
 }
 
+// q and k in one launch (k_out has k's dtype, which is q's).
 zk_status gqa(zk_ctx *ctx, const zk_call *call, const zk_args *a, bool grad) {
   Addressing at = {};
   if (zk_present(&a->t[4])) at = positions_at(&a->t[4], a->t[2].rows);
   at.offset = a->i[0];
   at.seq = a->i[3];
-  bool inter = a->i[1] != 0;
-  int64_t D = a->i[2];
-  zk_status s = launch(ctx, call, job_of(ctx, &a->t[0], &a->t[5], &a->t[2], &a->t[3], D, grad, at), a->t[0].dtype,
-                       a->t[5].dtype, inter);
-  if (s != ZK_OK || !zk_present(&a->t[1])) return s;
-  return launch(ctx, call, job_of(ctx, &a->t[1], &a->t[6], &a->t[2], &a->t[3], D, grad, at), a->t[1].dtype,
-                a->t[6].dtype, inter);
+  const zk_rows *cos = &a->t[2];
+  RopeJob j = job_of(ctx, a->t[0].rows, cos, &a->t[3], a->i[2], grad, at);
+  add_part(j, &a->t[0], &a->t[5], cos->cols, false);
+  if (zk_present(&a->t[1])) add_part(j, &a->t[1], &a->t[6], cos->cols, false);
+  return launch(ctx, call, j, a->t[0].dtype, a->t[5].dtype, a->i[1] != 0);
 }
 
-// q -> q_out, rot(k) -> k_cache slot, v -> v_cache slot (three launches of
-// one pass each).  Slots: 0 q, 1 k, 2 v, 3 cos, 4 sin; caches kc, vc.
+// q -> q_out, rot(k) -> k_cache slot, v -> v_cache slot: one pass, in one
+// launch when the caches have q's dtype, else two (q; k and v).  Slots: 0
+// q, 1 k, 2 v, 3 cos, 4 sin; caches kc, vc.
 zk_status decode_step(zk_ctx *ctx, const zk_call *call, const zk_args *a, const Addressing &at, int kc, int vc,
                       int q_out) {
   bool inter = a->i[1] != 0;
-  int64_t D = a->i[2];
-  const zk_rows *cos = &a->t[3], *sin = &a->t[4];
-  zk_status s = launch(ctx, call, job_of(ctx, &a->t[0], &a->t[q_out], cos, sin, D, false, at), a->t[0].dtype,
-                       a->t[q_out].dtype, inter);
-  if (s != ZK_OK) return s;
-  RopeJob k = job_of(ctx, &a->t[1], &a->t[kc], cos, sin, D, false, at);
-  k.to_slot = true;
-  s = launch(ctx, call, k, a->t[1].dtype, a->t[kc].dtype, inter);
-  if (s != ZK_OK) return s;
-  RopeJob v = job_of(ctx, &a->t[2], &a->t[vc], cos, sin, D, false, at);
-  v.to_slot = true;
-  v.half = 0;
-  return launch(ctx, call, v, a->t[2].dtype, a->t[vc].dtype, inter);
+  const zk_rows *cos = &a->t[3];
+  zk_dtype tq = a->t[0].dtype, tc = a->t[kc].dtype;
+  RopeJob j = job_of(ctx, a->t[0].rows, cos, &a->t[4], a->i[2], false, at);
+  add_part(j, &a->t[0], &a->t[q_out], cos->cols, false);
+  if (tc != tq) {
+    zk_status s = launch(ctx, call, j, tq, tq, inter);
+    if (s != ZK_OK) return s;
+    j.parts = 0;
+  }
+  add_part(j, &a->t[1], &a->t[kc], cos->cols, true);
+  add_part(j, &a->t[2], &a->t[vc], 0, true);
+  return launch(ctx, call, j, tq, tc, inter);
 }
 
 }  // namespace
