@@ -42,15 +42,20 @@ typedef struct rope_dims {
 
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
+/* Heads a token in the many_heads extra (0: the sweep's 2 query heads, 1
+ * KV head, B = 2 for apply_rope): the CUDA kernel serves several heads of
+ * a token per thread, so full and partial groups need more heads. */
+static int64_t many_heads;
+
 static rope_dims dims_of(const zk_case *c) {
   rope_kind kind = kind_of(c->test);
   rope_dims d = {0};
   d.D = c->D;
   d.h = c->strided ? max64(1, c->D / 4) : c->D / 2;
-  d.H = c->bench ? 32 : 2;
-  d.HKV = c->bench ? 8 : 1;
+  d.H = c->bench ? 32 : many_heads ? many_heads : 2;
+  d.HKV = c->bench ? 8 : many_heads ? many_heads / 3 : 1;
   if (kind == APPLY) {
-    d.B = c->bench ? 32 : c->one_d ? 1 : 2;
+    d.B = c->bench ? 32 : c->one_d ? 1 : many_heads ? many_heads : 2;
     d.S = c->bench || c->one_d ? c->R : (c->R + 1) / 2;
     d.P = d.S + 3;
   } else if (kind == GQA) {
@@ -431,6 +436,28 @@ static int extra_gqa_pairings(zk_ctx *ctx, zk_backend be, char *msg, size_t cap)
   return 0;
 }
 
+/* Every op with 9 and 18 query heads (3 and 6 KV heads; apply_rope rows
+ * of 9 and 18 batches): groups of heads a thread that are full, partial
+ * and single, for every dtype and both the vector and the scalar path. */
+static int extra_many_heads(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
+  static const char *ops[] = {"apply_rope", "apply_rope_interleaved", "apply_rope_grad",
+                              "apply_rope_interleaved_grad", "apply_gqa_rope", "apply_gqa_rope_grad",
+                              "rope_and_cache_update", "paged_rope_and_cache_update"};
+  static const int64_t heads[] = {9, 18};
+  int fail = 0;
+  for (int h = 0; h < 2 && !fail; h++) {
+    many_heads = heads[h];
+    for (int o = 0; o < 8 && !fail; o++)
+      for (int d = 0; d < 3 && !fail; d++) {
+        zk_op_test t = variant(ops[o], NAN, NAN, NAN, NAN);
+        fail = run(&t, ctx, be, all_dtypes[d], 6, 128, 0, 61 + (uint64_t)(h * 32 + o * 4 + d), msg, cap) ||
+               run(&t, ctx, be, all_dtypes[d], 5, 33, 1, 62 + (uint64_t)(h * 32 + o * 4 + d), msg, cap);
+      }
+  }
+  many_heads = 0;
+  return fail;
+}
+
 /* Runs op on a case of R × D whose x values are `x` (NULL: the case's own)
  * and returns the case run (caller frees); 0 on success. */
 static const double *fill_source;
@@ -727,6 +754,7 @@ static int extra_shape_errors(zk_ctx *ctx, zk_backend be, char *msg, size_t cap)
 static const zk_extra_test rope_extras[] = {
     {"sequence_lengths_and_decode_offset", extra_sequence_lengths},
     {"gqa_and_cache_both_pairings", extra_gqa_pairings},
+    {"many_heads", extra_many_heads},
     {"interleaved_is_permuted_half", extra_interleaved_is_permuted_half},
     {"grad_inverts_identity_at_0_norms_kept", extra_rotation_properties},
     {"copied_tail_exact", extra_tail_exact},
