@@ -489,21 +489,44 @@ __global__ void __launch_bounds__(1024) dispatch_scan_kernel(DispatchJob j) {
 }
 
 // A block per token n: x_perm[row_of[n·K + k]] = x[n] for each of its K
-// pairs with a row (rows of bad ids are -1: skipped).
+// pairs with a row (rows of bad ids are -1: skipped).  Each thread loads
+// COPY_UNROLL units of the row (read once: no L1 allocation) before it
+// stores any, so that many loads are in flight, not one a thread.
+#define COPY_UNROLL 4
 template <typename U>
-__global__ void __launch_bounds__(ROW_THREADS) copy_rows_kernel(const char *x, int64_t x_stride, char *out,
-                                                                int64_t out_stride, const int32_t *row_of,
-                                                                int64_t K, int64_t units) {
+__global__ void __launch_bounds__(ROW_THREADS) copy_rows_kernel(const char *__restrict__ x, int64_t x_stride,
+                                                                char *__restrict__ out, int64_t out_stride,
+                                                                const int32_t *__restrict__ row_of, int64_t K,
+                                                                int64_t units) {
   const int64_t n = blockIdx.x;
   const U *from = (const U *)(x + n * x_stride);
   const int32_t *rows = row_of + n * K;
-  for (int64_t u = threadIdx.x; u < units; u += blockDim.x) {
-    const U v = from[u];
+  for (int64_t u0 = threadIdx.x; u0 < units; u0 += (int64_t)blockDim.x * COPY_UNROLL) {
+    U v[COPY_UNROLL];
+#pragma unroll
+    for (int t = 0; t < COPY_UNROLL; t++) {
+      const int64_t u = u0 + (int64_t)t * blockDim.x;
+      if (u < units) v[t] = __ldcs(from + u);
+    }
     for (int64_t k = 0; k < K; k++) {
       const int32_t p = rows[k];
-      if (p >= 0) ((U *)(out + p * out_stride))[u] = v;
+      if (p < 0) continue;
+      U *to = (U *)(out + p * out_stride);
+#pragma unroll
+      for (int t = 0; t < COPY_UNROLL; t++) {
+        const int64_t u = u0 + (int64_t)t * blockDim.x;
+        if (u < units) to[u] = v[t];
+      }
     }
   }
+}
+
+// Threads for a row of `units`: one pass of COPY_UNROLL units each where
+// the row allows (8 KB of bf16: 128 threads, so more tokens an SM), whole
+// warps, at most ROW_THREADS.
+static unsigned copy_threads(int64_t units) {
+  int64_t t = (zk_div_up(units, COPY_UNROLL) + 31) / 32 * 32;
+  return (unsigned)(t < 32 ? 32 : t > ROW_THREADS ? ROW_THREADS : t);
 }
 
 zk_status dispatch(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
@@ -542,15 +565,16 @@ zk_status dispatch(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
     int64_t bytes = x->cols * es;
     const char *xs = (const char *)x->data;
     char *out = (char *)x_perm->data;
+    const int64_t xs_stride = x->stride * es, out_stride = x_perm->stride * es;
     if (zk_rows_vec_ok(x) && zk_rows_vec_ok(x_perm))
-      copy_rows_kernel<uint4><<<(unsigned)N, ROW_THREADS, 0, stream>>>(xs, x->stride * es, out, x_perm->stride * es,
-                                                                     j.row_of, K, bytes / 16);
+      copy_rows_kernel<uint4><<<(unsigned)N, copy_threads(bytes / 16), 0, stream>>>(xs, xs_stride, out, out_stride,
+                                                                                   j.row_of, K, bytes / 16);
     else if (es == 4)
-      copy_rows_kernel<uint32_t><<<(unsigned)N, ROW_THREADS, 0, stream>>>(xs, x->stride * es, out,
-                                                                        x_perm->stride * es, j.row_of, K, bytes / 4);
+      copy_rows_kernel<uint32_t><<<(unsigned)N, copy_threads(bytes / 4), 0, stream>>>(xs, xs_stride, out, out_stride,
+                                                                                    j.row_of, K, bytes / 4);
     else
-      copy_rows_kernel<uint16_t><<<(unsigned)N, ROW_THREADS, 0, stream>>>(xs, x->stride * es, out,
-                                                                        x_perm->stride * es, j.row_of, K, bytes / 2);
+      copy_rows_kernel<uint16_t><<<(unsigned)N, copy_threads(bytes / 2), 0, stream>>>(
+          xs, xs_stride, out, out_stride, j.row_of, K, bytes / 2);
   }
   return ZK_CUDA_LAUNCHED(call);
 }
