@@ -1,13 +1,17 @@
 // Mixture-of-experts routing, dispatch and combine on CUDA (spec §14).
 //
-// Gating: one warp per token for E <= 1024, the logits in registers (PER
-// lane, coalesced or as 16-byte vectors), softmax or σ, then each lane
-// sorts its best few order keys once and k rounds take the warp maximum of
-// the lanes' heads (the spec's total order, ties to the lower index); the
-// winner pops its head.  Lane r keeps the r-th winner and recomputes its
-// weight from the logit; the k weights are normalised by a warp sum and
-// each lane finds its place in the output by counting larger keys.  Longer
-// rows take a block per token that recomputes the scores on each round.
+// Gating: one warp per token for E <= 1024, the logits and the bias in
+// registers (PER lane, coalesced or as 16-byte vectors), softmax (e^x by
+// ex2.approx, one reciprocal of the sum) or σ, then each lane sorts its
+// best few order keys once and k rounds take the warp maximum of the lanes'
+// heads (the spec's total order, ties to the lower index); the winner pops
+// its head.  Lane r keeps the r-th winner.  When the raw weight is the
+// selection score it is the winning key's value, summed in selection order
+// as the rounds go, and the weights come out in selection order; otherwise
+// lane r recomputes its score from the logit, the k weights are normalised
+// by a warp sum and each lane finds its place by counting larger keys.
+// Longer rows take a block per token that recomputes the scores on each
+// round.
 //
 // Dispatch: a stable counting sort over chunks of DISPATCH_CHUNK pairs or
 // more (few enough that the counts stay one block's scan).  (1) One warp
@@ -84,23 +88,35 @@ struct GatingJob {
   float *weights;
   uint32_t *indices;
   int64_t w_stride, i_stride;
+  bool bias_vec;  // bias spans readable as zk_ld_param_span's vectors (aligned)
   bool sigmoid, norm, select_only;
   float scale;
 };
 
 // Lane `lane`'s r-th winner (index e, raw weight) -> normalised, scaled and
 // written at its place in descending weight order.  Lanes >= k hold nothing.
-__device__ __forceinline__ void finish_token(const GatingJob &j, int64_t row, int lane, uint32_t e, float raw) {
+// sum: Σ raw over the k winners.  in_order: the weights already come in
+// selection order (see gating_warp_kernel), so lane r's place is r.
+__device__ __forceinline__ void finish_token(const GatingJob &j, int64_t row, int lane, uint32_t e, float raw,
+                                             float sum, bool in_order) {
   bool mine = lane < j.k;
-  float sum = zk_warp_sum(mine ? raw : 0.0f);
   float w = (j.norm ? raw / (sum + 1e-20f) : raw) * j.scale;
-  uint64_t key = mine ? zk_rank_key(w, e) : 0;
-  int place = 0;
-  for (int o = 0; o < j.k; o++) place += shfl_u64(key, o) > key;
+  int place = lane;
+  if (!in_order) {
+    uint64_t key = mine ? zk_rank_key(w, e) : 0;
+    place = 0;
+    for (int o = 0; o < j.k; o++) place += shfl_u64(key, o) > key;
+  }
   if (mine) {
     j.weights[row * j.w_stride + place] = w;
     j.indices[row * j.i_stride + place] = e;
   }
+}
+
+// The float an order key (zk_order_key) came from: a NaN comes back as a
+// NaN, -0 as +0.
+__device__ __forceinline__ float key_value(uint32_t key) {
+  return __uint_as_float(key & 0x80000000u ? key & 0x7fffffffu : ~key);
 }
 
 // Element i of a lane's registers is expert (i·32 + lane) (VEC = 1) or,
@@ -151,7 +167,9 @@ __global__ void __launch_bounds__(GATING_WARPS * 32) gating_warp_kernel(GatingJo
   int64_t row = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
   if (row >= j.rows) return;
   const T *x = (const T *)j.logits + row * j.x_stride;
-  float s[PER];
+  // The logits and the bias are loaded together, so that a decode call
+  // waits for memory once, not twice.
+  float s[PER], b[PER];
 #pragma unroll
   for (int i = 0; i < PER; i += V) {
     int64_t e = expert_of<V>(i, lane);
@@ -164,25 +182,41 @@ __global__ void __launch_bounds__(GATING_WARPS * 32) gating_warp_kernel(GatingJo
 #pragma unroll
       for (int t = 0; t < V; t++) s[i + t] = e + t < j.E ? zk_ld(x + e + t) : -INFINITY;
     }
+    if (j.bias) {
+      float part[V];
+      if (V > 1 && e < j.E) {
+        zk_ld_param_span<V>(j.bias, j.bias_dtype, e, j.bias_vec, part);
+      } else {
+#pragma unroll
+        for (int t = 0; t < V; t++) part[t] = e + t < j.E ? zk_ld_param(j.bias, j.bias_dtype, e + t) : 0.0f;
+      }
+#pragma unroll
+      for (int t = 0; t < V; t++) b[i + t] = part[t];
+    }
   }
-  float m = -INFINITY, sum = 1.0f;  // the softmax's shift and sum
+  // The softmax: the row maximum as one integer max-reduction of its order
+  // key (NaN above +Inf, as nan_max), e^(x - m) by one ex2.approx
+  // (zk_exp_shifted: within ROW), and one reciprocal of the sum instead of
+  // a division an expert.
+  float m = 0.0f, inv_sum = 1.0f;
   if (j.sigmoid) {
 #pragma unroll
     for (int i = 0; i < PER; i++) s[i] = zk_sigmoid_f(s[i]);
   } else {
+    float lane_m = -INFINITY;
 #pragma unroll
     for (int i = 0; i < PER; i++)
-      if (expert_of<V>(i, lane) < j.E) m = nan_max(m, s[i]);
-    m = warp_nan_max(m);
+      if (expert_of<V>(i, lane) < j.E) lane_m = nan_max(lane_m, s[i]);
+    m = key_value(__reduce_max_sync(0xffffffffu, zk_order_key(lane_m)));
     float part = 0.0f;
 #pragma unroll
     for (int i = 0; i < PER; i++) {
-      s[i] = expert_of<V>(i, lane) < j.E ? expf(s[i] - m) : 0.0f;
+      s[i] = expert_of<V>(i, lane) < j.E ? zk_exp_shifted(s[i], m) : 0.0f;
       part += s[i];
     }
-    sum = zk_warp_sum(part);
+    inv_sum = 1.0f / zk_warp_sum(part);
 #pragma unroll
-    for (int i = 0; i < PER; i++) s[i] = s[i] / sum;
+    for (int i = 0; i < PER; i++) s[i] *= inv_sum;
   }
   // Each expert's selection key (zk_order_key of the score, plus the bias
   // where there is one), once.  Keys of real experts are never 0 (-Inf's
@@ -191,35 +225,49 @@ __global__ void __launch_bounds__(GATING_WARPS * 32) gating_warp_kernel(GatingJo
 #pragma unroll
   for (int i = 0; i < PER; i++) {
     const int64_t e = expert_of<V>(i, lane);
-    const float sel = e < j.E && j.bias ? s[i] + zk_ld_param(j.bias, j.bias_dtype, e) : s[i];
-    key[i] = e < j.E ? zk_order_key(sel) : 0;
+    key[i] = e < j.E ? zk_order_key(j.bias ? s[i] + b[i] : s[i]) : 0;
   }
   // Each lane sorts its best M once; a round is then one warp maximum over
   // the lanes' heads (two hardware max-reductions: the keys, then the
   // complemented experts of the lanes holding the largest key, so ties go
   // to the lower expert) and the winning lane pops its head.  A lane that
   // runs out refills from the keys after its last winner.  Lane r keeps
-  // the r-th winner.
+  // the r-th winner.  When the raw weight is the selection score (no bias
+  // subtracted back out) each winner's raw is its key's value: every lane
+  // sums them as they come, in selection order (the CPU's order).
+  const bool raw_is_sel = !j.bias || !j.select_only;
   LaneBest<M> best;
   best.template refill<PER, V, false>(key, lane, 0);
-  uint32_t my_e = 0;
+  uint32_t my_e = 0, my_key = 0;
+  float sum = 0.0f;
   for (int r = 0; r < j.k; r++) {
     const uint32_t hi = __reduce_max_sync(0xffffffffu, best.key[0]);
     const uint32_t lo = __reduce_max_sync(0xffffffffu, best.key[0] == hi ? ~best.e[0] : 0u);
-    if (lane == r) my_e = ~lo;
+    if (lane == r) my_e = ~lo, my_key = hi;
+    if (raw_is_sel) sum += key_value(hi);
     if (best.key[0] == hi && ~best.e[0] == lo) {
       best.pop();
       if (best.key[0] == 0 && r + 1 < j.k) best.template refill<PER, V, true>(key, lane, (uint64_t)hi << 32 | lo);
     }
   }
-  // The winners' raw weights from their logits again, by the same
-  // expressions as above (the same bits), instead of carrying them.
   float my_raw = 0.0f;
-  if (lane < j.k) {
-    const float v = zk_ld(x + my_e), sc = j.sigmoid ? zk_sigmoid_f(v) : expf(v - m) / sum;
-    my_raw = j.bias && !j.select_only ? sc + zk_ld_param(j.bias, j.bias_dtype, my_e) : sc;
+  bool in_order = false;
+  if (raw_is_sel) {
+    if (lane < j.k) my_raw = key_value(my_key);
+    // The weights raw·(1/(sum + 1e-20))·scale then fall in selection order
+    // (equal raws: lower expert first) whenever that factor is positive
+    // and finite: no ranking needed.
+    in_order = j.scale > 0.0f && (!j.norm || (sum + 1e-20f > 0.0f && sum < INFINITY));
+  } else {
+    // select_only with a bias: the winners' scores from their logits
+    // again, by the same expressions as above (the same bits).
+    if (lane < j.k) {
+      const float v = zk_ld(x + my_e);
+      my_raw = j.sigmoid ? zk_sigmoid_f(v) : zk_exp_shifted(v, m) * inv_sum;
+    }
+    sum = zk_warp_sum(my_raw);
   }
-  finish_token(j, row, lane, my_e, my_raw);
+  finish_token(j, row, lane, my_e, my_raw, sum, in_order);
 }
 
 // Any E: a block per token, the scores recomputed from the logits on each
@@ -267,7 +315,7 @@ __global__ void __launch_bounds__(GATING_BLOCK) gating_block_kernel(GatingJob j)
     prev = best;
     if (lane == r) my_e = ~(uint32_t)best, my_raw = raw;
   }
-  if (warp == 0) finish_token(j, row, lane, my_e, my_raw);
+  if (warp == 0) finish_token(j, row, lane, my_e, my_raw, zk_warp_sum(lane < j.k ? my_raw : 0.0f), false);
 }
 
 // M: the lane's sorted candidates, 4 (k = 8 over 32 lanes rarely puts a
@@ -301,8 +349,14 @@ zk_status gating_typed(const GatingJob &j, const zk_rows *x, int sm_count, cudaS
     gating_block_kernel<T><<<(unsigned)j.rows, GATING_BLOCK, 0, stream>>>(j);
     return ZK_OK;
   }
-  // 16-byte vectors when every row is aligned and holds whole vectors.
-  if (zk_rows_vec_ok(x) && j.E >= 32 * V) return gating_warp<T, V>(j, sm_count, stream);
+  // 16-byte vectors when every row is aligned and holds whole vectors; the
+  // bias then in spans of V experts, vectors where its address allows.
+  if (zk_rows_vec_ok(x) && j.E >= 32 * V) {
+    GatingJob jv = j;
+    const int bias_es = j.bias ? zk_dtype_size(j.bias_dtype) : 1;
+    jv.bias_vec = j.bias && (uintptr_t)j.bias % (uintptr_t)zk_span_align(V * bias_es, bias_es) == 0;
+    return gating_warp<T, V>(jv, sm_count, stream);
+  }
   return gating_warp<T, 1>(j, sm_count, stream);
 }
 
@@ -312,7 +366,7 @@ zk_status gating(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
   if (s != ZK_OK) return s;
   const zk_rows *x = &a->t[0];
   GatingJob j = {x->data, x->stride, x->rows, x->cols, a->i[0], a->t[1].data, a->t[1].dtype,
-                 (float *)a->t[2].data, (uint32_t *)a->t[3].data, a->t[2].stride, a->t[3].stride,
+                 (float *)a->t[2].data, (uint32_t *)a->t[3].data, a->t[2].stride, a->t[3].stride, false,
                  a->i[1] == 1, a->i[2] != 0, a->i[3] == 1, a->f[0]};
   const int sms = zk_cuda(ctx)->sm_count;
   switch (x->dtype) {
@@ -435,21 +489,44 @@ __global__ void __launch_bounds__(1024) dispatch_scan_kernel(DispatchJob j) {
 }
 
 // A block per token n: x_perm[row_of[n·K + k]] = x[n] for each of its K
-// pairs with a row (rows of bad ids are -1: skipped).
+// pairs with a row (rows of bad ids are -1: skipped).  Each thread loads
+// COPY_UNROLL units of the row (read once: no L1 allocation) before it
+// stores any, so that many loads are in flight, not one a thread.
+#define COPY_UNROLL 4
 template <typename U>
-__global__ void __launch_bounds__(ROW_THREADS) copy_rows_kernel(const char *x, int64_t x_stride, char *out,
-                                                                int64_t out_stride, const int32_t *row_of,
-                                                                int64_t K, int64_t units) {
+__global__ void __launch_bounds__(ROW_THREADS) copy_rows_kernel(const char *__restrict__ x, int64_t x_stride,
+                                                                char *__restrict__ out, int64_t out_stride,
+                                                                const int32_t *__restrict__ row_of, int64_t K,
+                                                                int64_t units) {
   const int64_t n = blockIdx.x;
   const U *from = (const U *)(x + n * x_stride);
   const int32_t *rows = row_of + n * K;
-  for (int64_t u = threadIdx.x; u < units; u += blockDim.x) {
-    const U v = from[u];
+  for (int64_t u0 = threadIdx.x; u0 < units; u0 += (int64_t)blockDim.x * COPY_UNROLL) {
+    U v[COPY_UNROLL];
+#pragma unroll
+    for (int t = 0; t < COPY_UNROLL; t++) {
+      const int64_t u = u0 + (int64_t)t * blockDim.x;
+      if (u < units) v[t] = __ldcs(from + u);
+    }
     for (int64_t k = 0; k < K; k++) {
       const int32_t p = rows[k];
-      if (p >= 0) ((U *)(out + p * out_stride))[u] = v;
+      if (p < 0) continue;
+      U *to = (U *)(out + p * out_stride);
+#pragma unroll
+      for (int t = 0; t < COPY_UNROLL; t++) {
+        const int64_t u = u0 + (int64_t)t * blockDim.x;
+        if (u < units) to[u] = v[t];
+      }
     }
   }
+}
+
+// Threads for a row of `units`: one pass of COPY_UNROLL units each where
+// the row allows (8 KB of bf16: 128 threads, so more tokens an SM), whole
+// warps, at most ROW_THREADS.
+static unsigned copy_threads(int64_t units) {
+  int64_t t = (zk_div_up(units, COPY_UNROLL) + 31) / 32 * 32;
+  return (unsigned)(t < 32 ? 32 : t > ROW_THREADS ? ROW_THREADS : t);
 }
 
 zk_status dispatch(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
@@ -488,15 +565,16 @@ zk_status dispatch(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
     int64_t bytes = x->cols * es;
     const char *xs = (const char *)x->data;
     char *out = (char *)x_perm->data;
+    const int64_t xs_stride = x->stride * es, out_stride = x_perm->stride * es;
     if (zk_rows_vec_ok(x) && zk_rows_vec_ok(x_perm))
-      copy_rows_kernel<uint4><<<(unsigned)N, ROW_THREADS, 0, stream>>>(xs, x->stride * es, out, x_perm->stride * es,
-                                                                     j.row_of, K, bytes / 16);
+      copy_rows_kernel<uint4><<<(unsigned)N, copy_threads(bytes / 16), 0, stream>>>(xs, xs_stride, out, out_stride,
+                                                                                   j.row_of, K, bytes / 16);
     else if (es == 4)
-      copy_rows_kernel<uint32_t><<<(unsigned)N, ROW_THREADS, 0, stream>>>(xs, x->stride * es, out,
-                                                                        x_perm->stride * es, j.row_of, K, bytes / 4);
+      copy_rows_kernel<uint32_t><<<(unsigned)N, copy_threads(bytes / 4), 0, stream>>>(xs, xs_stride, out, out_stride,
+                                                                                    j.row_of, K, bytes / 4);
     else
-      copy_rows_kernel<uint16_t><<<(unsigned)N, ROW_THREADS, 0, stream>>>(xs, x->stride * es, out,
-                                                                        x_perm->stride * es, j.row_of, K, bytes / 2);
+      copy_rows_kernel<uint16_t><<<(unsigned)N, copy_threads(bytes / 2), 0, stream>>>(
+          xs, xs_stride, out, out_stride, j.row_of, K, bytes / 2);
   }
   return ZK_CUDA_LAUNCHED(call);
 }
