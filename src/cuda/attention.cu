@@ -716,28 +716,69 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
 // The splits of one (sequence, query head) merged in order: out = Σ w_s
 // acc_s / Σ w_s l_s with w_s = e^(m_s - max m).  Sequences of one split
 // were written by the split kernel; a bad length or a split that saw a
-// bad block id (l = -1) leaves the output as it was.
-__global__ void __launch_bounds__(128) paged_combine_kernel(PagedParams p) {
+// bad block id (l = -1) leaves the output as it was.  Latency-bound (a few
+// hundred bytes a CTA, read from L2), so the loads of a pass are
+// independent: the threads read the splits' (m, l) side by side, the
+// weights go through shared memory once, and a thread's sum over the
+// splits of one element issues its loads ahead of the additions (a
+// serial chain of 3 loads a split took ~25 µs at 64 splits).
+constexpr int COMBINE_THREADS = 128, COMBINE_SPLITS = 1024;  // splits weighed at a time
+constexpr int COMBINE_DIMS = PAGED_MAX_GD / COMBINE_THREADS;   // elements a thread (D <= 1024)
+
+__global__ void __launch_bounds__(COMBINE_THREADS) paged_combine_kernel(PagedParams p) {
+  __shared__ float w[COMBINE_SPLITS], scratch[33];
   const int64_t b = blockIdx.x / p.H, h = blockIdx.x % p.H;
   const int64_t L = p.lens[b];
   if (bad_length(p, L)) return;
   const int64_t nsplit = (L + p.part - 1) / p.part;
   if (nsplit <= 1) return;
   const int64_t base = (b * p.H + h) * p.splits;
-  float M = -INFINITY;
-  bool bad = false;
-  for (int64_t s = 0; s < nsplit; s++) {
+  const int tid = threadIdx.x;
+  float M = -INFINITY;  // a max: the same in any order
+  int bad = 0;
+  for (int64_t s = tid; s < nsplit; s += COMBINE_THREADS) {
     bad |= p.ws_l[base + s] < 0.0f;
     M = fmaxf(M, p.ws_m[base + s]);
   }
-  if (bad) return;
-  float den = 0.0f;
-  for (int64_t s = 0; s < nsplit; s++) den += p.ws_l[base + s] * rescale(p.ws_m[base + s], M);
-  const float inv = 1.0f / den;
-  for (int64_t d = threadIdx.x; d < p.D; d += blockDim.x) {
-    float num = 0.0f;
-    for (int64_t s = 0; s < nsplit; s++) num += p.ws_acc[(base + s) * p.D + d] * rescale(p.ws_m[base + s], M);
-    zk_st_param(p.out, p.q_dtype, b * p.out_stride + h * p.D + d, num * inv);
+  if (__syncthreads_or(bad)) return;
+#pragma unroll
+  for (int o = 16; o; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
+  if ((tid & 31) == 0) scratch[tid >> 5] = M;
+  __syncthreads();
+#pragma unroll
+  for (int i = 0; i < COMBINE_THREADS / 32; i++) M = fmaxf(M, scratch[i]);
+
+  // Fixed orders: den by thread (its splits ascending) then zk_block_sum's
+  // tree; each element's num over the splits ascending.
+  float den = 0.0f, num[COMBINE_DIMS];
+#pragma unroll
+  for (int k = 0; k < COMBINE_DIMS; k++) num[k] = 0.0f;
+  for (int64_t s0 = 0; s0 < nsplit; s0 += COMBINE_SPLITS) {
+    const int n = (int)(nsplit - s0 < COMBINE_SPLITS ? nsplit - s0 : COMBINE_SPLITS);
+    __syncthreads();  // the previous pass's weights are read
+    for (int s = tid; s < n; s += COMBINE_THREADS) {
+      const float ws = rescale(p.ws_m[base + s0 + s], M);
+      den += p.ws_l[base + s0 + s] * ws;
+      w[s] = ws;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int k = 0; k < COMBINE_DIMS; k++) {
+      const int64_t d = tid + k * COMBINE_THREADS;
+      if (d >= p.D) break;
+      const float *a = p.ws_acc + (base + s0) * p.D + d;
+      float x = num[k];
+#pragma unroll 8
+      for (int s = 0; s < n; s++) x += a[s * p.D] * w[s];
+      num[k] = x;
+    }
+  }
+  const float inv = 1.0f / zk_block_sum(den, scratch);
+#pragma unroll
+  for (int k = 0; k < COMBINE_DIMS; k++) {
+    const int64_t d = tid + k * COMBINE_THREADS;
+    if (d >= p.D) break;
+    zk_st_param(p.out, p.q_dtype, b * p.out_stride + h * p.D + d, num[k] * inv);
   }
 }
 
@@ -922,7 +963,7 @@ zk_status paged(zk_ctx *ctx, const zk_call *call, PagedParams p, bool vec) {
     st = launch_split<Tkv, 1, 1>(call, stream, p, gp, (unsigned)grid);
   }
   if (st != ZK_OK || p.splits == 1) return st;
-  paged_combine_kernel<<<(unsigned)(p.B * p.H), 128, 0, stream>>>(p);
+  paged_combine_kernel<<<(unsigned)(p.B * p.H), COMBINE_THREADS, 0, stream>>>(p);
   return ZK_CUDA_LAUNCHED(call);
 }
 
