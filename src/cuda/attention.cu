@@ -39,6 +39,7 @@
 // returns ZK_ERR_INDEX.  Here the item is the whole sequence: its outputs
 // are left as they were.
 #include <type_traits>
+#include <utility>
 
 #include "softmax_rows.cuh"
 
@@ -236,6 +237,29 @@ __device__ __forceinline__ void load_chunks(Chunk<T, E> (&v)[CPL], const T *row,
 __device__ __forceinline__ void cp_async16(void *dst, const void *src, int bytes) {
   const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(bytes));
+}
+// The same into a shared-memory address (32-bit) plus a constant offset,
+// which the instruction takes as an immediate.
+template <int OFFSET>
+__device__ __forceinline__ void cp_async16_at(unsigned dst, const void *src, int bytes) {
+  asm volatile("cp.async.cg.shared.global [%0+%3], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes), "n"(OFFSET));
+}
+// base + a·b, 32 × 32 -> 64 bits, as one wide multiply-add (the compiler
+// does not see that a loop-invariant factor fits 32 bits).
+__device__ __forceinline__ const char *mad_wide(uint32_t a, uint32_t b, const char *base) {
+  uint64_t r;
+  asm("mad.wide.u32 %0, %1, %2, %3;" : "=l"(r) : "r"(a), "r"(b), "l"(base));
+  return reinterpret_cast<const char *>(r);
+}
+// f(std::integral_constant<int, k>{}) for k = 0 .. N-1: k usable where a
+// constant is needed (an instruction's immediate).
+template <typename F, int... K>
+__device__ __forceinline__ void unrolled_impl(F &&f, std::integer_sequence<int, K...>) {
+  (f(std::integral_constant<int, K>{}), ...);
+}
+template <int N, typename F>
+__device__ __forceinline__ void unrolled(F &&f) {
+  unrolled_impl(f, std::make_integer_sequence<int, N>{});
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int PENDING>
@@ -598,13 +622,20 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
   const int ntok = (int)(it.t_end - it.t_begin);
 
   // The slot of each of the split's tokens, its block id checked before
-  // any is used (the host made sure slots fit in 31 bits).
+  // any is used (the host made sure slots fit in 31 bits); up to the last
+  // step's end (part is a multiple of STEP), slot 0: masked tokens then
+  // point inside the cache, and a step's slots are one aligned vector.
+  const int padded = (ntok + STEP - 1) / STEP * STEP;
   int bad = 0;
-  for (int j = threadIdx.x; j < ntok; j += PAGED_THREADS) {
+  for (int j = threadIdx.x; j < padded; j += PAGED_THREADS) {
     const int64_t t = it.t_begin + j;
-    const int32_t blk = p.tables[it.b * p.table_stride + t / p.BS];
-    bad |= blk < 0 || blk >= p.NB;
-    slot_of[j] = (int32_t)((int64_t)blk * p.BS + t % p.BS);
+    int32_t slot = 0;
+    if (j < ntok) {
+      const int32_t blk = p.tables[it.b * p.table_stride + t / p.BS];
+      bad |= blk < 0 || blk >= p.NB;
+      slot = (int32_t)((int64_t)blk * p.BS + t % p.BS);
+    }
+    slot_of[j] = slot;
   }
   if (paged_block_ids_bad(p, it, bad)) return;
 
@@ -614,8 +645,12 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
   paged_init<E, 1, GP>(p, it, sub, NL, q, acc);
   float m_own = -INFINITY, l_own = 0.0f;  // of head sub % GP, over token slot sub / GP
 
-  const Tkv *kc = (const Tkv *)p.kc, *vc = (const Tkv *)p.vc;
-  const int64_t slot_elems = p.HKV * p.D, lane_elem = it.kvh * p.D + (int64_t)sub * E;
+  // A token's chunk of this lane: the slot times the row bytes (one wide
+  // multiply-add, the host made sure a row's bytes fit in 32 bits) on the
+  // lane's base; a lane past the row reads nothing but stays on chunk 0.
+  const uint32_t row_bytes = (uint32_t)(p.HKV * p.D * (int64_t)sizeof(Tkv));
+  const int64_t lane_bytes = (it.kvh * p.D + (has_chunk ? (int64_t)sub * E : 0)) * (int64_t)sizeof(Tkv);
+  const char *k_lane = (const char *)p.kc + lane_bytes, *v_lane = (const char *)p.vc + lane_bytes;
   // Steps are uniform over a warp (its shuffles): a step runs while the
   // warp's first group has a token; tokens at or past the split's end are
   // masked.
@@ -624,19 +659,25 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
   auto stage_at = [&](int stage, int kv, int k) -> uint4 * {
     return stage_buf + ((stage * 2 + kv) * TT + k) * PAGED_THREADS + threadIdx.x;
   };
+  constexpr int CHUNK_STRIDE = PAGED_THREADS * 16, STAGE_BYTES = 2 * TT * CHUNK_STRIDE;  // bytes in stage_buf
+  const unsigned stage0 = (unsigned)__cvta_generic_to_shared(stage_buf + threadIdx.x);
+  struct alignas(4 * TT) StepSlots {
+    int32_t v[TT];
+  };
   // Step i's chunks of this thread, K and V, into a stage (tokens past the
   // split and chunks past the row are zero-filled, nothing read).  Each
   // thread reads back only what it copied: no barrier.
   auto issue = [&](int i, int stage) {
-#pragma unroll
-    for (int k = 0; k < TT; k++) {
-      const int j = i * STEP + grp * TT + k;
-      int64_t at = 0;
-      int bytes = 0;
-      if (j < ntok && has_chunk) at = (int64_t)slot_of[j] * slot_elems + lane_elem, bytes = 16;
-      cp_async16(stage_at(stage, 0, k), kc + at, bytes);
-      cp_async16(stage_at(stage, 1, k), vc + at, bytes);
-    }
+    const int j0 = i * STEP + grp * TT;
+    const StepSlots slots = *reinterpret_cast<const StepSlots *>(slot_of + j0);
+    const unsigned dst = stage0 + stage * STAGE_BYTES;
+    const int live = has_chunk ? ntok - j0 : 0;  // this lane's tokens k < live are read
+    unrolled<TT>([&](auto kk) {
+      constexpr int k = decltype(kk)::value;
+      const int bytes = k < live ? 16 : 0;
+      cp_async16_at<k * CHUNK_STRIDE>(dst, mad_wide((uint32_t)slots.v[k], row_bytes, k_lane), bytes);
+      cp_async16_at<(TT + k) * CHUNK_STRIDE>(dst, mad_wide((uint32_t)slots.v[k], row_bytes, v_lane), bytes);
+    });
   };
 #pragma unroll
   for (int i = 0; i < ST - 1; i++) {
@@ -716,28 +757,69 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
 // The splits of one (sequence, query head) merged in order: out = Σ w_s
 // acc_s / Σ w_s l_s with w_s = e^(m_s - max m).  Sequences of one split
 // were written by the split kernel; a bad length or a split that saw a
-// bad block id (l = -1) leaves the output as it was.
-__global__ void __launch_bounds__(128) paged_combine_kernel(PagedParams p) {
+// bad block id (l = -1) leaves the output as it was.  Latency-bound (a few
+// hundred bytes a CTA, read from L2), so the loads of a pass are
+// independent: the threads read the splits' (m, l) side by side, the
+// weights go through shared memory once, and a thread's sum over the
+// splits of one element issues its loads ahead of the additions (a
+// serial chain of 3 loads a split took ~25 µs at 64 splits).
+constexpr int COMBINE_THREADS = 128, COMBINE_SPLITS = 1024;  // splits weighed at a time
+constexpr int COMBINE_DIMS = PAGED_MAX_GD / COMBINE_THREADS;   // elements a thread (D <= 1024)
+
+__global__ void __launch_bounds__(COMBINE_THREADS) paged_combine_kernel(PagedParams p) {
+  __shared__ float w[COMBINE_SPLITS], scratch[33];
   const int64_t b = blockIdx.x / p.H, h = blockIdx.x % p.H;
   const int64_t L = p.lens[b];
   if (bad_length(p, L)) return;
   const int64_t nsplit = (L + p.part - 1) / p.part;
   if (nsplit <= 1) return;
   const int64_t base = (b * p.H + h) * p.splits;
-  float M = -INFINITY;
-  bool bad = false;
-  for (int64_t s = 0; s < nsplit; s++) {
+  const int tid = threadIdx.x;
+  float M = -INFINITY;  // a max: the same in any order
+  int bad = 0;
+  for (int64_t s = tid; s < nsplit; s += COMBINE_THREADS) {
     bad |= p.ws_l[base + s] < 0.0f;
     M = fmaxf(M, p.ws_m[base + s]);
   }
-  if (bad) return;
-  float den = 0.0f;
-  for (int64_t s = 0; s < nsplit; s++) den += p.ws_l[base + s] * rescale(p.ws_m[base + s], M);
-  const float inv = 1.0f / den;
-  for (int64_t d = threadIdx.x; d < p.D; d += blockDim.x) {
-    float num = 0.0f;
-    for (int64_t s = 0; s < nsplit; s++) num += p.ws_acc[(base + s) * p.D + d] * rescale(p.ws_m[base + s], M);
-    zk_st_param(p.out, p.q_dtype, b * p.out_stride + h * p.D + d, num * inv);
+  if (__syncthreads_or(bad)) return;
+#pragma unroll
+  for (int o = 16; o; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
+  if ((tid & 31) == 0) scratch[tid >> 5] = M;
+  __syncthreads();
+#pragma unroll
+  for (int i = 0; i < COMBINE_THREADS / 32; i++) M = fmaxf(M, scratch[i]);
+
+  // Fixed orders: den by thread (its splits ascending) then zk_block_sum's
+  // tree; each element's num over the splits ascending.
+  float den = 0.0f, num[COMBINE_DIMS];
+#pragma unroll
+  for (int k = 0; k < COMBINE_DIMS; k++) num[k] = 0.0f;
+  for (int64_t s0 = 0; s0 < nsplit; s0 += COMBINE_SPLITS) {
+    const int n = (int)(nsplit - s0 < COMBINE_SPLITS ? nsplit - s0 : COMBINE_SPLITS);
+    __syncthreads();  // the previous pass's weights are read
+    for (int s = tid; s < n; s += COMBINE_THREADS) {
+      const float ws = rescale(p.ws_m[base + s0 + s], M);
+      den += p.ws_l[base + s0 + s] * ws;
+      w[s] = ws;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int k = 0; k < COMBINE_DIMS; k++) {
+      const int64_t d = tid + k * COMBINE_THREADS;
+      if (d >= p.D) break;
+      const float *a = p.ws_acc + (base + s0) * p.D + d;
+      float x = num[k];
+#pragma unroll 8
+      for (int s = 0; s < n; s++) x += a[s * p.D] * w[s];
+      num[k] = x;
+    }
+  }
+  const float inv = 1.0f / zk_block_sum(den, scratch);
+#pragma unroll
+  for (int k = 0; k < COMBINE_DIMS; k++) {
+    const int64_t d = tid + k * COMBINE_THREADS;
+    if (d >= p.D) break;
+    zk_st_param(p.out, p.q_dtype, b * p.out_stride + h * p.D + d, num[k] * inv);
   }
 }
 
@@ -913,7 +995,8 @@ zk_status paged(zk_ctx *ctx, const zk_call *call, PagedParams p, bool vec) {
     p.ws_l = ws + bhs;
     p.ws_acc = ws + 2 * bhs;
   }
-  if (vec && cpl == 1 && scatter_covers(p.lanes, gp) && p.NB * p.BS <= INT32_MAX) {
+  const bool scatter_fits = p.NB * p.BS <= INT32_MAX && p.HKV * p.D * (int64_t)sizeof(Tkv) <= UINT32_MAX;  // slots, row bytes
+  if (vec && cpl == 1 && scatter_covers(p.lanes, gp) && scatter_fits) {
     st = launch_scatter<Tkv, EV>(call, stream, p, gp, (unsigned)grid);
   } else if (vec) {
     st = cpl == 1 ? launch_split<Tkv, EV, 1>(call, stream, p, gp, (unsigned)grid)
@@ -922,7 +1005,7 @@ zk_status paged(zk_ctx *ctx, const zk_call *call, PagedParams p, bool vec) {
     st = launch_split<Tkv, 1, 1>(call, stream, p, gp, (unsigned)grid);
   }
   if (st != ZK_OK || p.splits == 1) return st;
-  paged_combine_kernel<<<(unsigned)(p.B * p.H), 128, 0, stream>>>(p);
+  paged_combine_kernel<<<(unsigned)(p.B * p.H), COMBINE_THREADS, 0, stream>>>(p);
   return ZK_CUDA_LAUNCHED(call);
 }
 
