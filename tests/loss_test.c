@@ -206,6 +206,18 @@ static int extra_class_counts(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) 
   return 0;
 }
 
+/* Many long rows (1024 rows of 16400 classes): the CUDA row reduction's
+ * block groups of at most 256 threads, forward and grad. */
+static int extra_many_long_rows(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
+  for (int op = 0; op < N_OPS; op++)
+    for (int d = 0; d < 3; d++) {
+      zk_op_test t = with(op, (zk_reduction)d, -100, d == 2 ? 0.1 : 0, FILL_PLAIN);
+      zk_case_opts o = opts(b, dtypes[d], 1024, 16400, d == 1, (uint64_t)(900 + op * 8 + d));
+      if (zk_run_case(&t, ctx, &o, msg, cap)) return 1;
+    }
+  return 0;
+}
+
 /* Edge rows: NaN (or +Inf) logits -> NaN, -Inf at the target -> +Inf, -Inf
  * elsewhere -> finite, all -Inf -> NaN; NaN and Inf must appear exactly
  * where the reference has them. */
@@ -225,6 +237,7 @@ static const zk_extra_test loss_extras[] = {
     {"reductions", extra_reductions},
     {"options", extra_options},
     {"class_counts", extra_class_counts},
+    {"many_long_rows", extra_many_long_rows},
     {"edge_rows", extra_edge_rows},
 };
 

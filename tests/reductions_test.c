@@ -386,10 +386,22 @@ static int extra_long_rows(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
   return 0;
 }
 
+/* Many long rows (1024 rows, more than 2048 vectors a row): the CUDA row
+ * reduction's block groups of at most 256 threads. */
+static int extra_many_long_rows(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
+  static const int ops[] = {OP_SUM, OP_VAR, OP_ARGMAX};
+  for (int i = 0; i < 3; i++)
+    for (int d = 0; d < 3; d++) {
+      zk_case_opts o = opts(b, dtypes[d], 1024, 16411 + (d == 2 ? 5 : 0), d == 1, (uint64_t)(700 + i * 4 + d));
+      if (zk_run_case(&reduction_tests[ops[i]], ctx, &o, msg, cap)) return 1;
+    }
+  return 0;
+}
+
 static const zk_extra_test reduction_extras[] = {
     {"kahan", extra_kahan},         {"edge_rows", extra_edge_rows}, {"known_answers", extra_known_answers},
     {"topk_k", extra_topk_k},       {"keepdim", extra_keepdim},     {"empty_rows", extra_empty_rows},
-    {"variance", extra_variance},   {"long_rows", extra_long_rows},
+    {"variance", extra_variance},   {"long_rows", extra_long_rows}, {"many_long_rows", extra_many_long_rows},
 };
 
 const zk_family_tests zk_tests_reductions = {"reductions", reduction_tests, N_OPS, reduction_extras,
