@@ -978,12 +978,18 @@ zk_status paged(zk_ctx *ctx, const zk_call *call, PagedParams p, bool vec) {
   }
   p.passes = (int)((p.G + gp - 1) / gp);
   // Split length by the shapes alone: 512 tokens, doubled (up to 4096)
-  // while more than 4096 CTAs would run.
+  // while more than 4096 CTAs would run.  A grid of at most 1024 CTAs
+  // (about four waves of two an SM) takes 1024 where that still leaves 256
+  // full splits: so few waves run in step, each paying the CTAs' fixed
+  // costs (block ids, q, the pipeline's fill, the merge) at once, and
+  // 16-step CTAs pay them half as often (batch 1, context 32768: 512 CTAs
+  // -> 256).
   const int64_t ctx_max = p.MB * p.BS;
   const int64_t units = p.B * p.HKV * p.passes;
   p.part = 512;
   auto splits_of = [&](int64_t part) { return ctx_max > part ? (ctx_max + part - 1) / part : 1; };
   while (p.part < PAGED_MAX_PART && units * splits_of(p.part) > 4096) p.part *= 2;
+  if (units * splits_of(512) <= 1024 && units * (ctx_max / 1024) >= 256) p.part = 1024;
   p.splits = splits_of(p.part);
   const int64_t grid = units * p.splits;
   if (grid > 0x7fffffff) return zk_fail(call, ZK_ERR_UNSUPPORTED, "%lld attention splits are too many", (long long)grid);
