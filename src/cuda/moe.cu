@@ -403,11 +403,22 @@ struct DispatchJob {
 };
 
 __device__ __forceinline__ int64_t id_at(const DispatchJob &j, int64_t q) {
-  int64_t n = q / j.K, i = n * j.id_stride + (q - n * j.K);
+  int64_t n = zk_idiv(q, j.K), i = n * j.id_stride + (q - n * j.K);
   switch (j.id_dtype) {
     case ZK_U32: return ((const uint32_t *)j.ids)[i];
     case ZK_I64: return ((const int64_t *)j.ids)[i];
     default: return ((const int32_t *)j.ids)[i];
+  }
+}
+
+// Lane `lane`'s ids of the WALK_TILES tiles of 32 pairs from t (-1 past q1).
+#define WALK_TILES (DISPATCH_CHUNK / 32)
+__device__ __forceinline__ void load_ids(const DispatchJob &j, int64_t t, int64_t q1, int lane,
+                                         int64_t (&ids)[WALK_TILES]) {
+#pragma unroll
+  for (int b = 0; b < WALK_TILES; b++) {
+    const int64_t q = t + b * 32 + lane;
+    ids[b] = q < q1 ? id_at(j, q) : -1;
   }
 }
 
@@ -424,35 +435,43 @@ __global__ void dispatch_walk_kernel(DispatchJob j) {
   if (chunk >= j.chunks) return;
   const int lane = threadIdx.x & 31;
   int *mine = j.counters ? j.counters + chunk * j.E : warp_counters + warp * j.E;
+  const int64_t q0 = chunk * j.chunk, q1 = min(q0 + j.chunk, j.N * j.K);
+  // The ids of WALK_TILES tiles loaded at once (a whole chunk at the usual
+  // sizes), the first batch before the counters: the walk then waits for
+  // memory once a batch, not once a tile.
+  int64_t ids[WALK_TILES];
+  load_ids(j, q0, q1, lane, ids);
   for (int64_t e = lane; e < j.E; e += 32) mine[e] = SCATTER ? j.counts[e * j.chunks + chunk] : 0;
   __syncwarp();
-  const int64_t q0 = chunk * j.chunk, q1 = min(q0 + j.chunk, j.N * j.K);
-  int64_t next = q0 + lane < q1 ? id_at(j, q0 + lane) : -1;  // one tile's ids loaded ahead
-  for (int64_t t = q0; t < q1; t += 32) {
-    const int64_t q = t + lane, e = next;
-    next = q + 32 < q1 ? id_at(j, q + 32) : -1;
-    bool bad = q < q1 && (e < 0 || e >= j.E);
-    if (bad && !SCATTER) atomicOr(j.error_flag, 1);
-    int64_t group = bad || q >= q1 ? -1 - (int64_t)lane : e;  // skipped lanes stay alone
-    unsigned peers = __match_any_sync(0xffffffffu, (unsigned long long)group);
-    int rank = __popc(peers & ((1u << lane) - 1)), size = __popc(peers), base = 0;
-    if (group >= 0) {
-      base = mine[e];
-      if (SCATTER) {
-        int p = base + rank;
-        j.src[p] = (int32_t)q;
-        j.row_of[q] = p;
-        if (j.inv) {
-          int64_t n = q / j.K;
-          j.inv[n * j.inv_stride + (q - n * j.K)] = p;
+  for (int64_t g = q0; g < q1; g += 32 * WALK_TILES) {
+    if (g != q0) load_ids(j, g, q1, lane, ids);
+#pragma unroll
+    for (int b = 0; b < WALK_TILES; b++) {  // unrolled: ids[] stays in registers
+      const int64_t t = g + b * 32, q = t + lane, e = ids[b];
+      if (t >= q1) break;
+      bool bad = q < q1 && (e < 0 || e >= j.E);
+      if (bad && !SCATTER) atomicOr(j.error_flag, 1);
+      int64_t group = bad || q >= q1 ? -1 - (int64_t)lane : e;  // skipped lanes stay alone
+      unsigned peers = __match_any_sync(0xffffffffu, (unsigned long long)group);
+      int rank = __popc(peers & ((1u << lane) - 1)), size = __popc(peers), base = 0;
+      if (group >= 0) {
+        base = mine[e];
+        if (SCATTER) {
+          int p = base + rank;
+          j.src[p] = (int32_t)q;
+          j.row_of[q] = p;
+          if (j.inv) {
+            int64_t n = zk_idiv(q, j.K);
+            j.inv[n * j.inv_stride + (q - n * j.K)] = p;
+          }
         }
+      } else if (SCATTER && q < q1) {
+        j.row_of[q] = -1;
       }
-    } else if (SCATTER && q < q1) {
-      j.row_of[q] = -1;
+      __syncwarp();  // every lane has read its expert's count before the leaders move it
+      if (group >= 0 && rank == 0) mine[e] = base + size;
+      __syncwarp();
     }
-    __syncwarp();  // every lane has read its expert's count before the leaders move it
-    if (group >= 0 && rank == 0) mine[e] = base + size;
-    __syncwarp();
   }
   if (!SCATTER)
     for (int64_t e = lane; e < j.E; e += 32) j.counts[e * j.chunks + chunk] = mine[e];
