@@ -408,6 +408,22 @@ static int extra_gating_edges(zk_ctx *ctx, zk_backend be, char *msg, size_t cap)
   return 0;
 }
 
+/* 16-bit logits of 128 or 192 experts (8-byte spans on CUDA), a decode
+ * row and a batch, with a bias of each dtype and none, contiguous and
+ * strided rows. */
+static int extra_gating_16bit_spans(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
+  static const int64_t Es[] = {128, 192}, Rs[] = {1, 40};
+  for (int m = 0; m < 32; m++) {
+    double s[8] = {8, m % 2, 1, (m / 2) % 2, 1, KEEP, KEEP, KEEP};
+    zk_op_test t = variant(OP_TOPK, s);
+    zk_case_opts o = opts(be, m % 4 < 2 ? ZK_BF16 : ZK_F16, all_dtypes[(m / 4) % 3], Rs[(m / 8) % 2],
+                          Es[(m / 16) % 2], m % 3 == 0, 70 + m);
+    o.absent = m % 6 == 5 ? 1 : -1;
+    if (zk_run_case(&t, ctx, &o, msg, cap)) return 1;
+  }
+  return 0;
+}
+
 /* More tied selection scores than the CPU's selection filter keeps as
  * candidates (all-equal logits, E = 1024, no bias): its fallback scan. */
 static int extra_gating_many_ties(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
@@ -616,6 +632,7 @@ static const zk_extra_test moe_extras[] = {
     {"gating_equal_and_sums", extra_gating_equal_and_sums},
     {"gating_edges", extra_gating_edges},
     {"gating_many_ties", extra_gating_many_ties},
+    {"gating_16bit_spans", extra_gating_16bit_spans},
     {"top2", extra_top2},
     {"dispatch_shapes", extra_dispatch_shapes},
     {"dispatch_large", extra_dispatch_large},

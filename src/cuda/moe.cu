@@ -1,7 +1,7 @@
 // Mixture-of-experts routing, dispatch and combine on CUDA (spec §14).
 //
 // Gating: one warp per token for E <= 1024, the logits and the bias in
-// registers (PER lane, coalesced or as 16-byte vectors), softmax (e^x by
+// registers (PER lane, coalesced or as 16- or 8-byte spans), softmax (e^x by
 // ex2.approx, one reciprocal of the sum) or σ, then each lane sorts its
 // best few order keys once and k rounds take the warp maximum of the lanes'
 // heads (the spec's total order, ties to the lower index); the winner pops
@@ -119,8 +119,8 @@ __device__ __forceinline__ float key_value(uint32_t key) {
   return __uint_as_float(key & 0x80000000u ? key & 0x7fffffffu : ~key);
 }
 
-// Element i of a lane's registers is expert (i·32 + lane) (VEC = 1) or,
-// with 16-byte vectors of V elements, (i/V·32 + lane)·V + i%V.
+// Element i of a lane's registers is expert (i·32 + lane) (V = 1) or,
+// with spans of V elements, (i/V·32 + lane)·V + i%V.
 template <int V>
 __device__ __forceinline__ int64_t expert_of(int i, int lane) {
   return ((int64_t)(i / V) * 32 + lane) * V + i % V;
@@ -174,10 +174,10 @@ __global__ void __launch_bounds__(GATING_WARPS * 32) gating_warp_kernel(GatingJo
   for (int i = 0; i < PER; i += V) {
     int64_t e = expert_of<V>(i, lane);
     if (V > 1 && e < j.E) {
-      zk_vec<T> u;
-      u.load(x + e);
+      float part[V];
+      zk_ld_span<T, V>(x + e, part);
 #pragma unroll
-      for (int t = 0; t < V; t++) s[i + t] = u.get(t);
+      for (int t = 0; t < V; t++) s[i + t] = part[t];
     } else {
 #pragma unroll
       for (int t = 0; t < V; t++) s[i + t] = e + t < j.E ? zk_ld(x + e + t) : -INFINITY;
@@ -342,6 +342,16 @@ zk_status gating_warp(const GatingJob &j, int sm_count, cudaStream_t stream) {
   return launch_warp_gating<T, 32, V>(j, sm_count, stream);
 }
 
+// Spans of V experts (V·sizeof(T) bytes, aligned as zk_ld_span needs); the
+// bias in spans of V too, one access each where its address allows.
+template <typename T, int V>
+zk_status gating_span(const GatingJob &j, int sm_count, cudaStream_t stream) {
+  GatingJob jv = j;
+  const int bias_es = j.bias ? zk_dtype_size(j.bias_dtype) : 1;
+  jv.bias_vec = j.bias && (uintptr_t)j.bias % (uintptr_t)zk_span_align(V * bias_es, bias_es) == 0;
+  return gating_warp<T, V>(jv, sm_count, stream);
+}
+
 template <typename T>
 zk_status gating_typed(const GatingJob &j, const zk_rows *x, int sm_count, cudaStream_t stream) {
   constexpr int V = zk_vec<T>::EPV;
@@ -351,12 +361,13 @@ zk_status gating_typed(const GatingJob &j, const zk_rows *x, int sm_count, cudaS
   }
   // 16-byte vectors when every row is aligned and holds whole vectors; the
   // bias then in spans of V experts, vectors where its address allows.
-  if (zk_rows_vec_ok(x) && j.E >= 32 * V) {
-    GatingJob jv = j;
-    const int bias_es = j.bias ? zk_dtype_size(j.bias_dtype) : 1;
-    jv.bias_vec = j.bias && (uintptr_t)j.bias % (uintptr_t)zk_span_align(V * bias_es, bias_es) == 0;
-    return gating_warp<T, V>(jv, sm_count, stream);
-  }
+  if (zk_rows_vec_ok(x) && j.E >= 32 * V) return gating_span<T, V>(j, sm_count, stream);
+  // Otherwise 16-bit rows of 128 experts or more in spans of 4 (8 bytes):
+  // a decode row of 128 is then one load of logits and one of bias a lane,
+  // as in f32, not four scalar loads of each.
+  constexpr int V8 = 8 / (int)sizeof(T);
+  if (V8 > 1 && V8 < V && j.E >= 32 * V8 && zk_rows_aligned(x, 8) && (x->cols * (int64_t)sizeof(T)) % 8 == 0)
+    return gating_span<T, V8>(j, sm_count, stream);
   return gating_warp<T, 1>(j, sm_count, stream);
 }
 
@@ -392,11 +403,22 @@ struct DispatchJob {
 };
 
 __device__ __forceinline__ int64_t id_at(const DispatchJob &j, int64_t q) {
-  int64_t n = q / j.K, i = n * j.id_stride + (q - n * j.K);
+  int64_t n = zk_idiv(q, j.K), i = n * j.id_stride + (q - n * j.K);
   switch (j.id_dtype) {
     case ZK_U32: return ((const uint32_t *)j.ids)[i];
     case ZK_I64: return ((const int64_t *)j.ids)[i];
     default: return ((const int32_t *)j.ids)[i];
+  }
+}
+
+// Lane `lane`'s ids of the WALK_TILES tiles of 32 pairs from t (-1 past q1).
+#define WALK_TILES (DISPATCH_CHUNK / 32)
+__device__ __forceinline__ void load_ids(const DispatchJob &j, int64_t t, int64_t q1, int lane,
+                                         int64_t (&ids)[WALK_TILES]) {
+#pragma unroll
+  for (int b = 0; b < WALK_TILES; b++) {
+    const int64_t q = t + b * 32 + lane;
+    ids[b] = q < q1 ? id_at(j, q) : -1;
   }
 }
 
@@ -413,35 +435,43 @@ __global__ void dispatch_walk_kernel(DispatchJob j) {
   if (chunk >= j.chunks) return;
   const int lane = threadIdx.x & 31;
   int *mine = j.counters ? j.counters + chunk * j.E : warp_counters + warp * j.E;
+  const int64_t q0 = chunk * j.chunk, q1 = min(q0 + j.chunk, j.N * j.K);
+  // The ids of WALK_TILES tiles loaded at once (a whole chunk at the usual
+  // sizes), the first batch before the counters: the walk then waits for
+  // memory once a batch, not once a tile.
+  int64_t ids[WALK_TILES];
+  load_ids(j, q0, q1, lane, ids);
   for (int64_t e = lane; e < j.E; e += 32) mine[e] = SCATTER ? j.counts[e * j.chunks + chunk] : 0;
   __syncwarp();
-  const int64_t q0 = chunk * j.chunk, q1 = min(q0 + j.chunk, j.N * j.K);
-  int64_t next = q0 + lane < q1 ? id_at(j, q0 + lane) : -1;  // one tile's ids loaded ahead
-  for (int64_t t = q0; t < q1; t += 32) {
-    const int64_t q = t + lane, e = next;
-    next = q + 32 < q1 ? id_at(j, q + 32) : -1;
-    bool bad = q < q1 && (e < 0 || e >= j.E);
-    if (bad && !SCATTER) atomicOr(j.error_flag, 1);
-    int64_t group = bad || q >= q1 ? -1 - (int64_t)lane : e;  // skipped lanes stay alone
-    unsigned peers = __match_any_sync(0xffffffffu, (unsigned long long)group);
-    int rank = __popc(peers & ((1u << lane) - 1)), size = __popc(peers), base = 0;
-    if (group >= 0) {
-      base = mine[e];
-      if (SCATTER) {
-        int p = base + rank;
-        j.src[p] = (int32_t)q;
-        j.row_of[q] = p;
-        if (j.inv) {
-          int64_t n = q / j.K;
-          j.inv[n * j.inv_stride + (q - n * j.K)] = p;
+  for (int64_t g = q0; g < q1; g += 32 * WALK_TILES) {
+    if (g != q0) load_ids(j, g, q1, lane, ids);
+#pragma unroll
+    for (int b = 0; b < WALK_TILES; b++) {  // unrolled: ids[] stays in registers
+      const int64_t t = g + b * 32, q = t + lane, e = ids[b];
+      if (t >= q1) break;
+      bool bad = q < q1 && (e < 0 || e >= j.E);
+      if (bad && !SCATTER) atomicOr(j.error_flag, 1);
+      int64_t group = bad || q >= q1 ? -1 - (int64_t)lane : e;  // skipped lanes stay alone
+      unsigned peers = __match_any_sync(0xffffffffu, (unsigned long long)group);
+      int rank = __popc(peers & ((1u << lane) - 1)), size = __popc(peers), base = 0;
+      if (group >= 0) {
+        base = mine[e];
+        if (SCATTER) {
+          int p = base + rank;
+          j.src[p] = (int32_t)q;
+          j.row_of[q] = p;
+          if (j.inv) {
+            int64_t n = zk_idiv(q, j.K);
+            j.inv[n * j.inv_stride + (q - n * j.K)] = p;
+          }
         }
+      } else if (SCATTER && q < q1) {
+        j.row_of[q] = -1;
       }
-    } else if (SCATTER && q < q1) {
-      j.row_of[q] = -1;
+      __syncwarp();  // every lane has read its expert's count before the leaders move it
+      if (group >= 0 && rank == 0) mine[e] = base + size;
+      __syncwarp();
     }
-    __syncwarp();  // every lane has read its expert's count before the leaders move it
-    if (group >= 0 && rank == 0) mine[e] = base + size;
-    __syncwarp();
   }
   if (!SCATTER)
     for (int64_t e = lane; e < j.E; e += 32) j.counts[e * j.chunks + chunk] = mine[e];
