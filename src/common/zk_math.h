@@ -105,7 +105,9 @@ ZK_HD float zk_exp_f(float x) {
  * NaN and subnormals as the library functions do.  Largest error against
  * double over all 2^32 f32 inputs, with and without FMA contraction:
  * zk_log_f 0.83 ulp, zk_log1p_f 1.44, zk_expm1_f 1.89, zk_tanh_f 1.33
- * (glibc's tanhf: 2.19), measured with the Cephes zk_exp_f (1.01 ulp). */
+ * (glibc's tanhf: 2.19), measured with the Cephes zk_exp_f (1.01 ulp);
+ * with the current zk_exp_f and FMA contraction: zk_expm1_f 1.52,
+ * zk_tanh_f 1.36. */
 
 /* ln x: x = 2^e·m with m in [√½, √2) (subnormals scaled by 2^23 first),
  * then Cephes' logf polynomial in m - 1 and e·ln2 in two parts. */
