@@ -77,8 +77,8 @@ ZK_HOT static float exp_sum_chunk(const float *x, float m, int64_t n) {
   float acc[LANES] = {0};
   int64_t i = 0;
   for (; i + LANES <= n; i += LANES)
-    for (int l = 0; l < LANES; l++) acc[l] += zk_exp_f(x[i + l] - m);
-  for (int l = 0; i < n; i++, l++) acc[l] += zk_exp_f(x[i] - m);
+    for (int l = 0; l < LANES; l++) acc[l] += zk_exp_nonpos_f(x[i + l] - m);
+  for (int l = 0; i < n; i++, l++) acc[l] += zk_exp_nonpos_f(x[i] - m);
   return fold_lanes(acc);
 }
 
@@ -130,7 +130,7 @@ static void lse_forward_row(int64_t r, float *scratch, const void *arg) {
 
 /* dx[j] = dy·e^(x[j] - lse), for a row whose max is not finite. */
 ZK_HOT static void lse_vjp_row(float *dx, const float *x, float lse, float dy, int64_t n) {
-  for (int64_t j = 0; j < n; j++) dx[j] = dy * zk_exp_f(x[j] - lse);
+  for (int64_t j = 0; j < n; j++) dx[j] = dy * zk_exp_nonpos_f(x[j] - lse);
 }
 
 /* The grad reuses the forward's terms: e^(x - lse) = e^(x - m)/s, so dx =
@@ -419,7 +419,7 @@ ZK_HOT static void group_accumulate(float *acc, const float *alpha, const float 
 
 /* p[t] = e^(s[t] - m). */
 ZK_HOT static void exp_shift(float *p, const float *s, float m, int64_t n) {
-  for (int64_t t = 0; t < n; t++) p[t] = zk_exp_f(s[t] - m);
+  for (int64_t t = 0; t < n; t++) p[t] = zk_exp_nonpos_f(s[t] - m);
 }
 
 /* Scratch of a task with P = per_task KV heads: P·G·D q, P·G·D acc,
@@ -436,7 +436,7 @@ static void softmax_step(float *s, float *m, float *l, float *alpha, int64_t G, 
     float *sg = s + g * BS;
     float bm = zk_cpu_max(sg, cnt), mn = bm > m[g] ? bm : m[g];
     /* The first block: m = -Inf, alpha = e^(-Inf) = 0 on an empty accumulator. */
-    alpha[g] = zk_exp_f(m[g] - mn);
+    alpha[g] = zk_exp_nonpos_f(m[g] - mn);
     exp_shift(sg, sg, mn, cnt);
     l[g] = l[g] * alpha[g] + zk_cpu_sum(sg, cnt);
     m[g] = mn;

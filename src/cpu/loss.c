@@ -43,8 +43,8 @@ ZK_HOT static float exp_sum(const float *z, int64_t n, float shift) {
   float acc[16] = {0};
   int64_t i = 0;
   for (; i + 16 <= n; i += 16)
-    for (int l = 0; l < 16; l++) acc[l] += zk_exp_f(z[i + l] - shift);
-  for (int l = 0; i < n; i++, l++) acc[l] += zk_exp_f(z[i] - shift);
+    for (int l = 0; l < 16; l++) acc[l] += zk_exp_nonpos_f(z[i + l] - shift);
+  for (int l = 0; i < n; i++, l++) acc[l] += zk_exp_nonpos_f(z[i] - shift);
   for (int w = 8; w; w >>= 1)
     for (int l = 0; l < w; l++) acc[l] += acc[l + w];
   return acc[0];
@@ -90,7 +90,7 @@ static row_stats statistics(const ce_job *job, int64_t r, float *scratch) {
     st.lse = -INFINITY;
     return st;
   }
-  for (int64_t c = 0; c < nch; c++) cs[c] *= cm[c] == st.m ? 1.0f : zk_exp_f(cm[c] - st.m);
+  for (int64_t c = 0; c < nch; c++) cs[c] *= cm[c] == st.m ? 1.0f : zk_exp_nonpos_f(cm[c] - st.m);
   st.s = zk_cpu_sum_pairwise(cs, nch);
   st.lse = st.m + logf(st.s);
   st.zsum = zk_cpu_sum_pairwise(cz, nch);
@@ -125,7 +125,7 @@ ZK_HOT static void fill_row(float *y, int64_t n, float v) {
 
 /* dz_j = c·(e^(z_j - m)/s - ε/C); dz may be z. */
 ZK_HOT static void grad_chunk(float *dz, const float *z, int64_t n, float m, float c_over_s, float c_eps) {
-  for (int64_t j = 0; j < n; j++) dz[j] = c_over_s * zk_exp_f(z[j] - m) - c_eps;
+  for (int64_t j = 0; j < n; j++) dz[j] = c_over_s * zk_exp_nonpos_f(z[j] - m) - c_eps;
 }
 
 static void grad_row(int64_t r, float *scratch, const void *arg) {
@@ -152,7 +152,7 @@ static void grad_row(int64_t r, float *scratch, const void *arg) {
     float *out = zk_cpu_target(dz, r, j, out_buf);
     grad_chunk(out, v, k, st.m, c * inv_s, c * eps_c);
     if (t >= j && t < j + k) /* the target's own term, from z_t read before any write */
-      out[t - j] = c * ((zk_exp_f(zt - st.m) * inv_s - (1.0f - job->eps)) - eps_c);
+      out[t - j] = c * ((zk_exp_nonpos_f(zt - st.m) * inv_s - (1.0f - job->eps)) - eps_c);
     zk_cpu_commit(dz, r, j, k, out);
   }
 }

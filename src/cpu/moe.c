@@ -65,7 +65,7 @@ typedef struct gating_job {
 ZK_HOT static void softmax_scores(const float *restrict x, const float *restrict bias, float *restrict s,
                                   float *restrict sel, int64_t n) {
   float m = zk_cpu_max(x, n);
-  for (int64_t j = 0; j < n; j++) s[j] = zk_exp_f(x[j] - m);
+  for (int64_t j = 0; j < n; j++) s[j] = zk_exp_nonpos_f(x[j] - m);
   float sum = zk_cpu_sum(s, n);
   if (bias)
     for (int64_t j = 0; j < n; j++) s[j] = s[j] / sum, sel[j] = s[j] + bias[j];

@@ -10,7 +10,7 @@
  * makes the exact aliases (y = x forward, dx = dy backward) safe.
  *
  * The cost is the exp: at 8192 x 4096 on two cores the row passes are
- * compute-bound on zk_exp_f, not on DRAM. */
+ * compute-bound on the exponential (zk_exp_nonpos_f), not on DRAM. */
 #include <math.h>
 #include "softmax.h"
 
@@ -23,7 +23,7 @@ ZK_HOT static void fill_row(float *y, int64_t n, float v) {
 
 /* e[j] = e^(x[j] - m); e may be x. */
 ZK_HOT static void exp_shifted(float *e, const float *x, float m, int64_t n) {
-  for (int64_t j = 0; j < n; j++) e[j] = zk_exp_f(x[j] - m);
+  for (int64_t j = 0; j < n; j++) e[j] = zk_exp_nonpos_f(x[j] - m);
 }
 
 ZK_HOT static void scale_into(float *y, const float *e, float k, int64_t n) {
