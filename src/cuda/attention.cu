@@ -303,15 +303,19 @@ struct PagedItem {
 };
 
 // The CTA's item; false when it has nothing to do (a bad length, which
-// raises the error flag, or a split past the sequence's context).
+// raises the error flag, or a split past the sequence's context).  The KV
+// head varies fastest: the HKV CTAs that together read whole cache rows
+// (each a 1/HKV slice of every token's row) are dispatched back to back
+// and walk in step, so each row's pieces reach the memory controllers
+// close together instead of some waves apart.
 __device__ __forceinline__ bool paged_item(const PagedParams &p, int gp, PagedItem &it) {
   int64_t item = blockIdx.x;
-  it.split = item % p.splits;
-  item /= p.splits;
+  it.kvh = item % p.HKV;
+  item /= p.HKV;
   const int pass = (int)(item % p.passes);
   item /= p.passes;
-  it.kvh = item % p.HKV;
-  it.b = item / p.HKV;
+  it.split = item % p.splits;
+  it.b = item / p.splits;
   it.L = p.lens[it.b];
   if (bad_length(p, it.L)) {
     if (threadIdx.x == 0) atomicOr(p.error_flag, 1);
