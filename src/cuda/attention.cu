@@ -262,6 +262,19 @@ __device__ __forceinline__ void unrolled(F &&f) {
   unrolled_impl(f, std::make_integer_sequence<int, N>{});
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+// Programmatic dependent launch (sm_90): the split kernel tells the
+// runtime that the combine kernel may be scheduled (its wait still holds
+// it until the split grid has finished and its writes are visible).
+__device__ __forceinline__ void allow_dependent_launch() {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wait_for_primary_grid() {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
 template <int PENDING>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING)); }
 
@@ -290,15 +303,19 @@ struct PagedItem {
 };
 
 // The CTA's item; false when it has nothing to do (a bad length, which
-// raises the error flag, or a split past the sequence's context).
+// raises the error flag, or a split past the sequence's context).  The KV
+// head varies fastest: the HKV CTAs that together read whole cache rows
+// (each a 1/HKV slice of every token's row) are dispatched back to back
+// and walk in step, so each row's pieces reach the memory controllers
+// close together instead of some waves apart.
 __device__ __forceinline__ bool paged_item(const PagedParams &p, int gp, PagedItem &it) {
   int64_t item = blockIdx.x;
-  it.split = item % p.splits;
-  item /= p.splits;
+  it.kvh = item % p.HKV;
+  item /= p.HKV;
   const int pass = (int)(item % p.passes);
   item /= p.passes;
-  it.kvh = item % p.HKV;
-  it.b = item / p.HKV;
+  it.split = item % p.splits;
+  it.b = item / p.splits;
   it.L = p.lens[it.b];
   if (bad_length(p, it.L)) {
     if (threadIdx.x == 0) atomicOr(p.error_flag, 1);
@@ -740,6 +757,7 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
     stage = stage + 1 == ST ? 0 : stage + 1;
   }
   cp_async_wait<0>();  // nothing of this thread's still lands in what the merge buffer aliases
+  allow_dependent_launch();  // the combine's CTAs may take free slots during the merges
 
   // Every lane of the group gets each head's state: the max (the same in
   // the head's TT lanes) and the sum of the head's partial sums.
@@ -773,6 +791,7 @@ __global__ void __launch_bounds__(COMBINE_THREADS) paged_combine_kernel(PagedPar
   if (bad_length(p, L)) return;
   const int64_t nsplit = (L + p.part - 1) / p.part;
   if (nsplit <= 1) return;
+  wait_for_primary_grid();  // launched early (programmatic): the splits' partials are complete from here
   const int64_t base = (b * p.H + h) * p.splits;
   const int tid = threadIdx.x;
   float M = -INFINITY;  // a max: the same in any order
@@ -953,6 +972,30 @@ zk_status launch_split(const zk_call *call, cudaStream_t stream, const PagedPara
   return ZK_CUDA_LAUNCHED(call);
 }
 
+// The combine kernel, on sm_90 as a programmatic dependent launch: its
+// CTAs are scheduled once every split CTA has passed its token walk (or
+// exited) and wait in the kernel for the split grid's end, so its launch
+// latency and the split CTAs' merges overlap (a small grid's few µs).
+void launch_combine(zk_ctx *ctx, cudaStream_t stream, const PagedParams &p) {
+  const unsigned grid = (unsigned)(p.B * p.H);
+  int major = 0;
+  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, zk_cuda(ctx)->device) == cudaSuccess &&
+      major >= 9) {
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(grid);
+    cfg.blockDim = dim3(COMBINE_THREADS);
+    cfg.stream = stream;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+    if (cudaLaunchKernelEx(&cfg, paged_combine_kernel, p) == cudaSuccess) return;
+  }
+  cudaGetLastError();  // a refused attribute: the ordinary launch instead
+  paged_combine_kernel<<<grid, COMBINE_THREADS, 0, stream>>>(p);
+}
+
 template <typename Tkv>
 zk_status paged(zk_ctx *ctx, const zk_call *call, PagedParams p, bool vec) {
   cudaStream_t stream;
@@ -1011,7 +1054,7 @@ zk_status paged(zk_ctx *ctx, const zk_call *call, PagedParams p, bool vec) {
     st = launch_split<Tkv, 1, 1>(call, stream, p, gp, (unsigned)grid);
   }
   if (st != ZK_OK || p.splits == 1) return st;
-  paged_combine_kernel<<<(unsigned)(p.B * p.H), COMBINE_THREADS, 0, stream>>>(p);
+  launch_combine(ctx, stream, p);
   return ZK_CUDA_LAUNCHED(call);
 }
 
