@@ -637,6 +637,11 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
   PagedItem it;
   if (!paged_item(p, GP, it)) return;
   const int ntok = (int)(it.t_end - it.t_begin);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, sub = lane & (NL - 1), grp = threadIdx.x / NL;
+  // q first: its loads need no block id, so their latency overlaps the
+  // block table's (a one-wave grid pays this prologue once, unhidden).
+  float q[GP][E], acc[GP][E];
+  paged_init<E, 1, GP>(p, it, sub, NL, q, acc);
 
   // The slot of each of the split's tokens, its block id checked before
   // any is used (the host made sure slots fit in 31 bits); up to the last
@@ -656,10 +661,7 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
   }
   if (paged_block_ids_bad(p, it, bad)) return;
 
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, sub = lane & (NL - 1), grp = threadIdx.x / NL;
   const bool has_chunk = sub < p.D / E;
-  float q[GP][E], acc[GP][E];
-  paged_init<E, 1, GP>(p, it, sub, NL, q, acc);
   float m_own = -INFINITY, l_own = 0.0f;  // of head sub % GP, over token slot sub / GP
 
   // A token's chunk of this lane: the slot times the row bytes (one wide
