@@ -96,6 +96,15 @@ __device__ __forceinline__ void load_row(const T *row, int64_t j, int64_t C, con
     if (col_ok[kx]) zk_ld_span<T, E>(row + (j + kx - 1) * C, v[kx]);
 }
 
+// Channels c0 .. c0+E-1's nine taps (w[ky*3 + kx]) and bias (b, unread
+// when there is none), held by a thread for all the rows it walks.
+template <int E>
+__device__ __forceinline__ void load_taps(const ConvParams &p, int64_t c0, float (&w)[9][E], float (&b)[E]) {
+#pragma unroll
+  for (int k = 0; k < 9; k++) zk_ld_param_span<E>(p.w, p.wt, k * p.w_stride + c0, p.w_vec, w[k]);
+  if (p.bias) zk_ld_param_span<E>(p.bias, p.bt, c0, p.b_vec, b);
+}
+
 template <typename T, int E>
 __global__ void __launch_bounds__(256) conv_kernel(ConvParams p) {
   const int64_t CV = p.C / E, per_row = p.W * CV, tiles = (p.H + kTile - 1) / kTile;
@@ -103,9 +112,7 @@ __global__ void __launch_bounds__(256) conv_kernel(ConvParams p) {
   for (int64_t q = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; q < per_row; q += (int64_t)gridDim.x * blockDim.x) {
     const int64_t j = narrow ? (int64_t)((uint32_t)q / (uint32_t)CV) : q / CV, c0 = (q - j * CV) * E;
     float w[9][E], b[E];
-#pragma unroll
-    for (int k = 0; k < 9; k++) zk_ld_param_span<E>(p.w, p.wt, k * p.w_stride + c0, p.w_vec, w[k]);
-    if (p.bias) zk_ld_param_span<E>(p.bias, p.bt, c0, p.b_vec, b);
+    load_taps<E>(p, c0, w, b);
     const bool col_ok[3] = {j > 0, true, j + 1 < p.W};
     for (int64_t t = blockIdx.y; t < p.N * tiles; t += gridDim.y) {
       const int64_t n = t / tiles, i0 = (t - n * tiles) * kTile;
@@ -188,9 +195,7 @@ __global__ void __launch_bounds__(256) conv16_kernel(ConvParams p) {
   for (int64_t q = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; q < per_row; q += (int64_t)gridDim.x * blockDim.x) {
     const int64_t j = narrow ? (int64_t)((uint32_t)q / (uint32_t)CV) : q / CV, c0 = (q - j * CV) * E;
     float w[9][E], b[E];
-#pragma unroll
-    for (int k = 0; k < 9; k++) zk_ld_param_span<E>(p.w, p.wt, k * p.w_stride + c0, p.w_vec, w[k]);
-    if (p.bias) zk_ld_param_span<E>(p.bias, p.bt, c0, p.b_vec, b);
+    load_taps<E>(p, c0, w, b);
     const bool col_ok[3] = {j > 0, true, j + 1 < p.W};
     for (int64_t t = blockIdx.y; t < p.N * tiles; t += gridDim.y) {
       // Row numbers in 32 bits (the host sends H < 2^31 - kTile only).
