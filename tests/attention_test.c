@@ -481,7 +481,7 @@ static int extra_lse_keepdim(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
  * (32 rows an SM and more, rows of up to eight warp tiles): every dtype,
  * a vector-aligned row and a strided odd one (the scalar chunks). */
 static int extra_lse_many_rows(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
-  enum { R = 5200 };  /* 32 rows an SM on devices of up to 162 SMs */
+  enum { R = 5200 };  /* the CUDA plan's WARP_TILES_MIN_ROWS is 4096 */
   static const int64_t cols[] = {2048, 1031};
   for (int d = 0; d < 3; d++)
     for (int ci = 0; ci < 2; ci++) {

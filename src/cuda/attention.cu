@@ -27,7 +27,12 @@
 // warp, then warps in order through shared memory).  A sequence whose
 // context fits one split writes its output directly; longer ones leave
 // unnormalised partials (m, l, acc) in the context's workspace and a small
-// combine kernel merges the splits in order.  Head dims, head groups or
+// combine kernel merges the splits in order.  The common decode shapes
+// (16-bit D = 64, 80, 128 or f32 D = 64, with 4 or 8 query heads a KV
+// head) take paged_scatter_kernel instead, which reduce-scatters a step's
+// partial dots across the lanes so that each lane runs the online softmax
+// of one (token, head); its combine is a programmatic dependent launch on
+// sm_90.  Head dims, head groups or
 // rows the vector kernel does not cover (D·GP > 1024, unaligned caches)
 // run a plain kernel: one CTA per (sequence, query head), tiles of 256
 // tokens with the scores in shared memory and the accumulator in the
@@ -215,7 +220,7 @@ __device__ __forceinline__ bool bad_length(const PagedParams &p, int64_t L) { re
 __device__ __forceinline__ float rescale(float m, float to) { return m == to ? 1.0f : zk_exp_f(m - to); }
 
 template <typename T, int E>
-__device__ __forceinline__ void clear(Chunk<T, E> &c) {
+__device__ __forceinline__ void clear(zk_chunk<T, E> &c) {
   if constexpr (E > 1) c.raw = make_uint4(0, 0, 0, 0);
   else c.set(0, 0.0f);
 }
@@ -224,7 +229,7 @@ __device__ __forceinline__ void clear(Chunk<T, E> &c) {
 // registers of f32): chunk sub + c·NL of a row; chunks past the row (n
 // chunks) are zeros.
 template <typename T, int E, int CPL>
-__device__ __forceinline__ void load_chunks(Chunk<T, E> (&v)[CPL], const T *row, int sub, int nl, int64_t n) {
+__device__ __forceinline__ void load_chunks(zk_chunk<T, E> (&v)[CPL], const T *row, int sub, int nl, int64_t n) {
 #pragma unroll
   for (int c = 0; c < CPL; c++) {
     if (sub + c * nl < n) v[c].load(row + (int64_t)(sub + c * nl) * E);
@@ -505,7 +510,7 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_split_ke
 
   for (int64_t i = 0; i < nsteps; i++) {
     const int64_t t0 = t_begin + i * step + (int64_t)grp * TT;
-    Chunk<Tkv, E> kf[TT][CPL], vf[TT][CPL];
+    zk_chunk<Tkv, E> kf[TT][CPL], vf[TT][CPL];
     if constexpr (E > 1) {
       // Step i + ST - 1 takes the stage step i - 1 used (this thread's own
       // reads, done); then step i's group is the oldest outstanding.
@@ -715,7 +720,7 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
     float part[NL];  // part[k·GP + g]: this lane's share of token k's dot with head g
 #pragma unroll
     for (int k = 0; k < TT; k++) {
-      Chunk<Tkv, E> kf;
+      zk_chunk<Tkv, E> kf;
       kf.raw = *stage_at(stage, 0, k);
 #pragma unroll
       for (int g = 0; g < GP; g++) {
@@ -747,7 +752,7 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
     }
 #pragma unroll
     for (int k = 0; k < TT; k++) {
-      Chunk<Tkv, E> vf;
+      zk_chunk<Tkv, E> vf;
       vf.raw = *stage_at(stage, 1, k);
 #pragma unroll
       for (int g = 0; g < GP; g++) {

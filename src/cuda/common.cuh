@@ -105,6 +105,21 @@ template <typename T> struct zk_vec {
   __device__ __forceinline__ void set(int k, float v) { e[k] = zk_type<T>::store(v); }
 };
 
+// W consecutive elements moved as one access: a 16-byte vector, or (W = 1)
+// one element; kept in storage form until converted (get).
+template <typename T, int W>
+struct zk_chunk : zk_vec<T> {
+  static_assert(W == zk_vec<T>::EPV, "a vector chunk is 16 bytes");
+};
+template <typename T>
+struct zk_chunk<T, 1> {
+  T e;
+  __device__ __forceinline__ void load(const T *p) { e = *p; }
+  __device__ __forceinline__ void store(T *p) const { *p = e; }
+  __device__ __forceinline__ float get(int) const { return zk_type<T>::load(e); }
+  __device__ __forceinline__ void set(int, float v) { e = zk_type<T>::store(v); }
+};
+
 // Rounds a whole vector's values at once: the same bits as set(k, v[k])
 // for every k.
 template <typename T>
@@ -118,21 +133,37 @@ __device__ __forceinline__ void zk_vec_set_all(zk_vec<T> &out, const float (&v)[
 // memory-bound.  The hardware's packed round-to-nearest-even (one
 // instruction per pair, no flush of subnormals, overflow to ±Inf) gives
 // the same bits for every value but NaN, whose payload only the shared
-// conversion fixes; so a vector holding a NaN takes the shared conversion.
-__device__ __forceinline__ void zk_vec_set_all(zk_vec<__nv_bfloat16> &out, const float (&v)[8]) {
+// conversion fixes.  lo goes to the low half.  sm_80 and later.
+__device__ __forceinline__ uint32_t zk_bf16x2_bits(float lo, float hi) {
+  uint32_t w = 0;
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(w) : "f"(hi), "f"(lo));
+#else
+  w = zk_f32_to_bf16_bits(lo) | (uint32_t)zk_f32_to_bf16_bits(hi) << 16;
+#endif
+  return w;
+}
+
+// zk_vec_set_all for values the caller knows hold no NaN: bf16 takes the
+// packed conversion without testing.
+template <typename T>
+__device__ __forceinline__ void zk_vec_set_nan_free(zk_vec<T> &out, const float (&v)[zk_vec<T>::EPV]) {
+  zk_vec_set_all(out, v);
+}
+__device__ __forceinline__ void zk_vec_set_nan_free(zk_vec<__nv_bfloat16> &out, const float (&v)[8]) {
+  out.raw = make_uint4(zk_bf16x2_bits(v[0], v[1]), zk_bf16x2_bits(v[2], v[3]), zk_bf16x2_bits(v[4], v[5]),
+                       zk_bf16x2_bits(v[6], v[7]));
+}
+
+// A vector holding a NaN takes the shared conversion.
+__device__ __forceinline__ void zk_vec_set_all(zk_vec<__nv_bfloat16> &out, const float (&v)[8]) {
   bool nan = false;
 #pragma unroll
   for (int k = 0; k < 8; k++) nan |= v[k] != v[k];
   if (!nan) {
-    uint32_t w[4];
-#pragma unroll
-    for (int i = 0; i < 4; i++)  // element 2i in the low half
-      asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(w[i]) : "f"(v[2 * i + 1]), "f"(v[2 * i]));
-    out.raw = make_uint4(w[0], w[1], w[2], w[3]);
+    zk_vec_set_nan_free(out, v);
     return;
   }
-#endif
 #pragma unroll
   for (int k = 0; k < 8; k++) out.set(k, v[k]);
 }
@@ -304,13 +335,8 @@ __device__ __forceinline__ void zk_st4_packed(__half *p, const float (&v)[4]) {
   *reinterpret_cast<uint2 *>(p) = u.raw;
 }
 __device__ __forceinline__ void zk_st4_packed(__nv_bfloat16 *p, const float (&v)[4]) {
-  uint2 w;  // element 2i in the low half
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(w.x) : "f"(v[1]), "f"(v[0]));
-  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(w.y) : "f"(v[3]), "f"(v[2]));
-  if (v[0] != v[0] || v[1] != v[1] || v[2] != v[2] || v[3] != v[3])
-#endif
-  {
+  uint2 w = {zk_bf16x2_bits(v[0], v[1]), zk_bf16x2_bits(v[2], v[3])};
+  if (v[0] != v[0] || v[1] != v[1] || v[2] != v[2] || v[3] != v[3]) {
     w.x = zk_f32_to_bf16_bits(v[0]) | (uint32_t)zk_f32_to_bf16_bits(v[1]) << 16;
     w.y = zk_f32_to_bf16_bits(v[2]) | (uint32_t)zk_f32_to_bf16_bits(v[3]) << 16;
   }

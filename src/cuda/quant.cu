@@ -18,7 +18,6 @@
 // code_float).  dequantize_silu_int8 applies silu_ex2 (EW).
 //
 // Entry points follow the slots of src/api/quant.c.
-#include <type_traits>
 
 #include "common.cuh"
 
@@ -281,19 +280,8 @@ __device__ __forceinline__ float flat_group_value(const FlatGrouping &s, uint32_
 template <typename To>
 __device__ __forceinline__ void store_vector(To *p, const float (&v)[zk_vec<To>::EPV], bool nan_free) {
   zk_vec<To> out;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  if constexpr (sizeof(To) == 2 && !std::is_same<To, __half>::value) {
-    if (nan_free) {
-      uint32_t w[4];
-#pragma unroll
-      for (int i = 0; i < 4; i++)  // element 2i in the low half
-        asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(w[i]) : "f"(v[2 * i + 1]), "f"(v[2 * i]));
-      *reinterpret_cast<uint4 *>(p) = make_uint4(w[0], w[1], w[2], w[3]);
-      return;
-    }
-  }
-#endif
-  zk_vec_set_all(out, v);
+  if (nan_free) zk_vec_set_nan_free(out, v);
+  else zk_vec_set_all(out, v);
   out.store(p);
 }
 

@@ -91,32 +91,11 @@ struct RopeJob {
 template <bool INTERLEAVED>
 constexpr int kHeadsPerThread = INTERLEAVED ? 8 : 4;
 
-// N elements of T (N = 1, or a 16-byte vector) kept in storage format from
-// load to use, so that a thread issues the loads of all its heads before
-// the first conversion and holds 16-bit data packed meanwhile.
-template <typename T, int N>
-struct Raw {
-  static_assert(N == 1 || N * sizeof(T) == 16, "a unit span is one element or one 16-byte vector");
-  union {
-    uint4 vec;
-    T e[N];
-  };
-  __device__ __forceinline__ void load(const T *p) {
-    if constexpr (N > 1) vec = *reinterpret_cast<const uint4 *>(p);
-    else e[0] = *p;
-  }
-  __device__ __forceinline__ void store(T *p) const {
-    if constexpr (N > 1) *reinterpret_cast<uint4 *>(p) = vec;
-    else *p = e[0];
-  }
-  __device__ __forceinline__ float get(int k) const { return zk_type<T>::load(e[k]); }
-};
-
 // The copied tail, one unit of the first nh of G heads: all loads, then
 // all stores; bit for bit when the dtypes match.
 template <typename Ti, typename To, int E, int G>
 __device__ __forceinline__ void copy_unit(const Ti *x, int64_t in_head, To *y, int64_t out_head, int nh) {
-  Raw<Ti, E> v[G];
+  zk_chunk<Ti, E> v[G];
 #pragma unroll
   for (int h = 0; h < G; h++)
     if (h < nh) v[h].load(x + h * in_head);
@@ -171,7 +150,7 @@ __global__ void __launch_bounds__(256) rope_kernel(const __grid_constant__ RopeJ
     }
     if constexpr (INTERLEAVED && E > 1) {
       constexpr int NP = E / 2;
-      Raw<Ti, E> v[G];
+      zk_chunk<Ti, E> v[G];
 #pragma unroll
       for (int h = 0; h < G; h++)
         if (h < nh) v[h].load(x + h * pt.in_head + u * E);
@@ -196,7 +175,7 @@ __global__ void __launch_bounds__(256) rope_kernel(const __grid_constant__ RopeJ
       // N pairs: (ja + k, jb + k) with columns col + k.
       int64_t ja = INTERLEAVED ? 2 * u : u * E, jb = INTERLEAVED ? 2 * u + 1 : u * E + pt.half;
       constexpr int N = INTERLEAVED ? 1 : E;
-      Raw<Ti, N> ra[G], rb[G];
+      zk_chunk<Ti, N> ra[G], rb[G];
 #pragma unroll
       for (int h = 0; h < G; h++)
         if (h < nh) {

@@ -176,21 +176,6 @@ struct SoftmaxGrad : RowOpBase {
 
 // ------------------------------------------------------------- row access
 
-// W consecutive elements moved as one access: a 16-byte vector, or (W = 1)
-// one element.
-template <typename T, int W>
-struct Chunk : zk_vec<T> {
-  static_assert(W == zk_vec<T>::EPV, "a vector chunk is 16 bytes");
-};
-template <typename T>
-struct Chunk<T, 1> {
-  T e;
-  __device__ __forceinline__ void load(const T *p) { e = *p; }
-  __device__ __forceinline__ void store(T *p) const { *p = e; }
-  __device__ __forceinline__ float get(int) const { return zk_type<T>::load(e); }
-  __device__ __forceinline__ void set(int, float v) { e = zk_type<T>::store(v); }
-};
-
 // One tile of a thread: chunks first + i·width (i < K/W) of each input
 // (pointers at the tile's first element, chunk0 its chunk index in the
 // row), as f32, with the op's side bits; chunks at or past `limit` read as
@@ -202,7 +187,7 @@ __device__ __forceinline__ void load_tile(const Op &op, const typename Op::Row &
                                           const T *const (&in)[Op::NIN], int64_t chunk0, int first, int width,
                                           int limit) {
   constexpr int NIN = Op::NIN, NC = K / W;
-  Chunk<T, W> raw[NIN][NC];
+  zk_chunk<T, W> raw[NIN][NC];
 #pragma unroll
   for (int i = 0; i < NC; i++) {
     const int q = first + i * width;
@@ -232,7 +217,7 @@ __device__ __forceinline__ void store_tile(T *out, int first, int width, int lim
   for (int i = 0; i < NC; i++) {
     const int q = first + i * width;
     if (q >= limit) continue;
-    Chunk<T, W> c;
+    zk_chunk<T, W> c;
     float y[W];
 #pragma unroll
     for (int e = 0; e < W; e++) y[e] = f(i * W + e);
@@ -373,8 +358,11 @@ struct Plan {
 
 // The warp-tiles plan's block: four rows, one a warp.
 #define WARP_TILES_THREADS 128
-// Rows it takes: up to this many tiles of 32·kmax elements.
+// Rows it takes: up to this many tiles of 32·kmax elements, when there are
+// at least WARP_TILES_MIN_ROWS of them (about 32 an SM on an H100; a
+// count of the shape, not of the device, so the bits do not depend on it).
 #define WARP_TILES_MAX 8
+#define WARP_TILES_MIN_ROWS 4096
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int round_warps(int64_t t) { return (int)((t + 31) / 32 * 32); }
@@ -485,10 +473,10 @@ static zk_status launch(zk_ctx *ctx, const zk_call *call, cudaStream_t stream, c
   // Only rows past one block's reach ask the device about clusters.
   const bool clusters = p.cols > 512 * (int64_t)kmax && clusters_supported(ctx);
   // Warp tiles for row-value ops (logsumexp: nothing to re-read) with rows
-  // enough for 32 warps an SM.  Measured at 8192 x 4096 on the H100:
+  // enough to fill the device.  Measured at 8192 x 4096 on the H100:
   // logsumexp 67 -> 87% (f32) and 46 -> 67% (bf16) of the copy rate; the
   // ops writing a row (softmax, masked softmax) lost 5-30% to the re-read.
-  const bool warp_tiles = Op::ROW_OUT && p.rows >= 32 * (int64_t)zk_cuda(ctx)->sm_count;
+  const bool warp_tiles = Op::ROW_OUT && p.rows >= WARP_TILES_MIN_ROWS;
   const Plan pl = plan_rows(p.cols, W, kmax, clusters, warp_tiles);
   cudaError_t err = launch_plan<Op, T>(pl, p, op, vec, stream);
   // A device that cannot co-schedule the cluster (a small partition, say)
