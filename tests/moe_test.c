@@ -490,7 +490,7 @@ static int extra_dispatch_shapes(zk_ctx *ctx, zk_backend be, char *msg, size_t c
 
 /* The CUDA dispatch's other shapes: more experts than its shared-memory
  * counters hold (E = 4096), the benchmark's 8192 tokens × K = 8 over 128
- * experts (256 chunks of 256 pairs), and few experts over many pairs
+ * experts (512 chunks of 128 pairs), and few experts over many pairs
  * (40000 × 8 over 8: more than 1024 chunks of 256, so chunks of 512, and
  * rows of counts that take a scan warp three passes, the last partial). */
 static int extra_dispatch_large(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {

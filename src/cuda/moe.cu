@@ -46,8 +46,8 @@ namespace {
 #define GATING_WARPS 8           // warps (tokens) per block on the warp path
 #define GATING_WARP_MAX_E 1024   // longer rows take the block path
 #define GATING_BLOCK 256
-#define DISPATCH_CHUNK 256       // pairs per counting-sort chunk, at least
-#define DISPATCH_COUNTS_MAX 32768  // counts (experts × chunks), at most: each scatter warp sums E totals
+#define DISPATCH_CHUNK 128       // pairs per counting-sort chunk, at least: 4 tiles, a short walk a warp
+#define DISPATCH_COUNTS_MAX 65536  // counts (experts × chunks), at most: each scatter warp sums E totals
 #define DISPATCH_CHUNKS_MAX 1024   // chunks, at most: a scan warp's row of counts
 #define DISPATCH_SCAN_WARPS 8      // experts (warps) per scan block
 #define DISPATCH_WARPS 4         // chunks (warps) per walk block
