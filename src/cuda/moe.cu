@@ -551,7 +551,9 @@ __global__ void __launch_bounds__(DISPATCH_SCAN_WARPS * 32) dispatch_scan_kernel
 // A block per token n: x_perm[row_of[n·K + k]] = x[n] for each of its K
 // pairs with a row (rows of bad ids are -1: skipped).  Each thread loads
 // COPY_UNROLL units of the row (read once: no L1 allocation) before it
-// stores any, so that many loads are in flight, not one a thread.
+// stores any, so that many loads are in flight, not one a thread.  The
+// K copies are streaming stores (evict-first): 8× the bytes read, never
+// read back here, they should not push x's next rows and row_of out of L2.
 #define COPY_UNROLL 4
 template <typename U>
 __global__ void __launch_bounds__(ROW_THREADS) copy_rows_kernel(const char *__restrict__ x, int64_t x_stride,
@@ -575,7 +577,7 @@ __global__ void __launch_bounds__(ROW_THREADS) copy_rows_kernel(const char *__re
 #pragma unroll
       for (int t = 0; t < COPY_UNROLL; t++) {
         const int64_t u = u0 + (int64_t)t * blockDim.x;
-        if (u < units) to[u] = v[t];
+        if (u < units) __stcs(to + u, v[t]);
       }
     }
   }
