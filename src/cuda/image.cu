@@ -281,6 +281,89 @@ __global__ void __launch_bounds__(256) conv_kernel(ConvParams p) {
 // latency-bound at 33% of DRAM).
 constexpr int kAhead = 3;  // = the accumulators' rotation, so both rotate by renaming
 
+// A full tile of conv16_kernel (kTile output rows i0 .. i0+kTile-1, the
+// bulk of a large image): its kTile + 2 input-row steps unrolled, so the
+// accumulators and the row slots rotate by renaming and only the first
+// and last steps depend on the image's top (row i0-1 missing) and bottom
+// (row i0+kTile missing).  No tap is tested: a thread at the left or
+// right edge never loads the missing column (its slots stay 0) and holds
+// 0 weights for it (zero_missing_columns), and a missing bias is 0.
+// Adding 0·0 or 0 leaves a sum unchanged, NaN and Inf included (the
+// weights are 0, not the missing inputs' products with them): the values
+// of conv16_kernel's walk, which leaves those taps out; only a sum that
+// underflowed to -0 comes out +0.  row: row i0 at the thread's column
+// and channels; out likewise.
+template <typename T>
+__device__ __forceinline__ void conv16_full_tile(const T *row, T *out, int64_t C, int64_t row_stride, bool top,
+                                                 bool bottom, const bool (&col_ok)[3], const float (&w)[9][4],
+                                                 const float (&b)[4]) {
+  constexpr int E = 4, kSteps = kTile + 2;  // input rows i0-1 .. i0+kTile
+  static_assert(kAhead == 3, "slot s % 3 holds step s's row");
+  using Packed = uint2;
+  auto fetch = [&](const T *r, Packed(&slot)[3]) {
+#pragma unroll
+    for (int kx = 0; kx < 3; kx++)
+      if (col_ok[kx]) slot[kx] = *reinterpret_cast<const Packed *>(r + (kx - 1) * C);
+  };
+  Packed ring[kAhead][3] = {};
+  if (!top) fetch(row - row_stride, ring[0]);
+  fetch(row, ring[1]);
+  fetch(row + row_stride, ring[2]);
+  const T *ahead = row + 2 * row_stride;  // step 3's row
+  float acc[3][E];                         // output row i0 + m in acc[m % 3]
+#pragma unroll
+  for (int s = 0; s < kSteps; s++) {
+    float v[3][E];
+#pragma unroll
+    for (int kx = 0; kx < 3; kx++) {
+      union {
+        Packed raw;
+        T e[E];
+      } u = {ring[s % kAhead][kx]};
+#pragma unroll
+      for (int e = 0; e < E; e++) v[kx][e] = zk_type<T>::load(u.e[e]);
+    }
+    if (s + kAhead < kSteps) {
+      if (s + kAhead < kSteps - 1 || !bottom) fetch(ahead, ring[s % kAhead]);
+      ahead += row_stride;
+    }
+    const bool present = s == 0 ? !top : s == kSteps - 1 ? !bottom : true;
+    // Row i0-1+s: ky = 0 of output s, ky = 1 of output s-1, ky = 2 of
+    // output s-2 (outputs counted from i0), which is then complete.
+#pragma unroll
+    for (int ky = 0; ky < 3; ky++) {
+      const int m = s - ky;
+      if (m < 0 || m >= kTile) continue;
+      if (ky == 0) {
+#pragma unroll
+        for (int e = 0; e < E; e++) acc[m % 3][e] = 0.0f;
+      }
+      if (present) {
+#pragma unroll
+        for (int kx = 0; kx < 3; kx++)
+#pragma unroll
+          for (int e = 0; e < E; e++) acc[m % 3][e] = __fmaf_rn(v[kx][e], w[ky * 3 + kx][e], acc[m % 3][e]);
+      }
+      if (ky == 2) {
+#pragma unroll
+        for (int e = 0; e < E; e++) acc[m % 3][e] += b[e];
+        zk_st4_packed(out, acc[m % 3]);
+        out += row_stride;
+      }
+    }
+  }
+}
+
+// For conv16_full_tile: 0 weights for the columns outside the image.
+__device__ __forceinline__ void zero_missing_columns(const bool (&col_ok)[3], float (&w)[9][4]) {
+#pragma unroll
+  for (int k = 0; k < 9; k++)
+    if (!col_ok[k % 3]) {
+#pragma unroll
+      for (int e = 0; e < 4; e++) w[k][e] = 0.0f;
+    }
+}
+
 template <typename T>
 __global__ void __launch_bounds__(256) conv16_kernel(ConvParams p) {
   constexpr int E = 4;
@@ -289,15 +372,21 @@ __global__ void __launch_bounds__(256) conv16_kernel(ConvParams p) {
   const bool narrow = per_row < ((int64_t)1 << 31);
   for (int64_t q = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; q < per_row; q += (int64_t)gridDim.x * blockDim.x) {
     const int64_t j = narrow ? (int64_t)((uint32_t)q / (uint32_t)CV) : q / CV, c0 = (q - j * CV) * E;
-    float w[9][E], b[E];
+    float w[9][E], b[E] = {};
     load_taps<E>(p, c0, w, b);
     const bool col_ok[3] = {j > 0, true, j + 1 < p.W};
+    zero_missing_columns(col_ok, w);  // the walk below skips those taps anyway
     for (int64_t t = blockIdx.y; t < p.N * tiles; t += gridDim.y) {
       // Row numbers in 32 bits (the host sends H < 2^31 - kTile only).
       const int64_t n = t / tiles, row_stride = p.W * p.C;
       const int H = (int)p.H, i0 = (int)(t - n * tiles) * kTile, i1 = i0 + kTile < H ? i0 + kTile : H;
       const T *img = (const T *)p.x + (n * p.H * p.W + j) * p.C + c0;
       T *out = (T *)p.y + (n * p.H * p.W + j) * p.C + c0;
+      if (i1 - i0 == kTile) {
+        conv16_full_tile<T>(img + i0 * row_stride, out + i0 * row_stride, p.C, row_stride, i0 == 0, i1 == H, col_ok, w,
+                            b);
+        continue;
+      }
       // Row r's three columns into slot, for the rows the tile reads.
       auto fetch = [&](int r, Packed (&slot)[3]) {
         if (r < 0 || r >= H || r > i1) return;
