@@ -384,7 +384,7 @@ template <typename T, bool VEC>
 __global__ void __launch_bounds__(TOPK_THREADS, topk_filter_min_blocks<T, VEC>()) topk_filter_kernel(TopkParams p) {
   constexpr int NT = TOPK_THREADS, PER = TOPK_FILTER_ROW / NT, WARPS = NT / 32;
   static_assert(PER <= 32, "a thread's candidates are one 32-bit mask");
-  __shared__ unsigned long long cand[TOPK_FILTER_CAP];
+  __shared__ __align__(16) unsigned long long cand[TOPK_FILTER_CAP];  // 16: read two at a time
   __shared__ uint32_t warp_floor[WARPS];
   __shared__ TopkRadixShared s;
   constexpr int W = VEC ? zk_vec<T>::EPV : 1;  // elements a chunk (one load)
@@ -446,10 +446,17 @@ __global__ void __launch_bounds__(TOPK_THREADS, topk_filter_min_blocks<T, VEC>()
     }
     T *values = (T *)p.values + r * p.v_stride;
     uint32_t *indices = p.indices + r * p.i_stride;
+    // Each candidate's rank is the count of larger keys: n^2 compares a
+    // row (k = 50: ~100 candidates), read two keys a 16-byte broadcast.
     for (unsigned i = tid; i < n; i += NT) {
       const unsigned long long ki = cand[i];
       unsigned rank = 0;
-      for (unsigned c = 0; c < n; c++) rank += cand[c] > ki;
+      unsigned c = 0;
+      for (; c + 1 < n; c += 2) {
+        const ulonglong2 two = *reinterpret_cast<const ulonglong2 *>(cand + c);
+        rank += (two.x > ki) + (two.y > ki);
+      }
+      if (c < n) rank += cand[c] > ki;
       if (rank < p.k) {
         const uint32_t j = ~(uint32_t)ki;
         values[rank] = row[j];
