@@ -28,8 +28,8 @@
 // context's device workspace.  Step 5 reads the call's flag first and
 // writes nothing when an index was bad.  The all-equal worst case
 // serialises each column over M updates (inherent in the sequential
-// order); step 5 keeps up to four update rows in flight per thread to
-// hide their latency.
+// order); step 5 keeps four update rows in flight per thread to hide
+// their latency.
 //
 // deterministic = false with an f32 y: the call's flag from an index scan,
 // y zeroed (without accumulate) and one f32 atomicAdd per update element;
@@ -235,11 +235,16 @@ struct ScatterJob {
   const int *call_flag;   // nonzero: an index was bad, write nothing (null: none)
 };
 
-// E values of update row i at column j0, kept in storage form (a 16-bit
-// batch holds half the registers of its f32 values) until added.
-template <typename Tu, int E>
-__device__ __forceinline__ void load_update(const ScatterJob &j, uint32_t i, int64_t j0, zk_chunk<Tu, E> &u) {
-  u.load((const Tu *)j.updates + (int64_t)i * j.u_stride + j0);
+// E values of update row i at column j0 as f32.
+template <typename Tu, int E, bool VEC>
+__device__ __forceinline__ void load_update(const ScatterJob &j, uint32_t i, int64_t j0, float (&u)[E]) {
+  const Tu *p = (const Tu *)j.updates + (int64_t)i * j.u_stride + j0;
+  if constexpr (VEC) {
+    zk_ld_span<Tu, E>(p, u);
+  } else {
+#pragma unroll
+    for (int k = 0; k < E; k++) u[k] = zk_ld(p + k);
+  }
 }
 
 // Step 5: one work item per (destination row, unit of E columns).
@@ -267,20 +272,20 @@ __global__ void scatter_rows_kernel(ScatterJob j) {
 #pragma unroll
       for (int k = 0; k < E; k++) acc[k] = 0.0f;  // start = +0
     }
-    // Loads first, then the additions in order.  A last, partial batch is
-    // loaded at once too (predicated), not one update row per memory
-    // latency: a row's 5 to 7 updates cost two waits, not four.
-    for (; e < end; e += BATCH) {
-      int64_t in_batch = end - e;
-      zk_chunk<Tu, E> u[BATCH];
+    for (; e + BATCH <= end; e += BATCH) {  // loads first, then the additions in order
+      float u[BATCH][E];
+#pragma unroll
+      for (int b = 0; b < BATCH; b++) load_update<Tu, E, VEC>(j, j.order[e + b], j0, u[b]);
 #pragma unroll
       for (int b = 0; b < BATCH; b++)
-        if (b < in_batch) load_update(j, j.order[e + b], j0, u[b]);
 #pragma unroll
-      for (int b = 0; b < BATCH; b++)
-        if (b < in_batch)
+        for (int k = 0; k < E; k++) acc[k] = __fadd_rn(acc[k], u[b][k]);
+    }
+    for (; e < end; e++) {
+      float u[E];
+      load_update<Tu, E, VEC>(j, j.order[e], j0, u);
 #pragma unroll
-          for (int k = 0; k < E; k++) acc[k] = __fadd_rn(acc[k], u[b].get(k));
+      for (int k = 0; k < E; k++) acc[k] = __fadd_rn(acc[k], u[k]);
     }
     if constexpr (VEC) {
       zk_st_span<Ty, E>(y, acc);
