@@ -279,9 +279,6 @@ static int extra_cpu_equals_cuda(zk_ctx *ctx, zk_backend be, char *msg, size_t c
       {"fused_gather_add", 0, 700, 0, 3000, 256, 0, 0},  {"fused_gather_add", 0, 50, 0, 257, 33, 1, 1},
       {"fused_scatter_add", 0, 64, 0, 3000, 1024, 0, 0}, {"fused_scatter_add", 0, 5, 1, 2000, 64, 0, 1},
       {"fused_scatter_add", 1, 300, 0, 5000, 40, 0, 0},  {"fused_scatter_add", 0, 100, 0, 257, 33, 1, 1},
-      /* About 32 updates a row: rows on both sides of the CUDA ordering's
-       * short-segment limit, in the same blocks. */
-      {"fused_scatter_add", 0, 125, 0, 4000, 8, 0, 1},
   };
   if (be != ZK_BACKEND_CUDA) return 0;
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

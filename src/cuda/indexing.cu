@@ -9,27 +9,21 @@
 //
 // fused_scatter_add, deterministic (the default): the contract is the
 // sequential f32 sum over ascending i per destination row, so the work is
-// regrouped by destination instead of racing on it (a counting sort: the
-// keys are row numbers, so no radix passes are needed):
-//   1. count[key] += 1 per update by integer atomics (key = idx[i]; a bad
-//      index gets the key N and raises both the context's flag and a flag
-//      of this call), each update keeping the count it saw as its slot;
-//   2. first[] = the exclusive sum of count[] (CUB's scan);
-//   3. placed[first[key] + slot] = i: every row's updates in one segment,
-//      in the atomics' (run-dependent) order;
-//   4. order[] = each segment rearranged into ascending i, every update
-//      moved to its segment's start plus the number of smaller update
-//      numbers in it: the same order[] on every run;
-//   5. one work item per (destination row, 16-byte unit of updates) sums
-//      its updates in order[], starting from +0 or f32(y_old), and
+// regrouped by destination instead of racing on it:
+//   1. keys: key[i] = idx[i] (a bad index gets the key N, sorting last,
+//      and raises both the context's flag and a flag of this call), val[i] = i;
+//   2. CUB's radix sort of the (key, i) pairs over the bits N needs; the
+//      sort is stable, so each row's updates stay in ascending i;
+//   3. first[n] = the number of keys below n (a binary search per row);
+//   4. one work item per (destination row, 16-byte unit of updates) sums
+//      its updates in sorted order, starting from +0 or f32(y_old), and
 //      rounds once.  Every element is written by one thread, with the
 //      CPU's operation sequence: the bits match the CPU's on every run.
-// count, first, slot, placed, order and the scan's scratch come from the
-// context's device workspace.  Step 5 reads the call's flag first and
-// writes nothing when an index was bad.  The all-equal worst case
-// serialises each column over M updates (inherent in the sequential
-// order); step 5 keeps four update rows in flight per thread to hide
-// their latency.
+// Keys, values, first[] and the sort's scratch come from the context's
+// device workspace.  Step 4 reads the call's flag first and writes nothing
+// when an index was bad.  The all-equal worst case serialises each column
+// over M updates (inherent in the sequential order); step 4 keeps four
+// update rows in flight per thread to hide their latency.
 //
 // deterministic = false with an f32 y: the call's flag from an index scan,
 // y zeroed (without accumulate) and one f32 atomicAdd per update element;
@@ -38,7 +32,7 @@
 //
 // Entry points follow the slots of src/api/indexing.c.
 #include <limits.h>
-#include <cub/device/device_scan.cuh>
+#include <cub/device/device_radix_sort.cuh>
 #include "common.cuh"
 
 namespace {
@@ -129,98 +123,28 @@ zk_status launch_gather(zk_ctx *ctx, const zk_call *call, const GatherJob &j, bo
 
 // ----------------------------------------------------------- scatter-add
 
-// The destination of update i: idx[i], or N (a bucket after the rows) for
-// a bad index.
-__device__ __forceinline__ uint32_t key_of(const void *idx, bool i64, int64_t i, int64_t N) {
-  int64_t v = idx_at(idx, i64, i);
-  return (uint32_t)(v >= 0 && v < N ? v : N);
-}
-
-// Step 1: count[key] += 1 for every update, remembering the count seen
-// (its slot among the key's updates, in the atomics' order: fixed in step 4).
-__global__ void count_kernel(const void *idx, bool i64, int64_t M, int64_t N, uint32_t *count, uint32_t *slot,
-                             int *ctx_flag, int *call_flag) {
+// Step 1: sort keys and values; a bad index sorts last (key N).
+__global__ void keys_kernel(const void *idx, bool i64, int64_t M, int64_t N, uint32_t *keys, uint32_t *vals,
+                            int *ctx_flag, int *call_flag) {
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < M; i += (int64_t)gridDim.x * blockDim.x) {
-    uint32_t key = key_of(idx, i64, i, N);
-    if (key == N) raise_flags(ctx_flag, call_flag);
-    slot[i] = atomicAdd(count + key, 1u);
+    int64_t v = idx_at(idx, i64, i);
+    bool ok = v >= 0 && v < N;
+    if (!ok) raise_flags(ctx_flag, call_flag);
+    keys[i] = (uint32_t)(ok ? v : N);
+    vals[i] = (uint32_t)i;
   }
 }
 
-// Step 3: update i into its key's segment of placed[] (first[] the
-// exclusive sum of count[]), at the slot step 1 gave it.
-__global__ void place_kernel(const void *idx, bool i64, int64_t M, int64_t N, const uint32_t *first,
-                             const uint32_t *slot, uint32_t *placed) {
-  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < M; i += (int64_t)gridDim.x * blockDim.x)
-    placed[first[key_of(idx, i64, i, N)] + slot[i]] = (uint32_t)i;
-}
-
-// Step 4: each segment in ascending update number, whatever order the
-// atomics placed it in: update x goes to its segment's start plus the
-// number of the segment's updates below x (the numbers are distinct).
-// A block takes ORDER_THREADS × ORDER_PER_THREAD positions.  Segments up
-// to SHORT_SEGMENT updates (the usual case) are counted by each thread
-// from global memory (a few loads, mostly one sector); longer ones
-// against tiles of placed[] that the whole block stages in shared memory,
-// so the L2 reads a long segment once per block instead of once per
-// update.  Counting is L² compares a segment: for every index equal that
-// is about as slow as step 5's sequential sum of the segment, which it
-// precedes.
-constexpr int ORDER_THREADS = 512, ORDER_PER_THREAD = 8;
-constexpr uint32_t SHORT_SEGMENT = 32;
-
-__global__ void __launch_bounds__(ORDER_THREADS)
-    order_kernel(const void *idx, bool i64, int64_t M, int64_t N, const uint32_t *first, const uint32_t *count,
-                 const uint32_t *placed, uint32_t *order) {
-  __shared__ uint32_t tile[ORDER_THREADS];
-  __shared__ uint32_t long_lo, long_hi;  // the block's long segments span [long_lo, long_hi)
-  constexpr int64_t PER_BLOCK = (int64_t)ORDER_THREADS * ORDER_PER_THREAD;
-  for (int64_t base = blockIdx.x * PER_BLOCK; base < M; base += (int64_t)gridDim.x * PER_BLOCK) {
-    uint32_t x[ORDER_PER_THREAD], start[ORDER_PER_THREAD], len[ORDER_PER_THREAD], below[ORDER_PER_THREAD];
-#pragma unroll
-    for (int r = 0; r < ORDER_PER_THREAD; r++) {  // all the loads of a thread before any use
-      int64_t p = base + r * ORDER_THREADS + threadIdx.x;
-      len[r] = 0, below[r] = 0;
-      if (p < M) {
-        x[r] = placed[p];
-        uint32_t key = key_of(idx, i64, x[r], N);
-        start[r] = first[key], len[r] = count[key];
-      }
+// Step 3: first[n] = the number of sorted keys below n, n = 0 .. N.
+__global__ void first_kernel(const uint32_t *keys, int64_t M, int64_t N, uint32_t *first) {
+  for (int64_t n = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; n <= N; n += (int64_t)gridDim.x * blockDim.x) {
+    int64_t lo = 0, hi = M;
+    while (lo < hi) {
+      int64_t mid = lo + (hi - lo) / 2;
+      if ((int64_t)keys[mid] < n) lo = mid + 1;
+      else hi = mid;
     }
-    bool has_long = false;
-#pragma unroll
-    for (int r = 0; r < ORDER_PER_THREAD; r++) {
-      if (len[r] > SHORT_SEGMENT) {
-        has_long = true;
-      } else {
-        for (uint32_t k = 0; k < len[r]; k++) below[r] += placed[start[r] + k] < x[r];
-      }
-    }
-    if (__syncthreads_or(has_long)) {
-      if (threadIdx.x == 0) long_lo = UINT32_MAX, long_hi = 0;
-      __syncthreads();
-#pragma unroll
-      for (int r = 0; r < ORDER_PER_THREAD; r++)
-        if (len[r] > SHORT_SEGMENT) atomicMin(&long_lo, start[r]), atomicMax(&long_hi, start[r] + len[r]);
-      __syncthreads();
-      uint32_t lo = long_lo, hi = long_hi;
-      for (uint32_t t0 = lo; t0 < hi; t0 += ORDER_THREADS) {
-        uint32_t t1 = min(hi, t0 + ORDER_THREADS);
-        __syncthreads();  // the previous tile has been read
-        if (t0 + threadIdx.x < t1) tile[threadIdx.x] = placed[t0 + threadIdx.x];
-        __syncthreads();
-#pragma unroll
-        for (int r = 0; r < ORDER_PER_THREAD; r++) {
-          if (len[r] <= SHORT_SEGMENT) continue;
-          uint32_t a = max(start[r], t0), b = min(start[r] + len[r], t1);
-          for (uint32_t k = a; k < b; k++) below[r] += tile[k - t0] < x[r];
-        }
-      }
-    }
-#pragma unroll
-    for (int r = 0; r < ORDER_PER_THREAD; r++)
-      if (len[r]) order[start[r] + below[r]] = x[r];
-    __syncthreads();  // long_lo / long_hi and the tile are reused by the next turn
+    first[n] = (uint32_t)lo;
   }
 }
 
@@ -247,7 +171,7 @@ __device__ __forceinline__ void load_update(const ScatterJob &j, uint32_t i, int
   }
 }
 
-// Step 5: one work item per (destination row, unit of E columns).
+// Step 4: one work item per (destination row, unit of E columns).
 template <typename Tu, typename Ty, bool VEC>
 __global__ void scatter_rows_kernel(ScatterJob j) {
   constexpr int E = VEC ? zk_vec<Tu>::EPV : 1;
@@ -320,7 +244,7 @@ zk_status launch_rows_out(zk_ctx *ctx, const zk_call *call, const ScatterJob &j,
   }
 }
 
-// Step 5 for updates u into y (vectors when both views allow E = 16 bytes
+// Step 4 for updates u into y (vectors when both views allow E = 16 bytes
 // of updates per unit).
 zk_status launch_rows(zk_ctx *ctx, const zk_call *call, const ScatterJob &j, const zk_rows *u, const zk_rows *y) {
   int su = zk_dtype_size(u->dtype), sy = zk_dtype_size(y->dtype), E = 16 / su;
@@ -360,35 +284,34 @@ zk_status launch_atomic(zk_ctx *ctx, const zk_call *call, const zk_rows *idx, co
 
 size_t round_up(size_t n) { return (n + 255) & ~(size_t)255; }
 
-// Device scratch of one scatter call, carved from the context's workspace;
-// the call's flag and count[] lie together, zeroed by one memset.
+// Device scratch of one scatter call, carved from the context's workspace.
 struct ScatterScratch {
   int *call_flag;
-  uint32_t *count, *first;        // N + 1 each (the last: bad indices)
-  uint32_t *slot, *placed, *order;  // M each
-  void *scan_tmp;
-  size_t scan_bytes, zeroed_bytes;
+  uint32_t *keys[2], *vals[2], *first;
+  void *sort_tmp;
+  size_t sort_bytes;
 };
 
-zk_status scratch_of(zk_ctx *ctx, const zk_call *call, int64_t M, int64_t N, ScatterScratch *w) {
-  w->scan_bytes = 0;
+zk_status scratch_of(zk_ctx *ctx, const zk_call *call, int64_t M, int64_t N, int end_bit, ScatterScratch *w) {
+  cub::DoubleBuffer<uint32_t> k(nullptr, nullptr), v(nullptr, nullptr);
+  w->sort_bytes = 0;
   if (M > 0)
-    ZK_CUDA_TRY(call, cub::DeviceScan::ExclusiveSum(nullptr, w->scan_bytes, (const uint32_t *)nullptr,
-                                                    (uint32_t *)nullptr, N + 1, zk_cuda(ctx)->stream));
+    ZK_CUDA_TRY(call, cub::DeviceRadixSort::SortPairs(nullptr, w->sort_bytes, k, v, (int)M, 0, end_bit,
+                                                      zk_cuda(ctx)->stream));
   size_t flag = round_up(sizeof(int)), arr = round_up((size_t)M * sizeof(uint32_t));
-  size_t keys = M > 0 ? round_up((size_t)(N + 1) * sizeof(uint32_t)) : 0;
-  size_t total = flag + 2 * keys + 3 * arr + w->scan_bytes;
+  size_t first = round_up((size_t)(N + 1) * sizeof(uint32_t)), total = flag + 4 * arr + first + w->sort_bytes;
   zk_status s;
   char *base = (char *)zk_cuda_workspace(ctx, call, total, &s);
   if (!base) return s;
-  w->zeroed_bytes = flag + keys;
-  w->call_flag = (int *)base, base += flag;
-  w->count = (uint32_t *)base, base += keys;
-  w->first = (uint32_t *)base, base += keys;
-  w->slot = (uint32_t *)base, base += arr;
-  w->placed = (uint32_t *)base, base += arr;
-  w->order = (uint32_t *)base, base += arr;
-  w->scan_tmp = w->scan_bytes ? base : nullptr;
+  w->call_flag = (int *)base;
+  base += flag;
+  for (int b = 0; b < 2; b++) {
+    w->keys[b] = (uint32_t *)base, base += arr;
+    w->vals[b] = (uint32_t *)base, base += arr;
+  }
+  w->first = (uint32_t *)base;
+  base += first;
+  w->sort_tmp = w->sort_bytes ? base : nullptr;
   return ZK_OK;
 }
 
@@ -397,8 +320,8 @@ zk_status scatter(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
   int64_t M = idx->cols, N = y->rows, D = y->cols;
   bool accumulate = a->i[0] != 0, deterministic = a->i[1] != 0;
   if (D == 0 || N == 0) return launch_check(ctx, call, idx, N, nullptr);  // nothing to write
-  // Keys and update numbers are 32 bits (the key N included), positions
-  // in order[] below 2^31.
+  // Keys and update numbers are 32 bits (the key N included), the sort's
+  // item count an int.
   if (M > INT_MAX || N >= (int64_t)UINT32_MAX)
     return zk_fail(call, ZK_ERR_UNSUPPORTED,
                    "%lld updates into %lld rows: the CUDA scatter sorts at most %d updates into fewer than %u rows",
@@ -406,14 +329,16 @@ zk_status scatter(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
   ScatterJob j = {u->data, y->data, u->stride, y->stride, N, D, nullptr, nullptr, accumulate, nullptr};
   if (M == 0) return launch_rows(ctx, call, j, u, y);  // y = +0 (the API skips M = 0 with accumulate)
 
+  int end_bit = 0;
+  while (end_bit < 32 && (N >> end_bit) != 0) end_bit++;  // the bits of the largest key, N
   cudaStream_t stream;
   zk_status s = zk_cuda_enter(ctx, call, &stream);  // the device for CUB's query and the workspace
   if (s != ZK_OK) return s;
   bool atomic = !deterministic && y->dtype == ZK_F32;
   ScatterScratch w;  // the atomic path needs only the call's flag
-  s = scratch_of(ctx, call, atomic ? 0 : M, N, &w);
+  s = scratch_of(ctx, call, atomic ? 0 : M, atomic ? 0 : N, end_bit, &w);
   if (s != ZK_OK) return s;
-  ZK_CUDA_TRY(call, cudaMemsetAsync(w.call_flag, 0, w.zeroed_bytes, stream));
+  ZK_CUDA_TRY(call, cudaMemsetAsync(w.call_flag, 0, sizeof(int), stream));
   j.call_flag = w.call_flag;
   const int threads = 256;
 
@@ -428,20 +353,15 @@ zk_status scatter(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
     }
   }
 
-  bool i64 = idx->dtype == ZK_I64;
-  unsigned grid = zk_grid_for(ctx, M, threads);
-  count_kernel<<<grid, threads, 0, stream>>>(idx->data, i64, M, N, w.count, w.slot, zk_cuda(ctx)->error_flag,
-                                             w.call_flag);
+  keys_kernel<<<zk_grid_for(ctx, M, threads), threads, 0, stream>>>(idx->data, idx->dtype == ZK_I64, M, N, w.keys[0],
+                                                                     w.vals[0], zk_cuda(ctx)->error_flag, w.call_flag);
   ZK_CUDA_TRY(call, cudaGetLastError());
-  ZK_CUDA_TRY(call, cub::DeviceScan::ExclusiveSum(w.scan_tmp, w.scan_bytes, (const uint32_t *)w.count, w.first, N + 1,
-                                                  stream));
-  place_kernel<<<grid, threads, 0, stream>>>(idx->data, i64, M, N, w.first, w.slot, w.placed);
-  ZK_CUDA_TRY(call, cudaGetLastError());
-  unsigned order_grid = zk_grid_for(ctx, zk_div_up(M, ORDER_PER_THREAD), ORDER_THREADS);
-  order_kernel<<<order_grid, ORDER_THREADS, 0, stream>>>(idx->data, i64, M, N, w.first, w.count, w.placed, w.order);
+  cub::DoubleBuffer<uint32_t> keys(w.keys[0], w.keys[1]), vals(w.vals[0], w.vals[1]);
+  ZK_CUDA_TRY(call, cub::DeviceRadixSort::SortPairs(w.sort_tmp, w.sort_bytes, keys, vals, (int)M, 0, end_bit, stream));
+  first_kernel<<<zk_grid_for(ctx, N + 1, threads), threads, 0, stream>>>(keys.Current(), M, N, w.first);
   ZK_CUDA_TRY(call, cudaGetLastError());
   j.first = w.first;
-  j.order = w.order;
+  j.order = vals.Current();
   return launch_rows(ctx, call, j, u, y);
 }
 
