@@ -658,7 +658,9 @@ static int extra_paged_one_token(zk_ctx *ctx, zk_backend b, char *msg, size_t ca
 /* Paged attention at the decode shapes of CUDA's reduce-scatter kernel
  * (16-byte chunks, one a lane, 8 or 16 lanes a token, 4 or 8 heads a KV
  * head): several splits, a last step with masked tokens, lanes past a row
- * of D = 80, each cache dtype, and a grid of few CTAs (longer splits).
+ * of D = 80, each cache dtype, and a grid of few CTAs (longer splits); and
+ * D = 256 over several splits (the vector split kernel and a combine of
+ * more than one block of elements).
  * {L, BS, G, D, q, kv, strided}. */
 static int extra_paged_decode_shapes(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
   static const struct {
@@ -670,6 +672,7 @@ static int extra_paged_decode_shapes(zk_ctx *ctx, zk_backend b, char *msg, size_
       {1025, 3, 4, 64, ZK_F16, ZK_F16, 1},     {513, 32, 8, 64, ZK_BF16, ZK_BF16, 0},
       {600, 16, 4, 64, ZK_F32, ZK_F32, 0},     {900, 16, 4, 80, ZK_BF16, ZK_BF16, 1},
       {50000, 16, 4, 128, ZK_BF16, ZK_BF16, 0}, /* CUDA: 6 units x 49 splits of 1024 (few CTAs) */
+      {2100, 16, 2, 256, ZK_BF16, ZK_BF16, 0},  /* CUDA: the combine over two 128-element blocks of D */
   };
   for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
     zk_op_test t = variant(OP_PAGED, NAN, (double)(cases[i].L + 1), (double)cases[i].BS, (double)cases[i].G);
