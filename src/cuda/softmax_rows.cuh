@@ -124,7 +124,12 @@ struct SoftmaxFwd : Side {
   static __device__ __forceinline__ float neutral(int) { return -INFINITY; }
   static __device__ __forceinline__ Pair identity() { return {-INFINITY, 0.0f}; }
   // e^(m - to) for m <= to; exactly 1 when equal (also both -Inf: no NaN).
-  static __device__ __forceinline__ float rescale(float m, float to) { return m == to ? 1.0f : zk_exp_f(m - to); }
+  // Through ex2 (a select, not expf's branches): the group reduction
+  // rescales twice a combine, 10-15 combines a row, which cost as much
+  // issue as a 16-bit thread's 32 elements.
+  static __device__ __forceinline__ float rescale(float m, float to) {
+    return m == to ? 1.0f : zk_exp_shifted(m, to);
+  }
   static __device__ __forceinline__ Pair combine(Pair x, Pair y) {
     float m = max_nan(x.a, y.a);
     return {m, __fmul_rn(x.b, rescale(x.a, m)) + __fmul_rn(y.b, rescale(y.a, m))};
