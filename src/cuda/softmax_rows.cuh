@@ -404,8 +404,8 @@ struct RowsParams {
 template <class Op, typename T, int W, int K, bool ONE_TILE, int MAXT = (ONE_TILE ? 512 : 1024), bool PACKED = false>
 __global__ void __launch_bounds__(MAXT) softmax_rows_kernel(RowsParams p, Op op) {
   static_assert(K % W == 0, "whole chunks per thread");
-  static_assert(!PACKED || (ONE_TILE && !Op::ROW_OUT && Op::NIN == 1 && sizeof(T) == 2 && W == zk_vec<T>::EPV),
-                "packed rows: one tile of 16-bit vectors, one input, a row of outputs");
+  static_assert(!PACKED || ((ONE_TILE || Op::ROW_OUT) && Op::NIN == 1 && sizeof(T) == 2 && W == zk_vec<T>::EPV),
+                "packed rows: 16-bit vectors of one input, in one tile unless nothing is re-read");
   constexpr int NIN = Op::NIN, NC = K / W;
   __shared__ Pair red[32];
   __shared__ Pair cross[2];
@@ -444,7 +444,7 @@ __global__ void __launch_bounds__(MAXT) softmax_rows_kernel(RowsParams p, Op op)
     const T *in[NIN];
     T *out;
     const typename Op::Row row = op.row(rr);
-    if constexpr (PACKED) {
+    if constexpr (PACKED && !Op::ROW_OUT) {
       const int limit = tile_at(0, in, out);
       zk_vec<T> c[NC];
       load_packed<Op, T, NC>(op, row, c, in[0], 0, first, width, limit);
@@ -458,8 +458,14 @@ __global__ void __launch_bounds__(MAXT) softmax_rows_kernel(RowsParams p, Op op)
     Pair own = Op::identity();
     for (int64_t t = 0; t < tiles; t++) {
       const int limit = tile_at(t, in, out);
-      load_tile<Op, T, W, K>(op, row, v, bits, in, t * tile, first, width, limit);
-      op.accumulate(own, v);
+      if constexpr (PACKED) {  // a row value: each tile folded from its storage form, then dropped
+        zk_vec<T> c[NC];
+        load_packed<Op, T, NC>(op, row, c, in[0], t * tile, first, width, limit);
+        own = Op::combine(own, op.accumulate_packed(c));
+      } else {
+        load_tile<Op, T, W, K>(op, row, v, bits, in, t * tile, first, width, limit);
+        op.accumulate(own, v);
+      }
     }
     const typename Op::Out o = op.finish(group_reduce<Op>(own, G, C, red, cross, parity), own, row);
     if constexpr (Op::ROW_OUT) {
@@ -559,13 +565,19 @@ using rows_kernel_fn = void (*)(RowsParams, Op);
 
 // packed: the op and the launch allow packed rows (16-bit vector rows of
 // a PACKABLE op whose parameters allow it); taken for one-tile plans of
-// kmax elements a thread in one block.
+// kmax elements a thread in one block, and for the warp-tiles plan (a row
+// value: its 71 registers held 7 blocks an SM, a 2.2-wave grid at 8192 x
+// 4096).
 template <class Op, typename T, int W>
 static rows_kernel_fn<Op> kernel_for(const Plan &pl, bool packed) {
   constexpr int KMAX = Op::kmax(W);
-  if constexpr (Op::PACKABLE && !Op::ROW_OUT && sizeof(T) == 2 && W == zk_vec<T>::EPV)
-    if (packed && pl.one_tile && pl.cluster == 1 && pl.k == KMAX)
-      return softmax_rows_kernel<Op, T, W, KMAX, true, 512, true>;
+  if constexpr (Op::PACKABLE && sizeof(T) == 2 && W == zk_vec<T>::EPV) {
+    if constexpr (!Op::ROW_OUT)
+      if (packed && pl.one_tile && pl.cluster == 1 && pl.k == KMAX)
+        return softmax_rows_kernel<Op, T, W, KMAX, true, 512, true>;
+    if constexpr (Op::ROW_OUT)
+      if (packed && pl.warp_tiles) return softmax_rows_kernel<Op, T, W, KMAX, false, WARP_TILES_THREADS, true>;
+  }
   if constexpr (Op::ROW_OUT)
     if (pl.warp_tiles) return softmax_rows_kernel<Op, T, W, KMAX, false, WARP_TILES_THREADS>;
   if (!pl.one_tile) return softmax_rows_kernel<Op, T, W, KMAX, false>;
