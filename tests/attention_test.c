@@ -494,13 +494,14 @@ static int extra_lse_many_rows(zk_ctx *ctx, zk_backend b, char *msg, size_t cap)
 /* Masking rules of both masked forwards, M ∈ {1, Sq, R} under R = 12 rows,
  * NaN at every masked entry of x: the tolerance check (NaN nowhere, as the
  * reference never reads them), then masked entries and fully masked rows
- * exactly 0. */
+ * exactly 0.  1032: 16-byte rows of a block a row with padded chunks (the
+ * CUDA packed 16-bit path). */
 static int extra_masking(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
-  static const int64_t cols[] = {1, 33, 4097};
+  static const int64_t cols[] = {1, 33, 4097, 1032};
   for (int op = OP_MASKED; op <= OP_SCALE_MASK; op++)
     for (int m = M_ONE; m <= M_FULL; m++)
       for (int d = 0; d < 3; d++)
-        for (int ci = 0; ci < 3; ci++) {
+        for (int ci = 0; ci < 4; ci++) {
           zk_op_test t = variant(op, NAN, m, X_NAN_MASKED, NAN);
           zk_case_opts o = opts(b, dtypes[d], dtypes[d], 12, cols[ci], ci == 1, (uint64_t)(50 + op * 64 + m * 16 + d * 4 + ci));
           zk_case c;
@@ -517,22 +518,27 @@ static int extra_masking(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
 }
 
 /* Edge rows under the mask (all -Inf kept, one finite, NaN, +Inf) and
- * scale ∈ {0.125, 1, -1} (scale -1 turns kept -Inf into +Inf: NaN rows):
- * NaN, Inf and zeros exactly where the reference has them. */
+ * scale ∈ {0.125, 1, -1, 0} (scale -1 turns kept -Inf into +Inf: NaN
+ * rows): NaN, Inf and zeros exactly where the reference has them.  Rows of
+ * 257 (strided at scale 1) and of 1032 (16-byte rows: the CUDA packed
+ * 16-bit path, or its fallback at scale 0). */
 static int extra_scales_and_edges(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
-  static const double scales[] = {0.125, 1, -1};
-  for (int si = 0; si < 3; si++)
+  static const double scales[] = {0.125, 1, -1, 0};
+  static const int64_t cols[] = {257, 1032};
+  for (int si = 0; si < 4; si++)
     for (int d = 0; d < 3; d++)
-      for (int fill = X_RANDOM; fill <= X_EDGE; fill += X_EDGE) {
-        zk_op_test t = variant(OP_SCALE_MASK, scales[si], M_FULL, fill, NAN);
-        zk_case_opts o = opts(b, dtypes[d], dtypes[d], 12, 257, si == 1, (uint64_t)(300 + si * 8 + d * 2 + fill));
-        zk_case c;
-        int fail = run_kept(&t, ctx, &o, &c, msg, cap) || exact_where_special(&c, 2, 1, msg, cap);
-        zk_case_free(&c);
-        if (fail) return 1;
-        zk_op_test g = variant(OP_SCALE_MASK_GRAD, scales[si], NAN, NAN, NAN);
-        if (zk_run_case(&g, ctx, &o, msg, cap)) return 1;
-      }
+      for (int ci = 0; ci < 2; ci++)
+        for (int fill = X_RANDOM; fill <= X_EDGE; fill += X_EDGE) {
+          zk_op_test t = variant(OP_SCALE_MASK, scales[si], M_FULL, fill, NAN);
+          zk_case_opts o = opts(b, dtypes[d], dtypes[d], 12, cols[ci], si == 1 && ci == 0,
+                                (uint64_t)(300 + si * 8 + d * 2 + fill + ci * 64));
+          zk_case c;
+          int fail = run_kept(&t, ctx, &o, &c, msg, cap) || exact_where_special(&c, 2, 1, msg, cap);
+          zk_case_free(&c);
+          if (fail) return 1;
+          zk_op_test g = variant(OP_SCALE_MASK_GRAD, scales[si], NAN, NAN, NAN);
+          if (zk_run_case(&g, ctx, &o, msg, cap)) return 1;
+        }
   return 0;
 }
 

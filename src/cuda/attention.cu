@@ -100,6 +100,36 @@ struct ScaleMask : RowOpBase {
 #pragma unroll
     for (int e = 0; e < W; e++) v[at + e] = keep<W>(bits, e) ? scale * v[at + e] : -INFINITY;
   }
+
+  // Packed rows: a dropped element becomes the infinity that scale turns
+  // into -Inf (so not for scale 0), selected a pair of elements at a time
+  // from the mask bytes without unpacking either.
+  bool packed_ok() const { return scale != 0.0f; }
+  __device__ __forceinline__ float z(float x) const { return scale * x; }
+  template <typename T>
+  __device__ __forceinline__ uint32_t dropped_pair() const { return zk_inf_pair<T>(scale > 0.0f); }
+  template <int W, typename T>
+  __device__ __forceinline__ void apply_packed(const Bits<W> &bits, zk_vec<T> &c) const {
+    static_assert(W == 8 && sizeof(T) == 2, "a 16-byte chunk of 16-bit elements");
+    if constexpr (MASK) {
+      const uint32_t dropped = dropped_pair<T>();
+      uint32_t w[4] = {c.raw.x, c.raw.y, c.raw.z, c.raw.w};
+#pragma unroll
+      for (int h = 0; h < 2; h++) {
+        const uint32_t m = (uint32_t)(bits.b >> (32 * h));
+        const uint32_t kept = ((m & 0x7f7f7f7fu) + 0x7f7f7f7fu) | m;  // bit 7 of a byte: nonzero
+#pragma unroll
+        for (int p = 0; p < 2; p++) {
+          // Bytes 2p, 2p+1's bit 7 spread over the pair's two halves.
+          uint32_t keep16;
+          asm("prmt.b32 %0, %1, 0, %2;" : "=r"(keep16) : "r"(kept), "r"(p ? 0xbbaau : 0x9988u));
+          uint32_t &x = w[2 * h + p];
+          x = (x & keep16) | (dropped & ~keep16);
+        }
+      }
+      c.raw = make_uint4(w[0], w[1], w[2], w[3]);
+    }
+  }
 };
 
 template <bool MASK>
@@ -130,6 +160,7 @@ struct Lse : SoftmaxFwd<true> {
 // dy (any float dtype).  lse = -Inf (all -Inf row) gives 0; a NaN row NaN;
 // a +Inf row e^(x - Inf): NaN at the +Inf entries, 0 elsewhere (times dy).
 struct LseGrad : SoftmaxFwd<false> {
+  static constexpr bool PACKABLE = false;  // its own output
   const void *dy;
   int64_t dy_stride;
   zk_dtype dy_dtype;
