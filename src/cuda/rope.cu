@@ -144,18 +144,6 @@ __device__ __forceinline__ void copy_unit(const Ti *x, int64_t in_head, To *y, i
   }
 }
 
-// Asks L2 for the 128-byte lines of the first nh of G head rows (row_bytes
-// each, head_bytes apart), a line a thread of the row: a hint that holds
-// no registers while the data comes.
-template <int G>
-__device__ __forceinline__ void prefetch_rows(const void *row, int64_t head_bytes, int nh, int64_t row_bytes) {
-  for (int64_t off = threadIdx.x * 128; off < row_bytes; off += blockDim.x * 128) {
-#pragma unroll
-    for (int h = 0; h < G; h++)
-      if (h < nh) asm volatile("prefetch.global.L2 [%0];" ::"l"((const char *)row + h * head_bytes + off));
-  }
-}
-
 // E: elements of a unit (16 bytes of Ti), or 1 on the scalar path.  Thread
 // row w of a part (its block's rank in the part · blockDim.y + threadIdx.y)
 // serves token w / groups, heads from (w mod groups)·G.  The job is a
@@ -171,17 +159,12 @@ __global__ void __launch_bounds__(256) rope_kernel(const __grid_constant__ RopeJ
   int64_t w = (int64_t)(blockIdx.x - pt.first_block) * blockDim.y + threadIdx.y;
   if (w >= pt.rows) return;
   int64_t t = zk_idiv(w, groups), h0 = (w - t * groups) * G, p, slot;
-  const int nh = pt.heads - h0 < G ? (int)(pt.heads - h0) : G;
-  const Ti *x = (const Ti *)pt.in + t * pt.in_stride + h0 * pt.in_head;
-  // A position from memory and its checks come before the loads of x;
-  // the prefetch starts the x rows' fetch first, so that it overlaps that
-  // dependent load rather than following it (x rows are addressed by t:
-  // in bounds whatever the position).
-  if (j.at.pos) prefetch_rows<G>(x, pt.in_head * (int64_t)sizeof(Ti), nh, j.D * (int64_t)sizeof(Ti));
   if (!resolve(j.at, t, p, slot)) {
     if (threadIdx.x == 0) atomicOr(j.error_flag, 1);
     return;
   }
+  const int nh = pt.heads - h0 < G ? (int)(pt.heads - h0) : G;
+  const Ti *x = (const Ti *)pt.in + t * pt.in_stride + h0 * pt.in_head;
   To *y = (To *)pt.out + (pt.to_slot ? slot : t) * pt.out_stride + h0 * pt.out_head;
   int tab_bytes = j.tab == ZK_F32 ? 4 : 2;
   const void *cr = (const char *)j.cos + p * j.cos_stride * tab_bytes;
