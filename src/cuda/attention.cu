@@ -298,19 +298,6 @@ __device__ __forceinline__ void unrolled(F &&f) {
   unrolled_impl(f, std::make_integer_sequence<int, N>{});
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-// Programmatic dependent launch (sm_90): the split kernel tells the
-// runtime that the combine kernel may be scheduled (its wait still holds
-// it until the split grid has finished and its writes are visible).
-__device__ __forceinline__ void allow_dependent_launch() {
-#if __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void wait_for_primary_grid() {
-#if __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
 template <int PENDING>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING)); }
 
@@ -795,7 +782,7 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
     stage = stage + 1 == ST ? 0 : stage + 1;
   }
   cp_async_wait<0>();  // nothing of this thread's still lands in what the merge buffer aliases
-  allow_dependent_launch();  // the combine's CTAs may take free slots during the merges
+  zk_allow_dependent_launch();  // the combine's CTAs may take free slots during the merges
 
   // Every lane of the group gets each head's state: the max (the same in
   // the head's TT lanes) and the sum of the head's partial sums.
@@ -837,7 +824,7 @@ __global__ void __launch_bounds__(COMBINE_THREADS, 6) paged_combine_kernel(Paged
   if (bad_length(p, L)) return;
   const int64_t nsplit = (L + p.part - 1) / p.part;
   if (nsplit <= 1) return;
-  wait_for_primary_grid();  // launched early (programmatic): the splits' partials are complete from here
+  zk_wait_for_primary_grid();  // launched early (programmatic): the splits' partials are complete from here
   const int64_t base = bh * p.splits;
   const float *ws_m = p.ws_m + base, *ws_l = p.ws_l + base;
 
@@ -1041,23 +1028,8 @@ zk_status launch_split(const zk_call *call, cudaStream_t stream, const PagedPara
 // exited) and wait in the kernel for the split grid's end, so its launch
 // latency and the split CTAs' merges overlap (a small grid's few µs).
 void launch_combine(zk_ctx *ctx, cudaStream_t stream, const PagedParams &p) {
-  const unsigned grid = zk_div_up(p.B * p.H, COMBINE_WARPS);
-  int major = 0;
-  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, zk_cuda(ctx)->device) == cudaSuccess &&
-      major >= 9) {
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(grid);
-    cfg.blockDim = dim3(COMBINE_THREADS);
-    cfg.stream = stream;
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[0].val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = attr;
-    cfg.numAttrs = 1;
-    if (cudaLaunchKernelEx(&cfg, paged_combine_kernel, p) == cudaSuccess) return;
-  }
-  cudaGetLastError();  // a refused attribute: the ordinary launch instead
-  paged_combine_kernel<<<grid, COMBINE_THREADS, 0, stream>>>(p);
+  zk_launch_dependent(ctx, paged_combine_kernel, dim3(zk_div_up(p.B * p.H, COMBINE_WARPS)), dim3(COMBINE_THREADS), 0,
+                      stream, p);
 }
 
 template <typename Tkv>

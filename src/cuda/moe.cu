@@ -468,6 +468,8 @@ __device__ __forceinline__ void start_counters(const DispatchJob &j, int64_t chu
 template <bool SCATTER>
 __global__ void dispatch_walk_kernel(DispatchJob j) {
   extern __shared__ int warp_counters[];
+  zk_wait_for_primary_grid();   // the second walk is a dependent launch: the scan's counts first
+  zk_allow_dependent_launch();  // the next kernel's CTAs may be scheduled now (they wait for this grid)
   const int64_t warp = threadIdx.x >> 5, chunk = (int64_t)blockIdx.x * (blockDim.x >> 5) + warp;
   if (chunk >= j.chunks) return;
   const int lane = threadIdx.x & 31;
@@ -525,6 +527,8 @@ __global__ void dispatch_walk_kernel(DispatchJob j) {
 // all on one SM.)
 #define SCAN_TILES 8
 __global__ void __launch_bounds__(DISPATCH_SCAN_WARPS * 32) dispatch_scan_kernel(DispatchJob j) {
+  zk_wait_for_primary_grid();  // a dependent launch: the first walk's counts first
+  zk_allow_dependent_launch();
   const int lane = threadIdx.x & 31;
   const int64_t e = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
   if (e >= j.E) return;
@@ -560,6 +564,7 @@ __global__ void __launch_bounds__(ROW_THREADS) copy_rows_kernel(const char *__re
                                                                 char *__restrict__ out, int64_t out_stride,
                                                                 const int32_t *__restrict__ row_of, int64_t K,
                                                                 int64_t units) {
+  zk_wait_for_primary_grid();  // a dependent launch: the second walk's rows first
   const int64_t n = blockIdx.x;
   const U *from = (const U *)(x + n * x_stride);
   const int32_t *rows = row_of + n * K;
@@ -627,10 +632,14 @@ zk_status dispatch(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
   const int warps = DISPATCH_WARPS;
   const unsigned walk_blocks = zk_div_up(chunks, warps);
   const size_t smem = shared ? (size_t)warps * (size_t)E * sizeof(int) : 0;
+  // The kernels after the first are dependent launches (common.cuh): each
+  // one's launch and start overlap the tail of the one before, a few µs a
+  // boundary that the short index kernels would otherwise pay in full.
   dispatch_walk_kernel<false><<<walk_blocks, warps * 32, smem, stream>>>(j);
   if (E > 0)  // E = 0: every id is bad, the offsets one 0
-    dispatch_scan_kernel<<<zk_div_up(E, DISPATCH_SCAN_WARPS), DISPATCH_SCAN_WARPS * 32, 0, stream>>>(j);
-  dispatch_walk_kernel<true><<<walk_blocks, warps * 32, smem, stream>>>(j);
+    zk_launch_dependent(ctx, dispatch_scan_kernel, dim3(zk_div_up(E, DISPATCH_SCAN_WARPS)),
+                        dim3(DISPATCH_SCAN_WARPS * 32), 0, stream, j);
+  zk_launch_dependent(ctx, dispatch_walk_kernel<true>, dim3(walk_blocks), dim3(warps * 32), smem, stream, j);
   if (zk_present(x_perm) && x->cols > 0) {
     int es = zk_dtype_size(x->dtype);
     int64_t bytes = x->cols * es;
@@ -638,14 +647,14 @@ zk_status dispatch(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
     char *out = (char *)x_perm->data;
     const int64_t xs_stride = x->stride * es, out_stride = x_perm->stride * es;
     if (zk_rows_vec_ok(x) && zk_rows_vec_ok(x_perm))
-      copy_rows_kernel<uint4><<<(unsigned)N, copy_threads(bytes / 16), 0, stream>>>(xs, xs_stride, out, out_stride,
-                                                                                   j.row_of, K, bytes / 16);
+      zk_launch_dependent(ctx, copy_rows_kernel<uint4>, dim3((unsigned)N), dim3(copy_threads(bytes / 16)), 0, stream,
+                          xs, xs_stride, out, out_stride, (const int32_t *)j.row_of, K, bytes / 16);
     else if (es == 4)
-      copy_rows_kernel<uint32_t><<<(unsigned)N, copy_threads(bytes / 4), 0, stream>>>(xs, xs_stride, out, out_stride,
-                                                                                    j.row_of, K, bytes / 4);
+      zk_launch_dependent(ctx, copy_rows_kernel<uint32_t>, dim3((unsigned)N), dim3(copy_threads(bytes / 4)), 0, stream,
+                          xs, xs_stride, out, out_stride, (const int32_t *)j.row_of, K, bytes / 4);
     else
-      copy_rows_kernel<uint16_t><<<(unsigned)N, copy_threads(bytes / 2), 0, stream>>>(
-          xs, xs_stride, out, out_stride, j.row_of, K, bytes / 2);
+      zk_launch_dependent(ctx, copy_rows_kernel<uint16_t>, dim3((unsigned)N), dim3(copy_threads(bytes / 2)), 0, stream,
+                          xs, xs_stride, out, out_stride, (const int32_t *)j.row_of, K, bytes / 2);
   }
   return ZK_CUDA_LAUNCHED(call);
 }
