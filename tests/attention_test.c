@@ -494,13 +494,14 @@ static int extra_lse_many_rows(zk_ctx *ctx, zk_backend b, char *msg, size_t cap)
 /* Masking rules of both masked forwards, M ∈ {1, Sq, R} under R = 12 rows,
  * NaN at every masked entry of x: the tolerance check (NaN nowhere, as the
  * reference never reads them), then masked entries and fully masked rows
- * exactly 0. */
+ * exactly 0.  1032: 16-byte rows of a block a row with padded chunks (the
+ * CUDA packed 16-bit path). */
 static int extra_masking(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
-  static const int64_t cols[] = {1, 33, 4097};
+  static const int64_t cols[] = {1, 33, 4097, 1032};
   for (int op = OP_MASKED; op <= OP_SCALE_MASK; op++)
     for (int m = M_ONE; m <= M_FULL; m++)
       for (int d = 0; d < 3; d++)
-        for (int ci = 0; ci < 3; ci++) {
+        for (int ci = 0; ci < 4; ci++) {
           zk_op_test t = variant(op, NAN, m, X_NAN_MASKED, NAN);
           zk_case_opts o = opts(b, dtypes[d], dtypes[d], 12, cols[ci], ci == 1, (uint64_t)(50 + op * 64 + m * 16 + d * 4 + ci));
           zk_case c;
@@ -517,22 +518,27 @@ static int extra_masking(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
 }
 
 /* Edge rows under the mask (all -Inf kept, one finite, NaN, +Inf) and
- * scale ∈ {0.125, 1, -1} (scale -1 turns kept -Inf into +Inf: NaN rows):
- * NaN, Inf and zeros exactly where the reference has them. */
+ * scale ∈ {0.125, 1, -1, 0} (scale -1 turns kept -Inf into +Inf: NaN
+ * rows): NaN, Inf and zeros exactly where the reference has them.  Rows of
+ * 257 (strided at scale 1) and of 1032 (16-byte rows: the CUDA packed
+ * 16-bit path, or its fallback at scale 0). */
 static int extra_scales_and_edges(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
-  static const double scales[] = {0.125, 1, -1};
-  for (int si = 0; si < 3; si++)
+  static const double scales[] = {0.125, 1, -1, 0};
+  static const int64_t cols[] = {257, 1032};
+  for (int si = 0; si < 4; si++)
     for (int d = 0; d < 3; d++)
-      for (int fill = X_RANDOM; fill <= X_EDGE; fill += X_EDGE) {
-        zk_op_test t = variant(OP_SCALE_MASK, scales[si], M_FULL, fill, NAN);
-        zk_case_opts o = opts(b, dtypes[d], dtypes[d], 12, 257, si == 1, (uint64_t)(300 + si * 8 + d * 2 + fill));
-        zk_case c;
-        int fail = run_kept(&t, ctx, &o, &c, msg, cap) || exact_where_special(&c, 2, 1, msg, cap);
-        zk_case_free(&c);
-        if (fail) return 1;
-        zk_op_test g = variant(OP_SCALE_MASK_GRAD, scales[si], NAN, NAN, NAN);
-        if (zk_run_case(&g, ctx, &o, msg, cap)) return 1;
-      }
+      for (int ci = 0; ci < 2; ci++)
+        for (int fill = X_RANDOM; fill <= X_EDGE; fill += X_EDGE) {
+          zk_op_test t = variant(OP_SCALE_MASK, scales[si], M_FULL, fill, NAN);
+          zk_case_opts o = opts(b, dtypes[d], dtypes[d], 12, cols[ci], si == 1 && ci == 0,
+                                (uint64_t)(300 + si * 8 + d * 2 + fill + ci * 64));
+          zk_case c;
+          int fail = run_kept(&t, ctx, &o, &c, msg, cap) || exact_where_special(&c, 2, 1, msg, cap);
+          zk_case_free(&c);
+          if (fail) return 1;
+          zk_op_test g = variant(OP_SCALE_MASK_GRAD, scales[si], NAN, NAN, NAN);
+          if (zk_run_case(&g, ctx, &o, msg, cap)) return 1;
+        }
   return 0;
 }
 
@@ -658,7 +664,9 @@ static int extra_paged_one_token(zk_ctx *ctx, zk_backend b, char *msg, size_t ca
 /* Paged attention at the decode shapes of CUDA's reduce-scatter kernel
  * (16-byte chunks, one a lane, 8 or 16 lanes a token, 4 or 8 heads a KV
  * head): several splits, a last step with masked tokens, lanes past a row
- * of D = 80, each cache dtype, and a grid of few CTAs (longer splits).
+ * of D = 80, each cache dtype, and a grid of few CTAs (longer splits); and
+ * D = 256 over several splits (the vector split kernel and a combine of
+ * more than one block of elements).
  * {L, BS, G, D, q, kv, strided}. */
 static int extra_paged_decode_shapes(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
   static const struct {
@@ -670,6 +678,7 @@ static int extra_paged_decode_shapes(zk_ctx *ctx, zk_backend b, char *msg, size_
       {1025, 3, 4, 64, ZK_F16, ZK_F16, 1},     {513, 32, 8, 64, ZK_BF16, ZK_BF16, 0},
       {600, 16, 4, 64, ZK_F32, ZK_F32, 0},     {900, 16, 4, 80, ZK_BF16, ZK_BF16, 1},
       {50000, 16, 4, 128, ZK_BF16, ZK_BF16, 0}, /* CUDA: 6 units x 49 splits of 1024 (few CTAs) */
+      {2100, 16, 2, 256, ZK_BF16, ZK_BF16, 0},  /* CUDA: the combine over two 128-element blocks of D */
   };
   for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
     zk_op_test t = variant(OP_PAGED, NAN, (double)(cases[i].L + 1), (double)cases[i].BS, (double)cases[i].G);

@@ -149,11 +149,14 @@ static int extra_align_corners_sweep(zk_ctx *ctx, zk_backend be, char *msg, size
 
 /* The spec's resize cases, both align_corners values, every dtype: 1x2x3x1
  * -> 3x4, up x2 and x3.5, down ÷2 and ÷3, 1x1 sizes either way; C on the
- * vector path and off it. */
+ * vector path and off it; upscales over more than one band of output rows. */
 static int extra_resize_cases(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
   static const explicit_dims cases[] = {
       {1, 2, 3, 1, 3, 4},  {2, 8, 6, 8, 16, 12},  {1, 4, 6, 3, 14, 21},  {2, 16, 12, 64, 8, 6}, {1, 9, 12, 5, 3, 4},
-      {1, 1, 1, 8, 3, 5},  {3, 4, 4, 16, 1, 1},   {1, 1, 7, 2, 1, 14},   {1, 33, 1, 24, 11, 1}, {2, 5, 3, 4096, 7, 2}};
+      {1, 1, 1, 8, 3, 5},  {3, 4, 4, 16, 1, 1},   {1, 1, 7, 2, 1, 14},   {1, 33, 1, 24, 11, 1}, {2, 5, 3, 4096, 7, 2},
+      /* upscales walked in bands of 16 output rows (CUDA): 2x over three
+       * bands, and 37 rows (a partial band) on the scalar path */
+      {2, 20, 6, 16, 40, 12}, {1, 13, 5, 3, 37, 9}};
   uint64_t rng = zk_test_seed() ^ 0x5e5;
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     for (int align = 0; align < 2; align++)

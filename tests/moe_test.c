@@ -489,11 +489,13 @@ static int extra_dispatch_shapes(zk_ctx *ctx, zk_backend be, char *msg, size_t c
 }
 
 /* The CUDA dispatch's other shapes: more experts than its shared-memory
- * counters hold (E = 4096), and more counts than one tile of its scan
- * (8192 tokens × K = 8 over 128 experts: 256 chunks). */
+ * counters hold (E = 4096), the benchmark's 8192 tokens × K = 8 over 128
+ * experts (512 chunks of 128 pairs), and few experts over many pairs
+ * (40000 × 8 over 8: more than 1024 chunks of 256, so chunks of 512, and
+ * rows of counts that take a scan warp three passes, the last partial). */
 static int extra_dispatch_large(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
-  static const int64_t Es[] = {4096, 128}, Ns[] = {300, 8192};
-  for (int i = 0; i < 2; i++) {
+  static const int64_t Es[] = {4096, 128, 8}, Ns[] = {300, 8192, 40000};
+  for (int i = 0; i < 3; i++) {
     double s[8] = {8, (double)Es[i], IDS_RANDOM, KEEP, KEEP, KEEP, KEEP, KEEP};
     zk_op_test t = variant(OP_DISPATCH, s);
     if (zk_run_case(&t, ctx, &(zk_case_opts){be, all_dtypes[i], ZK_F32, Ns[i], 5, 0, 0, 500 + (uint64_t)i, -1, -1},

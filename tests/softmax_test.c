@@ -209,10 +209,10 @@ static int extra_long_rows(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
  * masked entries -> 0, D = 1 -> 1, softmax_grad of a zero (or one-hot) row
  * of y -> 0, log_softmax grad of an all -Inf row of y -> 0. */
 static int extra_edge_rows(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
-  static const int64_t cols[] = {1, 3, 33, 4097};
+  static const int64_t cols[] = {1, 3, 33, 4097, 1032};  /* 1032: 16-byte rows with padded chunks */
   for (int op = 0; op < N_OPS; op++)
     for (int d = 0; d < 3; d++)
-      for (int ci = 0; ci < 4; ci++) {
+      for (int ci = 0; ci < 5; ci++) {
         zk_op_test t = with_fill(op, FILL_EDGE, 0);
         zk_case_opts o = opts(b, dtypes[d], 2 * EDGE_PATTERNS, cols[ci], ci & 1, (uint64_t)(100 + op * 16 + d * 4 + ci));
         zk_case c;
@@ -286,14 +286,14 @@ static int extra_shift_invariance(zk_ctx *ctx, zk_backend b, char *msg, size_t c
  * dtype; the tolerance check demands NaN and Inf exactly where the
  * reference has them, which is nowhere). */
 static int extra_large_logits(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
-  static const int64_t cols[] = {3, 4097};
+  static const int64_t cols[] = {3, 4097, 4096};
   for (int op = OP_SOFTMAX; op <= OP_LOG_SOFTMAX; op++)
     for (int d = 0; d < 3; d++)
-      for (int ci = 0; ci < 2; ci++) {
+      for (int ci = 0; ci < 3; ci++) {
         zk_op_test t = softmax_tests[op];
         t.t[0].lo = -1e4;
         t.t[0].hi = 1e4;
-        zk_case_opts o = opts(b, dtypes[d], 3, cols[ci], ci, (uint64_t)(400 + op * 8 + d * 2 + ci));
+        zk_case_opts o = opts(b, dtypes[d], 3, cols[ci], ci == 1, (uint64_t)(400 + op * 8 + d * 2 + ci));
         if (zk_run_case(&t, ctx, &o, msg, cap)) return 1;
       }
   return 0;

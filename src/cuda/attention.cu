@@ -100,6 +100,36 @@ struct ScaleMask : RowOpBase {
 #pragma unroll
     for (int e = 0; e < W; e++) v[at + e] = keep<W>(bits, e) ? scale * v[at + e] : -INFINITY;
   }
+
+  // Packed rows: a dropped element becomes the infinity that scale turns
+  // into -Inf (so not for scale 0), selected a pair of elements at a time
+  // from the mask bytes without unpacking either.
+  bool packed_ok() const { return scale != 0.0f; }
+  __device__ __forceinline__ float z(float x) const { return scale * x; }
+  template <typename T>
+  __device__ __forceinline__ uint32_t dropped_pair() const { return zk_inf_pair<T>(scale > 0.0f); }
+  template <int W, typename T>
+  __device__ __forceinline__ void apply_packed(const Bits<W> &bits, zk_vec<T> &c) const {
+    static_assert(W == 8 && sizeof(T) == 2, "a 16-byte chunk of 16-bit elements");
+    if constexpr (MASK) {
+      const uint32_t dropped = dropped_pair<T>();
+      uint32_t w[4] = {c.raw.x, c.raw.y, c.raw.z, c.raw.w};
+#pragma unroll
+      for (int h = 0; h < 2; h++) {
+        const uint32_t m = (uint32_t)(bits.b >> (32 * h));
+        const uint32_t kept = ((m & 0x7f7f7f7fu) + 0x7f7f7f7fu) | m;  // bit 7 of a byte: nonzero
+#pragma unroll
+        for (int p = 0; p < 2; p++) {
+          // Bytes 2p, 2p+1's bit 7 spread over the pair's two halves.
+          uint32_t keep16;
+          asm("prmt.b32 %0, %1, 0, %2;" : "=r"(keep16) : "r"(kept), "r"(p ? 0xbbaau : 0x9988u));
+          uint32_t &x = w[2 * h + p];
+          x = (x & keep16) | (dropped & ~keep16);
+        }
+      }
+      c.raw = make_uint4(w[0], w[1], w[2], w[3]);
+    }
+  }
 };
 
 template <bool MASK>
@@ -130,6 +160,7 @@ struct Lse : SoftmaxFwd<true> {
 // dy (any float dtype).  lse = -Inf (all -Inf row) gives 0; a NaN row NaN;
 // a +Inf row e^(x - Inf): NaN at the +Inf entries, 0 elsewhere (times dy).
 struct LseGrad : SoftmaxFwd<false> {
+  static constexpr bool PACKABLE = false;  // its own output
   const void *dy;
   int64_t dy_stride;
   zk_dtype dy_dtype;
@@ -267,19 +298,6 @@ __device__ __forceinline__ void unrolled(F &&f) {
   unrolled_impl(f, std::make_integer_sequence<int, N>{});
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-// Programmatic dependent launch (sm_90): the split kernel tells the
-// runtime that the combine kernel may be scheduled (its wait still holds
-// it until the split grid has finished and its writes are visible).
-__device__ __forceinline__ void allow_dependent_launch() {
-#if __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void wait_for_primary_grid() {
-#if __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
 template <int PENDING>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING)); }
 
@@ -764,7 +782,7 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
     stage = stage + 1 == ST ? 0 : stage + 1;
   }
   cp_async_wait<0>();  // nothing of this thread's still lands in what the merge buffer aliases
-  allow_dependent_launch();  // the combine's CTAs may take free slots during the merges
+  zk_allow_dependent_launch();  // the combine's CTAs may take free slots during the merges
 
   // Every lane of the group gets each head's state: the max (the same in
   // the head's TT lanes) and the sum of the head's partial sums.
@@ -782,70 +800,96 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
 // The splits of one (sequence, query head) merged in order: out = Σ w_s
 // acc_s / Σ w_s l_s with w_s = e^(m_s - max m).  Sequences of one split
 // were written by the split kernel; a bad length or a split that saw a
-// bad block id (l = -1) leaves the output as it was.  Latency-bound (a few
-// hundred bytes a CTA, read from L2), so the loads of a pass are
-// independent: the threads read the splits' (m, l) side by side, the
-// weights go through shared memory once, and a thread's sum over the
-// splits of one element issues its loads ahead of the additions (a
-// serial chain of 3 loads a split took ~25 µs at 64 splits).
-constexpr int COMBINE_THREADS = 128, COMBINE_SPLITS = 1024;  // splits weighed at a time
-constexpr int COMBINE_DIMS = PAGED_MAX_GD / COMBINE_THREADS;   // elements a thread (D <= 1024)
+// bad block id (l = -1) leaves the output as it was.  A few KB a pair,
+// read from L2 right after the split grid: latency-bound, so one warp per
+// pair and no barrier.  Its lanes read the splits' (m, l) side by side
+// (lane j: split j of a chunk of 32, its weight then broadcast by
+// shuffles), and a lane sums COMBINE_DPL elements (d0 + lane + 32k: each
+// split's row read coalesced) over the splits with COMBINE_BATCH splits'
+// loads issued before their additions.  Fixed orders, shapes only: each
+// element's sum over the splits ascending; den by lane (its splits
+// ascending), then zk_warp_sum's tree.
+constexpr int COMBINE_WARPS = 4, COMBINE_THREADS = 32 * COMBINE_WARPS;
+constexpr int COMBINE_DPL = 4, COMBINE_DIMS = 32 * COMBINE_DPL;  // elements a lane, a warp per dim block
+constexpr int COMBINE_BATCH = 8;  // splits whose loads are in flight at once (32 a lane: 16 took 167 registers)
 
-__global__ void __launch_bounds__(COMBINE_THREADS) paged_combine_kernel(PagedParams p) {
-  __shared__ float w[COMBINE_SPLITS], scratch[33];
-  const int64_t b = blockIdx.x / p.H, h = blockIdx.x % p.H;
+// At most 80 registers: 6 CTAs an SM (792 on 132 SMs), so b64 × 32 heads
+// (512 CTAs) is one wave.  (8 CTAs, 64 registers, spilled 36 bytes.)
+__global__ void __launch_bounds__(COMBINE_THREADS, 6) paged_combine_kernel(PagedParams p) {
+  const int lane = threadIdx.x & 31;
+  const int64_t bh = (int64_t)blockIdx.x * COMBINE_WARPS + (threadIdx.x >> 5);  // b·H + h
+  if (bh >= p.B * p.H) return;
+  const int64_t b = bh / p.H;
   const int64_t L = p.lens[b];
   if (bad_length(p, L)) return;
   const int64_t nsplit = (L + p.part - 1) / p.part;
   if (nsplit <= 1) return;
-  wait_for_primary_grid();  // launched early (programmatic): the splits' partials are complete from here
-  const int64_t base = (b * p.H + h) * p.splits;
-  const int tid = threadIdx.x;
-  float M = -INFINITY;  // a max: the same in any order
-  int bad = 0;
-  for (int64_t s = tid; s < nsplit; s += COMBINE_THREADS) {
-    bad |= p.ws_l[base + s] < 0.0f;
-    M = fmaxf(M, p.ws_m[base + s]);
+  zk_wait_for_primary_grid();  // launched early (programmatic): the splits' partials are complete from here
+  const int64_t base = bh * p.splits;
+  const float *ws_m = p.ws_m + base, *ws_l = p.ws_l + base;
+
+  // Max and bad marker over the splits; the lane keeps its split of the
+  // first chunk (the only one when nsplit <= 32) for the weights.
+  float M = -INFINITY, m_first = -INFINITY, l_first = 0.0f;
+  bool bad = false;
+  for (int64_t s = lane; s < nsplit; s += 32) {
+    const float ms = ws_m[s], ls = ws_l[s];
+    if (s == lane) m_first = ms, l_first = ls;
+    bad |= ls < 0.0f;
+    M = fmaxf(M, ms);  // a max: the same in any order
   }
-  if (__syncthreads_or(bad)) return;
+  if (__any_sync(0xffffffffu, bad)) return;
 #pragma unroll
   for (int o = 16; o; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
-  if ((tid & 31) == 0) scratch[tid >> 5] = M;
-  __syncthreads();
-#pragma unroll
-  for (int i = 0; i < COMBINE_THREADS / 32; i++) M = fmaxf(M, scratch[i]);
 
-  // Fixed orders: den by thread (its splits ascending) then zk_block_sum's
-  // tree; each element's num over the splits ascending.
-  float den = 0.0f, num[COMBINE_DIMS];
+  // The weight of split s0 + lane, and its term of den (lanes past the
+  // splits: 0).
+  auto weigh = [&](int64_t s0, float &den_lane) {
+    const int64_t s = s0 + lane;
+    if (s >= nsplit) return 0.0f;
+    const float ms = s0 == 0 ? m_first : ws_m[s], ls = s0 == 0 ? l_first : ws_l[s];
+    const float w = rescale(ms, M);
+    den_lane += ls * w;
+    return w;
+  };
+  float den = 0.0f;
+  const float w0 = weigh(0, den);
+  for (int64_t s0 = 32; s0 < nsplit; s0 += 32) weigh(s0, den);
+  den = zk_warp_sum(den);
+  const float inv = 1.0f / den;
+
+  for (int64_t d0 = 0; d0 < p.D; d0 += COMBINE_DIMS) {
+    float num[COMBINE_DPL];
 #pragma unroll
-  for (int k = 0; k < COMBINE_DIMS; k++) num[k] = 0.0f;
-  for (int64_t s0 = 0; s0 < nsplit; s0 += COMBINE_SPLITS) {
-    const int n = (int)(nsplit - s0 < COMBINE_SPLITS ? nsplit - s0 : COMBINE_SPLITS);
-    __syncthreads();  // the previous pass's weights are read
-    for (int s = tid; s < n; s += COMBINE_THREADS) {
-      const float ws = rescale(p.ws_m[base + s0 + s], M);
-      den += p.ws_l[base + s0 + s] * ws;
-      w[s] = ws;
+    for (int k = 0; k < COMBINE_DPL; k++) num[k] = 0.0f;
+    for (int64_t s0 = 0; s0 < nsplit; s0 += 32) {
+      float den_again = 0.0f;  // counted above
+      const float w_lane = s0 == 0 ? w0 : weigh(s0, den_again);
+      const int n = (int)(nsplit - s0 < 32 ? nsplit - s0 : 32);
+      for (int j0 = 0; j0 < n; j0 += COMBINE_BATCH) {
+        float a[COMBINE_BATCH][COMBINE_DPL];
+#pragma unroll
+        for (int j = 0; j < COMBINE_BATCH; j++)
+#pragma unroll
+          for (int k = 0; k < COMBINE_DPL; k++) {
+            const int64_t d = d0 + lane + 32 * k;
+            a[j][k] = j0 + j < n && d < p.D ? p.ws_acc[(base + s0 + j0 + j) * p.D + d] : 0.0f;
+          }
+#pragma unroll
+        for (int j = 0; j < COMBINE_BATCH; j++) {
+          const float w = __shfl_sync(0xffffffffu, w_lane, j0 + j);
+          if (j0 + j < n) {
+#pragma unroll
+            for (int k = 0; k < COMBINE_DPL; k++) num[k] += a[j][k] * w;
+          }
+        }
+      }
     }
-    __syncthreads();
 #pragma unroll
-    for (int k = 0; k < COMBINE_DIMS; k++) {
-      const int64_t d = tid + k * COMBINE_THREADS;
-      if (d >= p.D) break;
-      const float *a = p.ws_acc + (base + s0) * p.D + d;
-      float x = num[k];
-#pragma unroll 8
-      for (int s = 0; s < n; s++) x += a[s * p.D] * w[s];
-      num[k] = x;
+    for (int k = 0; k < COMBINE_DPL; k++) {
+      const int64_t d = d0 + lane + 32 * k;
+      if (d < p.D) zk_st_param(p.out, p.q_dtype, b * p.out_stride + (bh - b * p.H) * p.D + d, num[k] * inv);
     }
-  }
-  const float inv = 1.0f / zk_block_sum(den, scratch);
-#pragma unroll
-  for (int k = 0; k < COMBINE_DIMS; k++) {
-    const int64_t d = tid + k * COMBINE_THREADS;
-    if (d >= p.D) break;
-    zk_st_param(p.out, p.q_dtype, b * p.out_stride + h * p.D + d, num[k] * inv);
   }
 }
 
@@ -984,23 +1028,8 @@ zk_status launch_split(const zk_call *call, cudaStream_t stream, const PagedPara
 // exited) and wait in the kernel for the split grid's end, so its launch
 // latency and the split CTAs' merges overlap (a small grid's few µs).
 void launch_combine(zk_ctx *ctx, cudaStream_t stream, const PagedParams &p) {
-  const unsigned grid = (unsigned)(p.B * p.H);
-  int major = 0;
-  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, zk_cuda(ctx)->device) == cudaSuccess &&
-      major >= 9) {
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(grid);
-    cfg.blockDim = dim3(COMBINE_THREADS);
-    cfg.stream = stream;
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[0].val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = attr;
-    cfg.numAttrs = 1;
-    if (cudaLaunchKernelEx(&cfg, paged_combine_kernel, p) == cudaSuccess) return;
-  }
-  cudaGetLastError();  // a refused attribute: the ordinary launch instead
-  paged_combine_kernel<<<grid, COMBINE_THREADS, 0, stream>>>(p);
+  zk_launch_dependent(ctx, paged_combine_kernel, dim3(zk_div_up(p.B * p.H, COMBINE_WARPS)), dim3(COMBINE_THREADS), 0,
+                      stream, p);
 }
 
 template <typename Tkv>

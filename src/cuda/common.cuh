@@ -19,6 +19,7 @@ struct zk_cuda_state {
   cudaStream_t stream;
   int device;
   int sm_count;
+  int cc_major;  // compute capability: 9 and up take programmatic dependent launches
   int max_threads_per_sm;
   size_t l2_bytes;
   int *error_flag;       // device int: set by kernels that see a bad index
@@ -36,6 +37,46 @@ zk_status zk_cuda_enter(zk_ctx *ctx, const zk_call *call, cudaStream_t *stream);
 // Device scratch from the context (stream-ordered reuse: one call at a time
 // per context).  NULL after recording ZK_ERR_OOM / ZK_ERR_BACKEND.
 void *zk_cuda_workspace(zk_ctx *ctx, const zk_call *call, size_t bytes, zk_status *status);
+
+// Programmatic dependent launch (sm_90).  A kernel launched through
+// zk_launch_dependent may be scheduled while the kernel ahead of it on the
+// stream is still running, so that its launch and its CTAs' start overlap
+// that kernel's tail; it must call zk_wait_for_primary_grid() before it
+// reads or writes any memory (every CTA, before any early return), which
+// holds it until the kernel ahead has finished and its writes are visible.
+// The kernel ahead may call zk_allow_dependent_launch() to let the
+// dependent's CTAs be scheduled before its own end.  Elsewhere (or where
+// the attribute is refused) the launch is an ordinary one and both calls
+// do nothing.
+__device__ __forceinline__ void zk_allow_dependent_launch() {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void zk_wait_for_primary_grid() {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+template <typename... P, typename... A>
+static inline void zk_launch_dependent(zk_ctx *ctx, void (*kernel)(P...), dim3 grid, dim3 block, size_t smem,
+                                       cudaStream_t stream, A... args) {
+  if (zk_cuda(ctx)->cc_major >= 9) {
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = stream;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+    if (cudaLaunchKernelEx(&cfg, kernel, args...) == cudaSuccess) return;
+    cudaGetLastError();  // a refused attribute: the ordinary launch instead
+  }
+  kernel<<<grid, block, smem, stream>>>(args...);
+}
 
 // Checks a CUDA runtime call or the last launch; on failure records
 // "zk_<op>: CUDA error: <string>" and returns ZK_ERR_BACKEND.

@@ -24,6 +24,7 @@ extern "C" zk_status zk_cuda_ctx_init(zk_ctx *ctx, int device_id) {
     return ZK_ERR_DEVICE;
   }
   st->sm_count = prop.multiProcessorCount;
+  st->cc_major = prop.major;
   st->max_threads_per_sm = prop.maxThreadsPerMultiProcessor;
   st->l2_bytes = (size_t)prop.l2CacheSize;
   st->stream = 0;

@@ -10,7 +10,9 @@
 // λy are uniform, the source columns and λx come from the shared f32
 // coordinate code (zk_resize_coord), so both backends use the same weights.
 // Each output vector reads four input vectors (L1/L2 hits for neighbours):
-// DRAM sees about one read of x and one write of y.
+// DRAM sees about one read of x and one write of y.  Upscales in y take
+// resize_up_kernel, which blends each source row horizontally once for
+// all the output rows of a band that read it.
 //
 // depthwise_conv_3x3: a thread walks a tile of kTile output rows of one
 // column, keeping the 3x3 input window in registers and its 9 weights (and
@@ -63,13 +65,106 @@ __global__ void __launch_bounds__(256) resize_kernel(ResizeParams p) {
   }
 }
 
+// Upscaling in y: consecutive output rows share source rows (a 2x upscale
+// reads each source row for about four output rows, two as y0 and two as
+// y1), so the horizontal blend of a source row, h = (1-λx)·v0 + λx·v1, is
+// worth making once and reusing.  A block walks a band of kResizeBand
+// output rows of one image; a thread keeps one output column's blends of
+// the two source rows the current output row reads (h0 of y0, h1 of y1)
+// and makes a new one only when the band moves to a new source row: at 2x
+// about one blend of two vector loads every two output rows, where
+// resize_kernel loads and converts four vectors for every output vector
+// (ncu: issue-bound at 68% of copy in bf16).  The column's coordinates
+// are computed once a band; the rows' come from a table in shared memory.
+// y = (1-λy)·h0 + λy·h1: the same formula and order as resize_kernel.
+constexpr int kResizeBand = 16;
+
+struct ResizeRow {
+  int y0, y1;    // source rows
+  float ly, wy;  // λy and 1 - λy
+};
+
+// h = (1-λx)·row[x0] + λx·row[x1] for E channels.
+template <typename T, int E>
+__device__ __forceinline__ void blend_row(const T *row, int64_t x0, int64_t x1, float wx, float lx, float (&h)[E]) {
+  float a[E], b[E];
+  zk_ld_span<T, E>(row + x0, a);
+  zk_ld_span<T, E>(row + x1, b);
+#pragma unroll
+  for (int e = 0; e < E; e++) h[e] = wx * a[e] + lx * b[e];
+}
+
+template <typename T, int E>
+__global__ void __launch_bounds__(256) resize_up_kernel(ResizeParams p) {
+  __shared__ ResizeRow band_rows[kResizeBand];
+  const int64_t CV = p.C / E, per_row = p.OW * CV, bands = (p.OH + kResizeBand - 1) / kResizeBand;
+  const int64_t in_row = p.W * p.C, out_row = p.OW * p.C;
+  const bool narrow = per_row < ((int64_t)1 << 31);
+  for (int64_t t = blockIdx.y; t < p.N * bands; t += gridDim.y) {
+    const int64_t n = t / bands, oy0 = (t - n * bands) * kResizeBand;
+    const int rows = p.OH - oy0 < kResizeBand ? (int)(p.OH - oy0) : kResizeBand;
+    __syncthreads();  // every thread is done with the previous band's table
+    if (threadIdx.x < rows) {
+      int64_t y0, y1;
+      float ly;
+      zk_resize_coord(oy0 + threadIdx.x, p.sy, p.align, p.H, &y0, &y1, &ly);
+      band_rows[threadIdx.x] = {(int)y0, (int)y1, ly, 1.0f - ly};
+    }
+    __syncthreads();
+    const T *img = (const T *)p.x + n * p.H * in_row;
+    T *out = (T *)p.y + (n * p.OH + oy0) * out_row;
+    for (int64_t q = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; q < per_row; q += (int64_t)gridDim.x * blockDim.x) {
+      const int64_t ox = narrow ? (int64_t)((uint32_t)q / (uint32_t)CV) : q / CV, c0 = (q - ox * CV) * E;
+      int64_t x0, x1;
+      float lx;
+      zk_resize_coord(ox, p.sx, p.align, p.W, &x0, &x1, &lx);
+      x0 = x0 * p.C + c0, x1 = x1 * p.C + c0;
+      const float wx = 1.0f - lx;
+      float h0[E], h1[E];
+      int held0 = -1, held1 = -1;  // the source rows h0 and h1 blend
+      T *o = out + ox * p.C + c0;
+      for (int k = 0; k < rows; k++, o += out_row) {
+        const ResizeRow r = band_rows[k];  // the same for the whole block: no divergence
+        if (r.y0 != held0) {
+          if (r.y0 == held1) {
+#pragma unroll
+            for (int e = 0; e < E; e++) h0[e] = h1[e];
+          } else {
+            blend_row<T, E>(img + r.y0 * in_row, x0, x1, wx, lx, h0);
+          }
+          held0 = r.y0;
+        }
+        if (r.y1 != held1) {
+          if (r.y1 == held0) {
+#pragma unroll
+            for (int e = 0; e < E; e++) h1[e] = h0[e];
+          } else {
+            blend_row<T, E>(img + r.y1 * in_row, x0, x1, wx, lx, h1);
+          }
+          held1 = r.y1;
+        }
+        float v[E];
+#pragma unroll
+        for (int e = 0; e < E; e++) v[e] = r.wy * h0[e] + r.ly * h1[e];
+        zk_st_span<T, E>(o, v);
+      }
+    }
+  }
+}
+
 template <typename T, int E>
 void launch_resize(zk_ctx *ctx, cudaStream_t stream, const ResizeParams &p) {
   const int threads = 256;
-  int64_t per_row = p.OW * (p.C / E), rows = p.N * p.OH;
-  int64_t gx = (per_row + threads - 1) / threads, gy = rows < 65535 ? rows : 65535;
+  int64_t per_row = p.OW * (p.C / E), gx = (per_row + threads - 1) / threads;
   // Enough blocks in flight to fill the chip, no more (grid-stride loops).
   int64_t cap = (int64_t)zk_cuda(ctx)->sm_count * 64;
+  if (p.OH > p.H && p.H < INT32_MAX) {
+    int64_t bands = p.N * ((p.OH + kResizeBand - 1) / kResizeBand), gy = bands < 65535 ? bands : 65535;
+    if (gx * gy > cap) gy = cap / gx > 0 ? cap / gx : 1;
+    resize_up_kernel<T, E><<<dim3((unsigned)gx, (unsigned)gy), threads, 0, stream>>>(p);
+    return;
+  }
+  int64_t rows = p.N * p.OH, gy = rows < 65535 ? rows : 65535;
   if (gx * gy > cap) gx = cap / gy > 0 ? cap / gy : 1;
   resize_kernel<T, E><<<dim3((unsigned)gx, (unsigned)gy), threads, 0, stream>>>(p);
 }
@@ -186,6 +281,89 @@ __global__ void __launch_bounds__(256) conv_kernel(ConvParams p) {
 // latency-bound at 33% of DRAM).
 constexpr int kAhead = 3;  // = the accumulators' rotation, so both rotate by renaming
 
+// A full tile of conv16_kernel (kTile output rows i0 .. i0+kTile-1, the
+// bulk of a large image): its kTile + 2 input-row steps unrolled, so the
+// accumulators and the row slots rotate by renaming and only the first
+// and last steps depend on the image's top (row i0-1 missing) and bottom
+// (row i0+kTile missing).  No tap is tested: a thread at the left or
+// right edge never loads the missing column (its slots stay 0) and holds
+// 0 weights for it (zero_missing_columns), and a missing bias is 0.
+// Adding 0·0 or 0 leaves a sum unchanged, NaN and Inf included (the
+// weights are 0, not the missing inputs' products with them): the values
+// of conv16_kernel's walk, which leaves those taps out; only a sum that
+// underflowed to -0 comes out +0.  row: row i0 at the thread's column
+// and channels; out likewise.
+template <typename T>
+__device__ __forceinline__ void conv16_full_tile(const T *row, T *out, int64_t C, int64_t row_stride, bool top,
+                                                 bool bottom, const bool (&col_ok)[3], const float (&w)[9][4],
+                                                 const float (&b)[4]) {
+  constexpr int E = 4, kSteps = kTile + 2;  // input rows i0-1 .. i0+kTile
+  static_assert(kAhead == 3, "slot s % 3 holds step s's row");
+  using Packed = uint2;
+  auto fetch = [&](const T *r, Packed(&slot)[3]) {
+#pragma unroll
+    for (int kx = 0; kx < 3; kx++)
+      if (col_ok[kx]) slot[kx] = *reinterpret_cast<const Packed *>(r + (kx - 1) * C);
+  };
+  Packed ring[kAhead][3] = {};
+  if (!top) fetch(row - row_stride, ring[0]);
+  fetch(row, ring[1]);
+  fetch(row + row_stride, ring[2]);
+  const T *ahead = row + 2 * row_stride;  // step 3's row
+  float acc[3][E];                         // output row i0 + m in acc[m % 3]
+#pragma unroll
+  for (int s = 0; s < kSteps; s++) {
+    float v[3][E];
+#pragma unroll
+    for (int kx = 0; kx < 3; kx++) {
+      union {
+        Packed raw;
+        T e[E];
+      } u = {ring[s % kAhead][kx]};
+#pragma unroll
+      for (int e = 0; e < E; e++) v[kx][e] = zk_type<T>::load(u.e[e]);
+    }
+    if (s + kAhead < kSteps) {
+      if (s + kAhead < kSteps - 1 || !bottom) fetch(ahead, ring[s % kAhead]);
+      ahead += row_stride;
+    }
+    const bool present = s == 0 ? !top : s == kSteps - 1 ? !bottom : true;
+    // Row i0-1+s: ky = 0 of output s, ky = 1 of output s-1, ky = 2 of
+    // output s-2 (outputs counted from i0), which is then complete.
+#pragma unroll
+    for (int ky = 0; ky < 3; ky++) {
+      const int m = s - ky;
+      if (m < 0 || m >= kTile) continue;
+      if (ky == 0) {
+#pragma unroll
+        for (int e = 0; e < E; e++) acc[m % 3][e] = 0.0f;
+      }
+      if (present) {
+#pragma unroll
+        for (int kx = 0; kx < 3; kx++)
+#pragma unroll
+          for (int e = 0; e < E; e++) acc[m % 3][e] = __fmaf_rn(v[kx][e], w[ky * 3 + kx][e], acc[m % 3][e]);
+      }
+      if (ky == 2) {
+#pragma unroll
+        for (int e = 0; e < E; e++) acc[m % 3][e] += b[e];
+        zk_st4_packed(out, acc[m % 3]);
+        out += row_stride;
+      }
+    }
+  }
+}
+
+// For conv16_full_tile: 0 weights for the columns outside the image.
+__device__ __forceinline__ void zero_missing_columns(const bool (&col_ok)[3], float (&w)[9][4]) {
+#pragma unroll
+  for (int k = 0; k < 9; k++)
+    if (!col_ok[k % 3]) {
+#pragma unroll
+      for (int e = 0; e < 4; e++) w[k][e] = 0.0f;
+    }
+}
+
 template <typename T>
 __global__ void __launch_bounds__(256) conv16_kernel(ConvParams p) {
   constexpr int E = 4;
@@ -194,15 +372,21 @@ __global__ void __launch_bounds__(256) conv16_kernel(ConvParams p) {
   const bool narrow = per_row < ((int64_t)1 << 31);
   for (int64_t q = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; q < per_row; q += (int64_t)gridDim.x * blockDim.x) {
     const int64_t j = narrow ? (int64_t)((uint32_t)q / (uint32_t)CV) : q / CV, c0 = (q - j * CV) * E;
-    float w[9][E], b[E];
+    float w[9][E], b[E] = {};
     load_taps<E>(p, c0, w, b);
     const bool col_ok[3] = {j > 0, true, j + 1 < p.W};
+    zero_missing_columns(col_ok, w);  // the walk below skips those taps anyway
     for (int64_t t = blockIdx.y; t < p.N * tiles; t += gridDim.y) {
       // Row numbers in 32 bits (the host sends H < 2^31 - kTile only).
       const int64_t n = t / tiles, row_stride = p.W * p.C;
       const int H = (int)p.H, i0 = (int)(t - n * tiles) * kTile, i1 = i0 + kTile < H ? i0 + kTile : H;
       const T *img = (const T *)p.x + (n * p.H * p.W + j) * p.C + c0;
       T *out = (T *)p.y + (n * p.H * p.W + j) * p.C + c0;
+      if (i1 - i0 == kTile) {
+        conv16_full_tile<T>(img + i0 * row_stride, out + i0 * row_stride, p.C, row_stride, i0 == 0, i1 == H, col_ok, w,
+                            b);
+        continue;
+      }
       // Row r's three columns into slot, for the rows the tile reads.
       auto fetch = [&](int r, Packed (&slot)[3]) {
         if (r < 0 || r >= H || r > i1) return;

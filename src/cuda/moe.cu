@@ -14,16 +14,18 @@
 // round.
 //
 // Dispatch: a stable counting sort over chunks of DISPATCH_CHUNK pairs or
-// more (few enough that the counts stay one block's scan).  (1) One warp
-// per chunk walks its pairs in order, 32 at a time, and counts them per
+// more (few enough that experts × chunks stays small).  (1) One warp per
+// chunk walks its pairs in order, 32 at a time, and counts them per
 // expert in its own counters in shared memory (__match_any_sync groups the
 // lanes of one expert; the lowest lane adds the group's size), written out
-// expert-major, counts[e][chunk]; (2) one block scans counts flat, in
-// place: in that order (expert, then chunk) the exclusive prefix sum is
-// chunk c's first row of expert e, and its chunk-0 value the expert's
-// offset; (3) the warps walk their chunks again in the same order, each
-// pair taking its counter + its rank among the earlier lanes of its
-// expert: ascending expert, then pair index, on every run.  (4) A block
+// expert-major, counts[e][chunk]; (2) a warp per expert scans its row of
+// counts in place (chunk c's count becomes the pairs of e in the chunks
+// before c) and writes the expert's total; (3) the warps walk their chunks
+// again in the same order, each starting its counter of e at the totals of
+// the experts before e (a warp sum over E; chunk 0's warp writes them out
+// as the offsets) + the scanned count, each pair taking its counter + its
+// rank among the earlier lanes of its expert: ascending expert, then pair
+// index, on every run.  (4) A block
 // per token reads x's row once and writes it to the K rows its pairs took,
 // with 16-byte vectors where aligned (integer copies, so bitwise): x is
 // read once, not K times.  A bad id is counted nowhere: its pair is skipped (row -1), the
@@ -44,8 +46,10 @@ namespace {
 #define GATING_WARPS 8           // warps (tokens) per block on the warp path
 #define GATING_WARP_MAX_E 1024   // longer rows take the block path
 #define GATING_BLOCK 256
-#define DISPATCH_CHUNK 256       // pairs per counting-sort chunk, at least
-#define DISPATCH_SCAN_MAX 32768  // counts (experts × chunks) the scan should take, at most
+#define DISPATCH_CHUNK 128       // pairs per counting-sort chunk, at least: 4 tiles, a short walk a warp
+#define DISPATCH_COUNTS_MAX 65536  // counts (experts × chunks), at most: each scatter warp sums E totals
+#define DISPATCH_CHUNKS_MAX 1024   // chunks, at most: a scan warp's row of counts
+#define DISPATCH_SCAN_WARPS 8      // experts (warps) per scan block
 #define DISPATCH_WARPS 4         // chunks (warps) per walk block
 #define DISPATCH_SMEM_E 2048     // experts whose counters fit shared memory (4 warps × 8 KB)
 #define ROW_THREADS 256
@@ -396,6 +400,7 @@ struct DispatchJob {
   int64_t id_stride, N, K, E, chunk, chunks;
   int *counts;    // [E, chunks]: pairs of each expert in each chunk, then (scanned) its first row there
   int *counters;  // [chunks, E] warp counters in device memory when E is too large for shared memory, else NULL
+  int *totals;    // [E]: the pairs of each expert
   int32_t *offsets, *src, *inv;
   int64_t inv_stride;
   int32_t *row_of;  // [N·K]: each pair's row of x_perm, -1 for a bad id
@@ -411,6 +416,17 @@ __device__ __forceinline__ int64_t id_at(const DispatchJob &j, int64_t q) {
   }
 }
 
+// Inclusive prefix sum over the warp's lanes.
+__device__ __forceinline__ int warp_inclusive_sum(int v) {
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const int up = __shfl_up_sync(0xffffffffu, v, o);
+    if (lane >= o) v += up;
+  }
+  return v;
+}
+
 // Lane `lane`'s ids of the WALK_TILES tiles of 32 pairs from t (-1 past q1).
 #define WALK_TILES (DISPATCH_CHUNK / 32)
 __device__ __forceinline__ void load_ids(const DispatchJob &j, int64_t t, int64_t q1, int lane,
@@ -422,15 +438,38 @@ __device__ __forceinline__ void load_ids(const DispatchJob &j, int64_t t, int64_
   }
 }
 
+// Chunk `chunk`'s first row of each expert e into its counters: the pairs
+// of the experts before e (the exclusive sum of the totals: every warp
+// sums the E totals itself, cheap next to its chunk as E·chunks is
+// bounded, where a separate kernel would cost a launch and a wait) + those
+// of e in the chunks before (the scanned counts).  Chunk 0's warp writes
+// the expert offsets.
+__device__ __forceinline__ void start_counters(const DispatchJob &j, int64_t chunk, int lane, int *mine) {
+  int carry = 0;  // the totals of the experts before e0
+#pragma unroll 4
+  for (int64_t e0 = 0; e0 < j.E; e0 += 32) {
+    const int64_t e = e0 + lane;
+    const int total = e < j.E ? j.totals[e] : 0, in_chunks_before = e < j.E ? j.counts[e * j.chunks + chunk] : 0;
+    const int incl = warp_inclusive_sum(total), first = carry + incl - total;
+    if (e < j.E) {
+      mine[e] = first + in_chunks_before;
+      if (chunk == 0) j.offsets[e] = first;
+    }
+    carry += __shfl_sync(0xffffffffu, incl, 31);
+  }
+  if (chunk == 0 && lane == 0) j.offsets[j.E] = carry;
+}
+
 // One warp per chunk of j.chunk pairs, in order, its E counters in shared
 // memory (or j.counters).  SCATTER = false counts the pairs of each expert
-// into counts[e][chunk]; SCATTER = true starts each counter at the scanned
-// counts[e][chunk] (the chunk's first row of e) and gives each pair its
-// counter + its rank among the earlier lanes of the tile with the same
-// expert.
+// into counts[e][chunk]; SCATTER = true starts each counter at the chunk's
+// first row of e (start_counters) and gives each pair its counter + its
+// rank among the earlier lanes of the tile with the same expert.
 template <bool SCATTER>
 __global__ void dispatch_walk_kernel(DispatchJob j) {
   extern __shared__ int warp_counters[];
+  zk_wait_for_primary_grid();   // the second walk is a dependent launch: the scan's counts first
+  zk_allow_dependent_launch();  // the next kernel's CTAs may be scheduled now (they wait for this grid)
   const int64_t warp = threadIdx.x >> 5, chunk = (int64_t)blockIdx.x * (blockDim.x >> 5) + warp;
   if (chunk >= j.chunks) return;
   const int lane = threadIdx.x & 31;
@@ -441,7 +480,9 @@ __global__ void dispatch_walk_kernel(DispatchJob j) {
   // memory once a batch, not once a tile.
   int64_t ids[WALK_TILES];
   load_ids(j, q0, q1, lane, ids);
-  for (int64_t e = lane; e < j.E; e += 32) mine[e] = SCATTER ? j.counts[e * j.chunks + chunk] : 0;
+  if (SCATTER) start_counters(j, chunk, lane, mine);
+  else
+    for (int64_t e = lane; e < j.E; e += 32) mine[e] = 0;
   __syncwarp();
   for (int64_t g = q0; g < q1; g += 32 * WALK_TILES) {
     if (g != q0) load_ids(j, g, q1, lane, ids);
@@ -477,57 +518,53 @@ __global__ void dispatch_walk_kernel(DispatchJob j) {
     for (int64_t e = lane; e < j.E; e += 32) j.counts[e * j.chunks + chunk] = mine[e];
 }
 
-// One block: the exclusive prefix sums of counts, flat in its [E, chunks]
-// order (expert, then chunk: the order of the output rows), in place, so
-// counts[e][c] becomes chunk c's first row of expert e; offsets[e] is the
-// first of expert e.  Tiles of SCAN_PER consecutive counts a thread.
-#define SCAN_PER 16
-__global__ void __launch_bounds__(1024) dispatch_scan_kernel(DispatchJob j) {
-  __shared__ int warp_totals[32];
-  const int64_t n = j.E * j.chunks;
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-  int carry = 0;  // the sum of the tiles before
-  for (int64_t t0 = 0; t0 < n; t0 += (int64_t)blockDim.x * SCAN_PER) {
-    const int64_t i0 = t0 + (int64_t)threadIdx.x * SCAN_PER;
-    int v[SCAN_PER], total = 0;
+// A warp per expert e: the exclusive prefix sums of its row of counts, in
+// place (counts[e][c] becomes the pairs of e in the chunks before c), and
+// its total.  Rows are read coalesced, SCAN_TILES tiles of 32 at once; the
+// tiles' scans are independent, only their carries chain.  (One block
+// scanning all E·chunks counts flat took ~37 µs at 32768 counts: a thread's
+// 16 counts at a 64-byte stride made each warp access 16 L1 wavefronts,
+// all on one SM.)
+#define SCAN_TILES 8
+__global__ void __launch_bounds__(DISPATCH_SCAN_WARPS * 32) dispatch_scan_kernel(DispatchJob j) {
+  zk_wait_for_primary_grid();  // a dependent launch: the first walk's counts first
+  zk_allow_dependent_launch();
+  const int lane = threadIdx.x & 31;
+  const int64_t e = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (e >= j.E) return;
+  int *row = j.counts + e * j.chunks, carry = 0;
+  for (int64_t c0 = 0; c0 < j.chunks; c0 += 32 * SCAN_TILES) {
+    int count[SCAN_TILES], incl[SCAN_TILES];
 #pragma unroll
-    for (int i = 0; i < SCAN_PER; i++) v[i] = i0 + i < n ? j.counts[i0 + i] : 0, total += v[i];
-    int incl = total;  // inclusive scan of the threads' totals: the warp, then the warps before
-#pragma unroll
-    for (int o = 1; o < 32; o <<= 1) {
-      int up = __shfl_up_sync(0xffffffffu, incl, o);
-      if (lane >= o) incl += up;
+    for (int t = 0; t < SCAN_TILES; t++) {
+      const int64_t c = c0 + t * 32 + lane;
+      count[t] = c < j.chunks ? row[c] : 0;
     }
-    if (lane == 31) warp_totals[warp] = incl;
-    __syncthreads();
-    int w_incl = lane < warps ? warp_totals[lane] : 0;
 #pragma unroll
-    for (int o = 1; o < 32; o <<= 1) {
-      int up = __shfl_up_sync(0xffffffffu, w_incl, o);
-      if (lane >= o) w_incl += up;
+    for (int t = 0; t < SCAN_TILES; t++) incl[t] = warp_inclusive_sum(count[t]);
+#pragma unroll
+    for (int t = 0; t < SCAN_TILES; t++) {
+      const int64_t c = c0 + t * 32 + lane;
+      if (c < j.chunks) row[c] = carry + incl[t] - count[t];
+      carry += __shfl_sync(0xffffffffu, incl[t], 31);
     }
-    const int before_warp = __shfl_sync(0xffffffffu, w_incl, warp > 0 ? warp - 1 : 0), tile = __shfl_sync(0xffffffffu, w_incl, 31);
-    int run = carry + (warp > 0 ? before_warp : 0) + incl - total;
-#pragma unroll
-    for (int i = 0; i < SCAN_PER; i++)
-      if (i0 + i < n) j.counts[i0 + i] = run, run += v[i];
-    carry += tile;
-    __syncthreads();  // warp_totals is rewritten by the next tile; counts read back below
   }
-  for (int64_t e = threadIdx.x; e < j.E; e += blockDim.x) j.offsets[e] = j.chunks ? j.counts[e * j.chunks] : 0;
-  if (threadIdx.x == 0) j.offsets[j.E] = carry;
+  if (lane == 0) j.totals[e] = carry;
 }
 
 // A block per token n: x_perm[row_of[n·K + k]] = x[n] for each of its K
 // pairs with a row (rows of bad ids are -1: skipped).  Each thread loads
 // COPY_UNROLL units of the row (read once: no L1 allocation) before it
-// stores any, so that many loads are in flight, not one a thread.
+// stores any, so that many loads are in flight, not one a thread.  The
+// K copies are streaming stores (evict-first): 8× the bytes read, never
+// read back here, they should not push x's next rows and row_of out of L2.
 #define COPY_UNROLL 4
 template <typename U>
 __global__ void __launch_bounds__(ROW_THREADS) copy_rows_kernel(const char *__restrict__ x, int64_t x_stride,
                                                                 char *__restrict__ out, int64_t out_stride,
                                                                 const int32_t *__restrict__ row_of, int64_t K,
                                                                 int64_t units) {
+  zk_wait_for_primary_grid();  // a dependent launch: the second walk's rows first
   const int64_t n = blockIdx.x;
   const U *from = (const U *)(x + n * x_stride);
   const int32_t *rows = row_of + n * K;
@@ -545,7 +582,7 @@ __global__ void __launch_bounds__(ROW_THREADS) copy_rows_kernel(const char *__re
 #pragma unroll
       for (int t = 0; t < COPY_UNROLL; t++) {
         const int64_t u = u0 + (int64_t)t * blockDim.x;
-        if (u < units) to[u] = v[t];
+        if (u < units) __stcs(to + u, v[t]);
       }
     }
   }
@@ -566,45 +603,58 @@ zk_status dispatch(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
   const zk_rows *x = &a->t[0], *ids = &a->t[1], *x_perm = &a->t[2], *inv = &a->t[5];
   int64_t N = ids->rows, K = ids->cols, E = a->t[3].cols - 1, NK = N * K;
   // Chunks of DISPATCH_CHUNK pairs or more: enough warps to spread the
-  // walks over the chip, few enough counts ([E, chunks]) for one block's scan.
+  // walks over the chip, few enough counts ([E, chunks]) for the scan and
+  // the scatter warps' sums of the totals.
   int64_t chunk = DISPATCH_CHUNK;
-  while (chunk < NK && E * zk_div_up(NK, chunk) > DISPATCH_SCAN_MAX) chunk *= 2;
+  while (chunk < NK && (E * zk_div_up(NK, chunk) > DISPATCH_COUNTS_MAX || zk_div_up(NK, chunk) > DISPATCH_CHUNKS_MAX))
+    chunk *= 2;
   int64_t chunks = (NK + chunk - 1) / chunk;
-  DispatchJob j = {ids->data, ids->dtype, ids->stride, N, K, E, chunk, chunks, NULL, NULL, (int32_t *)a->t[3].data,
-                   (int32_t *)a->t[4].data, (int32_t *)inv->data, inv->stride, NULL, zk_cuda(ctx)->error_flag};
+  DispatchJob j = {ids->data, ids->dtype, ids->stride, N, K, E, chunk, chunks,
+                   NULL, NULL, NULL,  // counts, counters, totals: in the workspace, below
+                   (int32_t *)a->t[3].data, (int32_t *)a->t[4].data, (int32_t *)inv->data, inv->stride,
+                   NULL, zk_cuda(ctx)->error_flag};
+  if (!chunks) {  // no pairs: every expert's segment is empty
+    ZK_CUDA_TRY(call, cudaMemsetAsync(j.offsets, 0, (size_t)(E + 1) * sizeof(int32_t), stream));
+    return ZK_OK;
+  }
   // The warps' counters live in shared memory up to DISPATCH_SMEM_E
   // experts, else in the workspace.
   const bool shared = E <= DISPATCH_SMEM_E;
-  // Workspace: the counts, the pairs' rows, then any device counters.
-  size_t count_bytes = (size_t)(chunks * E) * sizeof(int), row_bytes = (size_t)NK * sizeof(int32_t);
-  size_t counter_bytes = shared ? 0 : count_bytes;
-  if (count_bytes + row_bytes) {
-    j.counts = (int *)zk_cuda_workspace(ctx, call, count_bytes + row_bytes + counter_bytes, &s);
-    if (!j.counts) return s;
-    j.row_of = (int32_t *)(j.counts + chunks * E);
-    if (!shared) j.counters = (int *)(j.row_of + NK);
-  }
+  // Workspace: the counts, the totals, the pairs' rows, then any device
+  // counters.
+  size_t count_bytes = (size_t)(chunks * E) * sizeof(int), total_bytes = (size_t)E * sizeof(int);
+  size_t row_bytes = (size_t)NK * sizeof(int32_t), counter_bytes = shared ? 0 : count_bytes;
+  j.counts = (int *)zk_cuda_workspace(ctx, call, count_bytes + total_bytes + row_bytes + counter_bytes, &s);
+  if (!j.counts) return s;
+  j.totals = j.counts + chunks * E;
+  j.row_of = (int32_t *)(j.totals + E);
+  if (!shared) j.counters = (int *)(j.row_of + NK);
   const int warps = DISPATCH_WARPS;
   const unsigned walk_blocks = zk_div_up(chunks, warps);
   const size_t smem = shared ? (size_t)warps * (size_t)E * sizeof(int) : 0;
-  if (chunks) dispatch_walk_kernel<false><<<walk_blocks, warps * 32, smem, stream>>>(j);
-  dispatch_scan_kernel<<<1, 1024, 0, stream>>>(j);
-  if (chunks) dispatch_walk_kernel<true><<<walk_blocks, warps * 32, smem, stream>>>(j);
-  if (zk_present(x_perm) && x->cols > 0 && NK > 0) {
+  // The kernels after the first are dependent launches (common.cuh): each
+  // one's launch and start overlap the tail of the one before, a few µs a
+  // boundary that the short index kernels would otherwise pay in full.
+  dispatch_walk_kernel<false><<<walk_blocks, warps * 32, smem, stream>>>(j);
+  if (E > 0)  // E = 0: every id is bad, the offsets one 0
+    zk_launch_dependent(ctx, dispatch_scan_kernel, dim3(zk_div_up(E, DISPATCH_SCAN_WARPS)),
+                        dim3(DISPATCH_SCAN_WARPS * 32), 0, stream, j);
+  zk_launch_dependent(ctx, dispatch_walk_kernel<true>, dim3(walk_blocks), dim3(warps * 32), smem, stream, j);
+  if (zk_present(x_perm) && x->cols > 0) {
     int es = zk_dtype_size(x->dtype);
     int64_t bytes = x->cols * es;
     const char *xs = (const char *)x->data;
     char *out = (char *)x_perm->data;
     const int64_t xs_stride = x->stride * es, out_stride = x_perm->stride * es;
     if (zk_rows_vec_ok(x) && zk_rows_vec_ok(x_perm))
-      copy_rows_kernel<uint4><<<(unsigned)N, copy_threads(bytes / 16), 0, stream>>>(xs, xs_stride, out, out_stride,
-                                                                                   j.row_of, K, bytes / 16);
+      zk_launch_dependent(ctx, copy_rows_kernel<uint4>, dim3((unsigned)N), dim3(copy_threads(bytes / 16)), 0, stream,
+                          xs, xs_stride, out, out_stride, (const int32_t *)j.row_of, K, bytes / 16);
     else if (es == 4)
-      copy_rows_kernel<uint32_t><<<(unsigned)N, copy_threads(bytes / 4), 0, stream>>>(xs, xs_stride, out, out_stride,
-                                                                                    j.row_of, K, bytes / 4);
+      zk_launch_dependent(ctx, copy_rows_kernel<uint32_t>, dim3((unsigned)N), dim3(copy_threads(bytes / 4)), 0, stream,
+                          xs, xs_stride, out, out_stride, (const int32_t *)j.row_of, K, bytes / 4);
     else
-      copy_rows_kernel<uint16_t><<<(unsigned)N, copy_threads(bytes / 2), 0, stream>>>(
-          xs, xs_stride, out, out_stride, j.row_of, K, bytes / 2);
+      zk_launch_dependent(ctx, copy_rows_kernel<uint16_t>, dim3((unsigned)N), dim3(copy_threads(bytes / 2)), 0, stream,
+                          xs, xs_stride, out, out_stride, (const int32_t *)j.row_of, K, bytes / 2);
   }
   return ZK_CUDA_LAUNCHED(call);
 }

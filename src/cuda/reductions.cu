@@ -312,54 +312,101 @@ __global__ void __launch_bounds__(TOPK_THREADS) topk_radix_kernel(TopkParams p, 
   }
 }
 
+// NaN-propagating maximum in one instruction (max.NaN, sm_80 and later):
+// a row's maximum must rank its NaNs first.
+__device__ __forceinline__ float fmax_nan(float a, float b) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  float m;
+  asm("max.NaN.f32 %0, %1, %2;" : "=f"(m) : "f"(a), "f"(b));
+  return m;
+#else
+  return max_nan(a, b);
+#endif
+}
+
+// The largest element of a chunk (a NaN if it holds one), one of its own
+// values: 16-bit vectors fold their four pairs packed first.
+template <typename T, int W>
+__device__ __forceinline__ float chunk_max(const zk_chunk<T, W> &c) {
+  float m = c.get(0);
+#pragma unroll
+  for (int e = 1; e < W; e++) m = fmax_nan(m, c.get(e));
+  return m;
+}
+template <typename T2>
+__device__ __forceinline__ float packed_max(const uint4 &raw) {
+  const T2 *pair = reinterpret_cast<const T2 *>(&raw);
+  const T2 m = __hmax2_nan(__hmax2_nan(pair[0], pair[1]), __hmax2_nan(pair[2], pair[3]));
+  return fmax_nan(__low2float(m), __high2float(m));
+}
+__device__ __forceinline__ float chunk_max(const zk_chunk<__nv_bfloat16, 8> &c) {
+  return packed_max<__nv_bfloat162>(c.raw);
+}
+__device__ __forceinline__ float chunk_max(const zk_chunk<__half, 8> &c) { return packed_max<__half2>(c.raw); }
+
+// The value F such that !(x < F) holds exactly for the x whose order key is
+// at least floor_key (the inverse of zk_order_key), so the filter compares
+// raw values.  Every NaN passes !(x < F).  floor_key 0 (keep every element)
+// gives -Inf; a NaN floor gives +Inf, which also keeps the +Infs: a
+// superset of the k largest is all the filter needs.
+__device__ __forceinline__ float floor_value(uint32_t floor_key) {
+  if (floor_key == 0) return -INFINITY;
+  if (floor_key == 0xffffffffu) return INFINITY;
+  return __uint_as_float(floor_key & 0x80000000u ? floor_key & 0x7fffffffu : ~floor_key);
+}
+
 // The filter path, for k <= TOPK_FILTER_K and rows of at most
 // TOPK_FILTER_ROW elements, TOPK_THREADS threads a row (PER = ROW /
 // TOPK_THREADS elements a thread; 128 threads for 16-bit rows measured
 // slower, 38% of the copy rate against 46%): one read of the row into
-// registers (as 32-bit order keys, 0 = no element: no value has key 0),
-// then a floor F with at least k elements >= F, found cheaply:
+// registers, kept raw (W elements a chunk: a 16-byte vector, or one
+// element), then a floor F with at least k elements >= F, found cheaply:
 // each warp's q-th largest thread maximum (q = ceil(k / warps)), the
 // smallest of those over the warps.  Each of the warps' q maxima is a
 // distinct element >= F, so at least warps·q >= k are; on random rows
-// only a few more than k are.  Those candidates go to shared memory with
-// their full 64-bit rank keys and are ranked among themselves.  A row
-// with more than TOPK_FILTER_CAP candidates (many ties at F: an all-equal
-// row) takes the radix select, reading the row again.
+// only a few more than k are.  Elements cost a maximum and one float
+// compare against F each (no order key an element: the 16-bit rows were
+// issue-bound on it); only the candidates, read again from the row (a
+// cache hit), get their full 64-bit rank keys, go to shared memory and
+// are ranked among themselves.  A row with more than TOPK_FILTER_CAP
+// candidates (many ties at F: an all-equal row) takes the radix select,
+// reading the row again.
+// Blocks an SM the filter kernel's registers allow, each the most that
+// compiles without spilling: 16-bit vector rows fit 40 registers (six
+// blocks), f32 vector rows 48, scalar rows (odd lengths) 64.  With no
+// minimum ptxas spent 68-72.
 template <typename T, bool VEC>
-__global__ void __launch_bounds__(TOPK_THREADS) topk_filter_kernel(TopkParams p) {
+constexpr int topk_filter_min_blocks() {
+  return !VEC ? 4 : sizeof(T) == 2 ? 6 : 5;
+}
+
+template <typename T, bool VEC>
+__global__ void __launch_bounds__(TOPK_THREADS, topk_filter_min_blocks<T, VEC>()) topk_filter_kernel(TopkParams p) {
   constexpr int NT = TOPK_THREADS, PER = TOPK_FILTER_ROW / NT, WARPS = NT / 32;
-  __shared__ unsigned long long cand[TOPK_FILTER_CAP];
+  static_assert(PER <= 32, "a thread's candidates are one 32-bit mask");
+  __shared__ __align__(16) unsigned long long cand[TOPK_FILTER_CAP];  // 16: read two at a time
   __shared__ uint32_t warp_floor[WARPS];
   __shared__ TopkRadixShared s;
-  constexpr int EPV = VEC ? zk_vec<T>::EPV : 1;  // elements a load brings
-  constexpr int LOADS = PER / EPV;
+  constexpr int W = VEC ? zk_vec<T>::EPV : 1;  // elements a chunk (one load)
+  constexpr int LOADS = PER / W;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int q = (int)((p.k + WARPS - 1) / WARPS);
   for (int64_t r = blockIdx.x; r < p.rows; r += gridDim.x) {
     const T *row = (const T *)p.x + r * p.x_stride;
-    // Slot l*EPV + e holds column (l*NT + tid)*EPV + e: each load of
-    // the warp reads one contiguous span.
-    uint32_t key[PER];
+    // Chunk l holds columns (l*NT + tid)*W ..+W-1: each load of the warp
+    // reads one contiguous span.  Chunks past the row are never read.
+    zk_chunk<T, W> chunk[LOADS];
 #pragma unroll
     for (int l = 0; l < LOADS; l++) {
-      const int64_t c0 = ((int64_t)l * NT + tid) * EPV;
-      if (c0 < p.cols) {
-        if constexpr (VEC) {
-          zk_vec<T> v;
-          v.load(row + c0);
-#pragma unroll
-          for (int e = 0; e < EPV; e++) key[l * EPV + e] = zk_order_key(v.get(e));
-        } else {
-          key[l] = zk_order_key(zk_ld(row + c0));
-        }
-      } else {
-#pragma unroll
-        for (int e = 0; e < EPV; e++) key[l * EPV + e] = 0;
-      }
+      const int64_t c0 = ((int64_t)l * NT + tid) * W;
+      if (c0 < p.cols) chunk[l].load(row + c0);
     }
-    uint32_t top = 0;
+    float thread_max = -INFINITY;
 #pragma unroll
-    for (int i = 0; i < PER; i++) top = max(top, key[i]);
+    for (int l = 0; l < LOADS; l++)
+      if (((int64_t)l * NT + tid) * W < p.cols) thread_max = fmax_nan(thread_max, chunk_max(chunk[l]));
+    // 0: no element (a thread past a short row).
+    uint32_t top = (int64_t)tid * W < p.cols ? zk_order_key(thread_max) : 0u;
     // The warp's q-th largest thread maximum: q rounds of taking the
     // largest out (one lane holding it drops to 0).
     uint32_t qth = 0;
@@ -376,17 +423,20 @@ __global__ void __launch_bounds__(TOPK_THREADS) topk_filter_kernel(TopkParams p)
     for (int w = 1; w < WARPS; w++) floor_key = min(floor_key, warp_floor[w]);
     // floor_key = 0 (a short row: a warp with fewer than q elements) keeps
     // every element.
+    const float F = floor_value(floor_key);
+    uint32_t keep = 0;  // bit l*W + e: element e of chunk l is a candidate
 #pragma unroll
     for (int l = 0; l < LOADS; l++)
+      if (((int64_t)l * NT + tid) * W < p.cols)
 #pragma unroll
-      for (int e = 0; e < EPV; e++) {
-        const uint32_t kv = key[l * EPV + e];
-        if (kv != 0 && kv >= floor_key) {
-          const uint32_t j = (uint32_t)(((int64_t)l * NT + tid) * EPV + e);
-          const unsigned at = atomicAdd(&s.count, 1u);
-          if (at < TOPK_FILTER_CAP) cand[at] = (unsigned long long)kv << 32 | (uint32_t)~j;
-        }
-      }
+        for (int e = 0; e < W; e++) keep |= (uint32_t)!(chunk[l].get(e) < F) << (l * W + e);
+    while (keep) {
+      const int b = __ffs(keep) - 1;
+      keep &= keep - 1;
+      const uint32_t j = (uint32_t)(((b / W) * NT + tid) * W + b % W);
+      const unsigned at = atomicAdd(&s.count, 1u);
+      if (at < TOPK_FILTER_CAP) cand[at] = zk_rank_key(zk_ld(row + j), j);
+    }
     __syncthreads();
     const unsigned n = s.count;
     if (n > TOPK_FILTER_CAP) {
@@ -396,10 +446,17 @@ __global__ void __launch_bounds__(TOPK_THREADS) topk_filter_kernel(TopkParams p)
     }
     T *values = (T *)p.values + r * p.v_stride;
     uint32_t *indices = p.indices + r * p.i_stride;
+    // Each candidate's rank is the count of larger keys: n^2 compares a
+    // row (k = 50: ~100 candidates), read two keys a 16-byte broadcast.
     for (unsigned i = tid; i < n; i += NT) {
       const unsigned long long ki = cand[i];
       unsigned rank = 0;
-      for (unsigned c = 0; c < n; c++) rank += cand[c] > ki;
+      unsigned c = 0;
+      for (; c + 1 < n; c += 2) {
+        const ulonglong2 two = *reinterpret_cast<const ulonglong2 *>(cand + c);
+        rank += (two.x > ki) + (two.y > ki);
+      }
+      if (c < n) rank += cand[c] > ki;
       if (rank < p.k) {
         const uint32_t j = ~(uint32_t)ki;
         values[rank] = row[j];

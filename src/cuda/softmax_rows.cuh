@@ -26,6 +26,7 @@
 #define ZK_CUDA_SOFTMAX_ROWS_CUH
 
 #include <cooperative_groups.h>
+#include <type_traits>
 
 #include "common.cuh"
 
@@ -50,6 +51,13 @@ __device__ __forceinline__ float max_nan(float a, float b) {
 #endif
 }
 
+// Two 16-bit infinities of T (f16 or bf16) in one word, -Inf when negative.
+template <typename T>
+__device__ __forceinline__ uint32_t zk_inf_pair(bool negative) {
+  const uint32_t inf = std::is_same<T, __half>::value ? 0x7c007c00u : 0x7f807f80u;
+  return negative ? inf | 0x80008000u : inf;
+}
+
 // ------------------------------------------------------------------- ops
 // Op interface (an Op is passed to the kernel by value, so it may carry
 // per-launch parameters): NIN inputs; kmax(W) = elements a thread holds per
@@ -72,8 +80,16 @@ __device__ __forceinline__ float max_nan(float a, float b) {
 // -Inf at masked entries); keep<W>(bits, e) is that chunk's keep bit.
 // ROW_OUT ops write one value per row through store_row(Out, r) (first
 // thread of the group) instead of a row of outputs.
+//
+// Packed 16-bit rows (PACKABLE ops, see softmax_rows_kernel): z(x) is what
+// apply makes of a kept element; apply_packed<W>(bits, chunk) rewrites every
+// dropped element of a chunk, still in storage form, to the bits of
+// dropped_pair<T>() (two elements), whose z is -Inf; those bits also pad the
+// chunks past the row end.  packed_ok() (host): the launch's parameters
+// allow it.
 struct RowOpBase {
   static constexpr bool ROW_OUT = false;
+  static constexpr bool PACKABLE = false;
   struct Row {};
   template <int W>
   struct Bits {};
@@ -84,6 +100,12 @@ struct RowOpBase {
   __device__ __forceinline__ void apply(const Bits<W> &, float (&)[K], int) const {}
   template <int W>
   __device__ __forceinline__ bool keep(const Bits<W> &, int) const { return true; }
+  __device__ __forceinline__ float z(float x) const { return x; }
+  template <int W, typename T>
+  __device__ __forceinline__ void apply_packed(const Bits<W> &, zk_vec<T> &) const {}
+  template <typename T>
+  __device__ __forceinline__ uint32_t dropped_pair() const { return zk_inf_pair<T>(true); }
+  bool packed_ok() const { return true; }
 };
 
 // softmax (LOG = false) and log_softmax: state (m, s), s = Σ e^(x-m).
@@ -92,6 +114,7 @@ struct RowOpBase {
 template <bool LOG, class Side = RowOpBase>
 struct SoftmaxFwd : Side {
   static constexpr int NIN = 1;
+  static constexpr bool PACKABLE = true;
   static constexpr int kmax(int W) { return W == 1 ? 8 : W == 8 ? 32 : 16; }
   struct Out {
     float m, k, c;  // row max; 1/S (softmax) or log S (log_softmax); own scale
@@ -101,7 +124,12 @@ struct SoftmaxFwd : Side {
   static __device__ __forceinline__ float neutral(int) { return -INFINITY; }
   static __device__ __forceinline__ Pair identity() { return {-INFINITY, 0.0f}; }
   // e^(m - to) for m <= to; exactly 1 when equal (also both -Inf: no NaN).
-  static __device__ __forceinline__ float rescale(float m, float to) { return m == to ? 1.0f : zk_exp_f(m - to); }
+  // Through ex2 (a select, not expf's branches): the group reduction
+  // rescales twice a combine, 10-15 combines a row, which cost as much
+  // issue as a 16-bit thread's 32 elements.
+  static __device__ __forceinline__ float rescale(float m, float to) {
+    return m == to ? 1.0f : zk_exp_shifted(m, to);
+  }
   static __device__ __forceinline__ Pair combine(Pair x, Pair y) {
     float m = max_nan(x.a, y.a);
     return {m, __fmul_rn(x.b, rescale(x.a, m)) + __fmul_rn(y.b, rescale(y.a, m))};
@@ -142,9 +170,47 @@ struct SoftmaxFwd : Side {
   }
   template <bool CACHED, int W, int K, class B>
   __device__ __forceinline__ float output(const Out &o, const float (&v)[1][K], const B &bits, int j) const {
-    if (o.filled) return o.fill != o.fill && !this->template keep<W>(bits[j / W], j % W) ? 0.0f : o.fill;
+    if (o.filled) return filled_output<W>(o, bits[j / W], j % W);
     if (LOG) return (v[0][j] - o.m) - o.k;
     return CACHED ? v[0][j] * o.c : zk_exp_shifted(v[0][j], o.m) * o.k;
+  }
+  // An edge row's element e of a chunk: NaN rows keep exact zeros where the
+  // side drops the element.
+  template <int W>
+  __device__ __forceinline__ float filled_output(const Out &o, const typename Side::template Bits<W> &bits,
+                                                 int e) const {
+    return o.fill != o.fill && !this->template keep<W>(bits, e) ? 0.0f : o.fill;
+  }
+
+  // Packed rows: the state of NC chunks in storage form, folded a chunk at
+  // a time (online: the sum rescaled when a chunk raises the max), so that
+  // only one chunk's f32 values are alive (a max pass then a sum pass let
+  // the compiler keep every converted value between them).
+  template <typename T, int NC>
+  __device__ __forceinline__ Pair accumulate_packed(const zk_vec<T> (&c)[NC]) const {
+    constexpr int V = zk_vec<T>::EPV;
+    float m = -INFINITY, s = 0.0f;
+#pragma unroll
+    for (int i = 0; i < NC; i++) {
+      float z[V], cm = m;
+#pragma unroll
+      for (int e = 0; e < V; e++) {
+        z[e] = this->z(c[i].get(e));
+        cm = max_nan(cm, z[e]);
+      }
+      const float shift = cm == -INFINITY ? 0.0f : cm;  // all -Inf so far: every e is 0, not NaN
+      if (i > 0) s *= rescale(m, cm);
+#pragma unroll
+      for (int e = 0; e < V; e++) s += zk_exp_shifted(z[e], shift);
+      m = cm;
+    }
+    return {m, s};
+  }
+  // The output of stored element x in a row that is not an edge row (never
+  // NaN: z <= m, both below +Inf).
+  __device__ __forceinline__ float output_packed(const Out &o, float x) const {
+    if (LOG) return (this->z(x) - o.m) - o.k;
+    return zk_exp_shifted(this->z(x), o.m) * o.k;
   }
 };
 
@@ -227,6 +293,59 @@ __device__ __forceinline__ void store_tile(T *out, int first, int width, int lim
   }
 }
 
+// Packed rows: chunks first + i·width of a 16-bit row kept in storage form
+// (NC 16-byte vectors: half the registers of their f32 values), the side's
+// dropped elements already rewritten; chunks at or past `limit` hold the
+// op's dropped bits.
+template <class Op, typename T, int NC>
+__device__ __forceinline__ void load_packed(const Op &op, const typename Op::Row &row, zk_vec<T> (&c)[NC],
+                                            const T *in, int64_t chunk0, int first, int width, int limit) {
+  constexpr int W = zk_vec<T>::EPV;
+  typename Op::template Bits<W> bits[NC];
+#pragma unroll
+  for (int i = 0; i < NC; i++) {
+    const int q = first + i * width;
+    if (q < limit) {
+      c[i].load(in + q * W);
+      op.template load<W>(bits[i], row, chunk0 + q);
+    } else {
+      const uint32_t d = op.template dropped_pair<T>();
+      c[i].raw = make_uint4(d, d, d, d);
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < NC; i++)
+    if (first + i * width < limit) op.template apply_packed<W>(bits[i], c[i]);
+}
+
+// Writes the outputs of the chunks load_packed read.  An edge row (rare)
+// reloads its side bits for the zeros of dropped elements.
+template <class Op, typename T, int NC>
+__device__ __forceinline__ void store_packed(const Op &op, const typename Op::Out &o, const typename Op::Row &row,
+                                             const zk_vec<T> (&c)[NC], T *out, int64_t chunk0, int first, int width,
+                                             int limit) {
+  constexpr int W = zk_vec<T>::EPV;
+#pragma unroll
+  for (int i = 0; i < NC; i++) {
+    const int q = first + i * width;
+    if (q >= limit) continue;
+    zk_vec<T> y;
+    float f[W];
+    if (o.filled) {
+      typename Op::template Bits<W> bits;
+      op.template load<W>(bits, row, chunk0 + q);
+#pragma unroll
+      for (int e = 0; e < W; e++) f[e] = op.template filled_output<W>(o, bits, e);
+      zk_vec_set_all(y, f);
+    } else {
+#pragma unroll
+      for (int e = 0; e < W; e++) f[e] = op.output_packed(o, c[i].get(e));
+      zk_vec_set_nan_free(y, f);
+    }
+    y.store(out + q * W);
+  }
+}
+
 // ------------------------------------------------------------ group reduce
 
 // The row total of every thread's state, in a fixed tree: a butterfly over
@@ -278,10 +397,15 @@ struct RowsParams {
 // the group's registers (host-checked), so the values stay put between the
 // reduction and the output.  MAXT: the largest block it is launched with
 // (WARP_TILES_THREADS for the warp-tiles plan, which may then use more
-// registers a thread).
-template <class Op, typename T, int W, int K, bool ONE_TILE, int MAXT = (ONE_TILE ? 512 : 1024)>
+// registers a thread).  PACKED (one-tile 16-bit vector rows of a PACKABLE
+// op): the values stay in storage form between the reduction and the
+// output and are converted again where used, since K f32 values alive
+// across the reduction held 16-bit rows to 5 blocks an SM (89 registers).
+template <class Op, typename T, int W, int K, bool ONE_TILE, int MAXT = (ONE_TILE ? 512 : 1024), bool PACKED = false>
 __global__ void __launch_bounds__(MAXT) softmax_rows_kernel(RowsParams p, Op op) {
   static_assert(K % W == 0, "whole chunks per thread");
+  static_assert(!PACKED || ((ONE_TILE || Op::ROW_OUT) && Op::NIN == 1 && sizeof(T) == 2 && W == zk_vec<T>::EPV),
+                "packed rows: 16-bit vectors of one input, in one tile unless nothing is re-read");
   constexpr int NIN = Op::NIN, NC = K / W;
   __shared__ Pair red[32];
   __shared__ Pair cross[2];
@@ -319,14 +443,29 @@ __global__ void __launch_bounds__(MAXT) softmax_rows_kernel(RowsParams p, Op op)
     };
     const T *in[NIN];
     T *out;
+    const typename Op::Row row = op.row(rr);
+    if constexpr (PACKED && !Op::ROW_OUT) {
+      const int limit = tile_at(0, in, out);
+      zk_vec<T> c[NC];
+      load_packed<Op, T, NC>(op, row, c, in[0], 0, first, width, limit);
+      const Pair own = op.accumulate_packed(c);
+      const typename Op::Out o = op.finish(group_reduce<Op>(own, G, C, red, cross, parity), own, row);
+      store_packed<Op, T, NC>(op, o, row, c, out, 0, first, width, limit);
+      continue;
+    }
     float v[NIN][K];
     typename Op::template Bits<W> bits[NC];
-    const typename Op::Row row = op.row(rr);
     Pair own = Op::identity();
     for (int64_t t = 0; t < tiles; t++) {
       const int limit = tile_at(t, in, out);
-      load_tile<Op, T, W, K>(op, row, v, bits, in, t * tile, first, width, limit);
-      op.accumulate(own, v);
+      if constexpr (PACKED) {  // a row value: each tile folded from its storage form, then dropped
+        zk_vec<T> c[NC];
+        load_packed<Op, T, NC>(op, row, c, in[0], t * tile, first, width, limit);
+        own = Op::combine(own, op.accumulate_packed(c));
+      } else {
+        load_tile<Op, T, W, K>(op, row, v, bits, in, t * tile, first, width, limit);
+        op.accumulate(own, v);
+      }
     }
     const typename Op::Out o = op.finish(group_reduce<Op>(own, G, C, red, cross, parity), own, row);
     if constexpr (Op::ROW_OUT) {
@@ -424,9 +563,21 @@ static bool clusters_supported(zk_ctx *ctx) {
 template <class Op>
 using rows_kernel_fn = void (*)(RowsParams, Op);
 
+// packed: the op and the launch allow packed rows (16-bit vector rows of
+// a PACKABLE op whose parameters allow it); taken for one-tile plans of
+// kmax elements a thread in one block, and for the warp-tiles plan (a row
+// value: its 71 registers held 7 blocks an SM, a 2.2-wave grid at 8192 x
+// 4096).
 template <class Op, typename T, int W>
-static rows_kernel_fn<Op> kernel_for(const Plan &pl) {
+static rows_kernel_fn<Op> kernel_for(const Plan &pl, bool packed) {
   constexpr int KMAX = Op::kmax(W);
+  if constexpr (Op::PACKABLE && sizeof(T) == 2 && W == zk_vec<T>::EPV) {
+    if constexpr (!Op::ROW_OUT)
+      if (packed && pl.one_tile && pl.cluster == 1 && pl.k == KMAX)
+        return softmax_rows_kernel<Op, T, W, KMAX, true, 512, true>;
+    if constexpr (Op::ROW_OUT)
+      if (packed && pl.warp_tiles) return softmax_rows_kernel<Op, T, W, KMAX, false, WARP_TILES_THREADS, true>;
+  }
   if constexpr (Op::ROW_OUT)
     if (pl.warp_tiles) return softmax_rows_kernel<Op, T, W, KMAX, false, WARP_TILES_THREADS>;
   if (!pl.one_tile) return softmax_rows_kernel<Op, T, W, KMAX, false>;
@@ -438,7 +589,8 @@ static rows_kernel_fn<Op> kernel_for(const Plan &pl) {
 template <class Op, typename T>
 static cudaError_t launch_plan(const Plan &pl, RowsParams p, const Op &op, bool vec, cudaStream_t stream) {
   constexpr int E = zk_vec<T>::EPV;
-  rows_kernel_fn<Op> kernel = vec ? kernel_for<Op, T, E>(pl) : kernel_for<Op, T, 1>(pl);
+  const bool packed = vec && sizeof(T) == 2 && op.packed_ok();
+  rows_kernel_fn<Op> kernel = vec ? kernel_for<Op, T, E>(pl, packed) : kernel_for<Op, T, 1>(pl, false);
   p.group = pl.group;
   p.cluster = pl.cluster;
   const int rows_per_block = pl.group <= 32 ? pl.threads / pl.group : 1;
