@@ -238,7 +238,19 @@ __device__ __forceinline__ void zk_ld_span(const T *p, float (&v)[E]) {
   }
 }
 
-template <typename T, int E>
+// One 16-byte vector of global memory stored as one plain (weak)
+// st.global.v4.  In some large kernels (rope's) zk_vec's store comes out
+// as four 4-byte stores (the union's copy is split and not merged back),
+// each warp instruction then writing a quarter of every sector it touches;
+// __stcg / __stwb would make it a strong store (STG.E.128.STRONG.GPU / .SM).
+__device__ __forceinline__ void zk_st16_global(void *p, uint4 raw) {
+  asm volatile("st.global.v4.u32 [%0], {%1, %2, %3, %4};" ::"l"(p), "r"(raw.x), "r"(raw.y), "r"(raw.z), "r"(raw.w)
+               : "memory");
+}
+
+// ONE_ACCESS: each 16-byte vector through zk_st16_global (p in global
+// memory), for the kernels whose zk_vec stores the compiler splits.
+template <typename T, int E, bool ONE_ACCESS = false>
 __device__ __forceinline__ void zk_st_span(T *p, const float (&v)[E]) {
   constexpr int BYTES = E * (int)sizeof(T);
   if constexpr (BYTES % 16 == 0) {
@@ -250,7 +262,8 @@ __device__ __forceinline__ void zk_st_span(T *p, const float (&v)[E]) {
       for (int k = 0; k < V; k++) part[k] = v[w * V + k];
       zk_vec<T> x;
       zk_vec_set_all(x, part);
-      x.store(p + w * V);
+      if constexpr (ONE_ACCESS) zk_st16_global(p + w * V, x.raw);
+      else x.store(p + w * V);
     }
   } else if constexpr (BYTES == 8) {
     union {
@@ -264,6 +277,18 @@ __device__ __forceinline__ void zk_st_span(T *p, const float (&v)[E]) {
 #pragma unroll
     for (int k = 0; k < E; k++) zk_st(p + k, v[k]);
   }
+}
+
+// max that returns NaN when either operand is NaN, in one instruction
+// (max.NaN, sm_80 and later).
+__device__ __forceinline__ float zk_fmax_nan(float a, float b) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  float r;
+  asm("max.NaN.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
+  return r;
+#else
+  return (a > b || a != a) ? a : b;
+#endif
 }
 
 // Elements j .. j+E-1 of a parameter table of any float dtype (uniform per

@@ -312,32 +312,21 @@ __global__ void __launch_bounds__(TOPK_THREADS) topk_radix_kernel(TopkParams p, 
   }
 }
 
-// NaN-propagating maximum in one instruction (max.NaN, sm_80 and later):
-// a row's maximum must rank its NaNs first.
-__device__ __forceinline__ float fmax_nan(float a, float b) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  float m;
-  asm("max.NaN.f32 %0, %1, %2;" : "=f"(m) : "f"(a), "f"(b));
-  return m;
-#else
-  return max_nan(a, b);
-#endif
-}
-
-// The largest element of a chunk (a NaN if it holds one), one of its own
-// values: 16-bit vectors fold their four pairs packed first.
+// The largest element of a chunk (a NaN if it holds one: a row's maximum
+// must rank its NaNs first), one of its own values: 16-bit vectors fold
+// their four pairs packed first.
 template <typename T, int W>
 __device__ __forceinline__ float chunk_max(const zk_chunk<T, W> &c) {
   float m = c.get(0);
 #pragma unroll
-  for (int e = 1; e < W; e++) m = fmax_nan(m, c.get(e));
+  for (int e = 1; e < W; e++) m = zk_fmax_nan(m, c.get(e));
   return m;
 }
 template <typename T2>
 __device__ __forceinline__ float packed_max(const uint4 &raw) {
   const T2 *pair = reinterpret_cast<const T2 *>(&raw);
   const T2 m = __hmax2_nan(__hmax2_nan(pair[0], pair[1]), __hmax2_nan(pair[2], pair[3]));
-  return fmax_nan(__low2float(m), __high2float(m));
+  return zk_fmax_nan(__low2float(m), __high2float(m));
 }
 __device__ __forceinline__ float chunk_max(const zk_chunk<__nv_bfloat16, 8> &c) {
   return packed_max<__nv_bfloat162>(c.raw);
@@ -404,7 +393,7 @@ __global__ void __launch_bounds__(TOPK_THREADS, topk_filter_min_blocks<T, VEC>()
     float thread_max = -INFINITY;
 #pragma unroll
     for (int l = 0; l < LOADS; l++)
-      if (((int64_t)l * NT + tid) * W < p.cols) thread_max = fmax_nan(thread_max, chunk_max(chunk[l]));
+      if (((int64_t)l * NT + tid) * W < p.cols) thread_max = zk_fmax_nan(thread_max, chunk_max(chunk[l]));
     // 0: no element (a thread past a short row).
     uint32_t top = (int64_t)tid * W < p.cols ? zk_order_key(thread_max) : 0u;
     // The warp's q-th largest thread maximum: q rounds of taking the

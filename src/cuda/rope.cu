@@ -91,35 +91,6 @@ struct RopeJob {
 template <bool INTERLEAVED>
 constexpr int kHeadsPerThread = INTERLEAVED ? 8 : 4;
 
-// One 16-byte vector stored as one access.  zk_vec's plain store comes
-// out of this file's kernels as four 4-byte stores (the union's copy is
-// split and not merged back), each warp instruction writing a quarter of
-// every sector it touches.  A plain (weak) st.global.v4: __stcg / __stwb
-// would make it a strong store (STG.E.128.STRONG.GPU / .SM).
-__device__ __forceinline__ void store16(void *p, uint4 raw) {
-  asm volatile("st.global.v4.u32 [%0], {%1, %2, %3, %4};" ::"l"(p), "r"(raw.x), "r"(raw.y), "r"(raw.z), "r"(raw.w)
-               : "memory");
-}
-
-// zk_st_span (the same rounding) with every 16-byte vector one store16.
-template <typename To, int E>
-__device__ __forceinline__ void store_span(To *p, const float (&f)[E]) {
-  constexpr int V = zk_vec<To>::EPV;
-  if constexpr (E % V == 0) {
-#pragma unroll
-    for (int w = 0; w < E / V; w++) {
-      float part[V];
-#pragma unroll
-      for (int k = 0; k < V; k++) part[k] = f[w * V + k];
-      zk_vec<To> v;
-      zk_vec_set_all(v, part);
-      store16(p + w * V, v.raw);
-    }
-  } else {
-    zk_st_span<To, E>(p, f);
-  }
-}
-
 // The copied tail, one unit of the first nh of G heads: all loads, then
 // all stores; bit for bit when the dtypes match.
 template <typename Ti, typename To, int E, int G>
@@ -132,14 +103,14 @@ __device__ __forceinline__ void copy_unit(const Ti *x, int64_t in_head, To *y, i
   for (int h = 0; h < G; h++) {
     if (h >= nh) break;
     if constexpr (std::is_same<Ti, To>::value && E > 1) {
-      store16(y + h * out_head, v[h].raw);
+      zk_st16_global(y + h * out_head, v[h].raw);
     } else if constexpr (std::is_same<Ti, To>::value) {
       v[h].store(y + h * out_head);
     } else {
       float f[E];
 #pragma unroll
       for (int k = 0; k < E; k++) f[k] = v[h].get(k);
-      store_span<To, E>(y + h * out_head, f);
+      zk_st_span<To, E, true>(y + h * out_head, f);
     }
   }
 }
@@ -200,7 +171,7 @@ __global__ void __launch_bounds__(256) rope_kernel(const __grid_constant__ RopeJ
           f[2 * q] = a * c[q] - b * s[q];
           f[2 * q + 1] = a * s[q] + b * c[q];
         }
-        store_span<To, E>(y + h * pt.out_head + u * E, f);
+        zk_st_span<To, E, true>(y + h * pt.out_head + u * E, f);
       }
     } else {
       // N pairs: (ja + k, jb + k) with columns col + k.
@@ -228,8 +199,8 @@ __global__ void __launch_bounds__(256) rope_kernel(const __grid_constant__ RopeJ
           a[k] = av * c[k] - bv * s[k];
           b[k] = av * s[k] + bv * c[k];
         }
-        store_span<To, N>(y + h * pt.out_head + ja, a);
-        store_span<To, N>(y + h * pt.out_head + jb, b);
+        zk_st_span<To, N, true>(y + h * pt.out_head + ja, a);
+        zk_st_span<To, N, true>(y + h * pt.out_head + jb, b);
       }
     }
   }

@@ -40,16 +40,6 @@ __device__ __forceinline__ Pair shfl_xor(Pair p, int o) {
   return {__shfl_xor_sync(0xffffffffu, p.a, o), __shfl_xor_sync(0xffffffffu, p.b, o)};
 }
 
-// max that returns NaN when either operand is NaN.
-__device__ __forceinline__ float max_nan(float a, float b) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  float r;
-  asm("max.NaN.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
-  return r;
-#else
-  return (a > b || a != a) ? a : b;
-#endif
-}
 
 // Two 16-bit infinities of T (f16 or bf16) in one word, -Inf when negative.
 template <typename T>
@@ -131,14 +121,14 @@ struct SoftmaxFwd : Side {
     return m == to ? 1.0f : zk_exp_shifted(m, to);
   }
   static __device__ __forceinline__ Pair combine(Pair x, Pair y) {
-    float m = max_nan(x.a, y.a);
+    float m = zk_fmax_nan(x.a, y.a);
     return {m, __fmul_rn(x.b, rescale(x.a, m)) + __fmul_rn(y.b, rescale(y.a, m))};
   }
   template <int K>
   static __device__ __forceinline__ void accumulate(Pair &st, float (&v)[1][K]) {
     float m = st.a;
 #pragma unroll
-    for (int k = 0; k < K; k++) m = max_nan(m, v[0][k]);
+    for (int k = 0; k < K; k++) m = zk_fmax_nan(m, v[0][k]);
     const float shift = m == -INFINITY ? 0.0f : m;  // all -Inf so far: every e is 0, not NaN
     float s = st.b * rescale(st.a, m);
 #pragma unroll
@@ -196,7 +186,7 @@ struct SoftmaxFwd : Side {
 #pragma unroll
       for (int e = 0; e < V; e++) {
         z[e] = this->z(c[i].get(e));
-        cm = max_nan(cm, z[e]);
+        cm = zk_fmax_nan(cm, z[e]);
       }
       const float shift = cm == -INFINITY ? 0.0f : cm;  // all -Inf so far: every e is 0, not NaN
       if (i > 0) s *= rescale(m, cm);
