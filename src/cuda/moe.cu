@@ -564,10 +564,10 @@ __global__ void __launch_bounds__(ROW_THREADS) copy_rows_kernel(const char *__re
                                                                 char *__restrict__ out, int64_t out_stride,
                                                                 const int32_t *__restrict__ row_of, int64_t K,
                                                                 int64_t units) {
-  zk_wait_for_primary_grid();  // a dependent launch: the second walk's rows first
   const int64_t n = blockIdx.x;
   const U *from = (const U *)(x + n * x_stride);
   const int32_t *rows = row_of + n * K;
+  bool waited = false;
   for (int64_t u0 = threadIdx.x; u0 < units; u0 += (int64_t)blockDim.x * COPY_UNROLL) {
     U v[COPY_UNROLL];
 #pragma unroll
@@ -575,6 +575,11 @@ __global__ void __launch_bounds__(ROW_THREADS) copy_rows_kernel(const char *__re
       const int64_t u = u0 + (int64_t)t * blockDim.x;
       if (u < units) v[t] = __ldcs(from + u);
     }
+    // A dependent launch: the rows come from the second walk, so wait for
+    // it here, after the first loads.  x is the op's input, final before
+    // the first walk began (which this kernel follows), so its first
+    // loads run ahead, under the walk's tail.
+    if (!waited) zk_wait_for_primary_grid(), waited = true;
     for (int64_t k = 0; k < K; k++) {
       const int32_t p = rows[k];
       if (p < 0) continue;
@@ -586,6 +591,7 @@ __global__ void __launch_bounds__(ROW_THREADS) copy_rows_kernel(const char *__re
       }
     }
   }
+  if (!waited) zk_wait_for_primary_grid();  // every CTA waits: the op ends after the walk
 }
 
 // Threads for a row of `units`: one pass of COPY_UNROLL units each where
