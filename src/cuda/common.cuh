@@ -41,13 +41,14 @@ void *zk_cuda_workspace(zk_ctx *ctx, const zk_call *call, size_t bytes, zk_statu
 // Programmatic dependent launch (sm_90).  A kernel launched through
 // zk_launch_dependent may be scheduled while the kernel ahead of it on the
 // stream is still running, so that its launch and its CTAs' start overlap
-// that kernel's tail; it must call zk_wait_for_primary_grid() before it
-// reads or writes any memory (every CTA, before any early return), which
-// holds it until the kernel ahead has finished and its writes are visible.
-// The kernel ahead may call zk_allow_dependent_launch() to let the
-// dependent's CTAs be scheduled before its own end.  Elsewhere (or where
-// the attribute is refused) the launch is an ordinary one and both calls
-// do nothing.
+// that kernel's tail.  A CTA of it calls zk_wait_for_primary_grid()
+// before it touches memory that the kernels ahead write (inputs final
+// before the op's first kernel may be read first); the wait holds it until
+// the kernel ahead has finished and its writes are visible.  moe_dispatch's
+// kernels wait in every CTA, so each one ends after the one ahead.  The kernel ahead may call zk_allow_dependent_launch() to let
+// the dependent's CTAs be scheduled before its own end.  Elsewhere (or
+// where the attribute is refused) the launch is an ordinary one and both
+// calls do nothing.
 __device__ __forceinline__ void zk_allow_dependent_launch() {
 #if __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
