@@ -343,6 +343,14 @@ ZK_HD uint32_t zk_order_key(float x) {
   return (v.u >> 31) ? ~v.u : v.u | 0x80000000u;
 }
 
+/* The float a key of zk_order_key came from: a NaN's key gives a NaN,
+ * the key of ±0 gives +0. */
+ZK_HD float zk_order_key_value(uint32_t key) {
+  union { uint32_t u; float f; } v;
+  v.u = (key & 0x80000000u) ? key & 0x7fffffffu : ~key;
+  return v.f;
+}
+
 /* Element j's rank: a larger key ranks first, and equal values rank the
  * lower index first (the complemented index in the low word).  Keys are
  * distinct within a row; the index is ~(uint32_t)key. */

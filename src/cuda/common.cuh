@@ -45,10 +45,10 @@ void *zk_cuda_workspace(zk_ctx *ctx, const zk_call *call, size_t bytes, zk_statu
 // before it touches memory that the kernels ahead write (inputs final
 // before the op's first kernel may be read first); the wait holds it until
 // the kernel ahead has finished and its writes are visible.  moe_dispatch's
-// kernels wait in every CTA, so each one ends after the one ahead.  The kernel ahead may call zk_allow_dependent_launch() to let
-// the dependent's CTAs be scheduled before its own end.  Elsewhere (or
-// where the attribute is refused) the launch is an ordinary one and both
-// calls do nothing.
+// kernels wait in every CTA, so each one ends after the one ahead.  The
+// kernel ahead may call zk_allow_dependent_launch() to let the dependent's
+// CTAs be scheduled before its own end.  Elsewhere (or where the attribute
+// is refused) the launch is an ordinary one and both calls do nothing.
 __device__ __forceinline__ void zk_allow_dependent_launch() {
 #if __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
@@ -353,6 +353,19 @@ __device__ __forceinline__ int64_t zk_idiv(int64_t a, int64_t b) {
 
 // ----------------------------------------------------------- reductions
 // Fixed shuffle trees: the same inputs give the same bits on every run.
+
+// Inclusive prefix sum over the warp's lanes (Hillis-Steele on shuffles):
+// lane l gets v of lanes 0 .. l, in a fixed order.
+template <typename T>
+__device__ __forceinline__ T zk_warp_inclusive_sum(T v) {
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const T up = __shfl_up_sync(0xffffffffu, v, o);
+    if (lane >= o) v += up;
+  }
+  return v;
+}
 
 __device__ __forceinline__ float zk_warp_sum(float v) {
 #pragma unroll

@@ -117,12 +117,6 @@ __device__ __forceinline__ void finish_token(const GatingJob &j, int64_t row, in
   }
 }
 
-// The float an order key (zk_order_key) came from: a NaN comes back as a
-// NaN, -0 as +0.
-__device__ __forceinline__ float key_value(uint32_t key) {
-  return __uint_as_float(key & 0x80000000u ? key & 0x7fffffffu : ~key);
-}
-
 // Element i of a lane's registers is expert (i·32 + lane) (V = 1) or,
 // with spans of V elements, (i/V·32 + lane)·V + i%V.
 template <int V>
@@ -211,7 +205,7 @@ __global__ void __launch_bounds__(GATING_WARPS * 32) gating_warp_kernel(GatingJo
 #pragma unroll
     for (int i = 0; i < PER; i++)
       if (expert_of<V>(i, lane) < j.E) lane_m = nan_max(lane_m, s[i]);
-    m = key_value(__reduce_max_sync(0xffffffffu, zk_order_key(lane_m)));
+    m = zk_order_key_value(__reduce_max_sync(0xffffffffu, zk_order_key(lane_m)));
     float part = 0.0f;
 #pragma unroll
     for (int i = 0; i < PER; i++) {
@@ -248,7 +242,7 @@ __global__ void __launch_bounds__(GATING_WARPS * 32) gating_warp_kernel(GatingJo
     const uint32_t hi = __reduce_max_sync(0xffffffffu, best.key[0]);
     const uint32_t lo = __reduce_max_sync(0xffffffffu, best.key[0] == hi ? ~best.e[0] : 0u);
     if (lane == r) my_e = ~lo, my_key = hi;
-    if (raw_is_sel) sum += key_value(hi);
+    if (raw_is_sel) sum += zk_order_key_value(hi);
     if (best.key[0] == hi && ~best.e[0] == lo) {
       best.pop();
       if (best.key[0] == 0 && r + 1 < j.k) best.template refill<PER, V, true>(key, lane, (uint64_t)hi << 32 | lo);
@@ -257,7 +251,7 @@ __global__ void __launch_bounds__(GATING_WARPS * 32) gating_warp_kernel(GatingJo
   float my_raw = 0.0f;
   bool in_order = false;
   if (raw_is_sel) {
-    if (lane < j.k) my_raw = key_value(my_key);
+    if (lane < j.k) my_raw = zk_order_key_value(my_key);
     // The weights raw·(1/(sum + 1e-20))·scale then fall in selection order
     // (equal raws: lower expert first) whenever that factor is positive
     // and finite: no ranking needed.
@@ -416,17 +410,6 @@ __device__ __forceinline__ int64_t id_at(const DispatchJob &j, int64_t q) {
   }
 }
 
-// Inclusive prefix sum over the warp's lanes.
-__device__ __forceinline__ int warp_inclusive_sum(int v) {
-  const int lane = threadIdx.x & 31;
-#pragma unroll
-  for (int o = 1; o < 32; o <<= 1) {
-    const int up = __shfl_up_sync(0xffffffffu, v, o);
-    if (lane >= o) v += up;
-  }
-  return v;
-}
-
 // Lane `lane`'s ids of the WALK_TILES tiles of 32 pairs from t (-1 past q1).
 #define WALK_TILES (DISPATCH_CHUNK / 32)
 __device__ __forceinline__ void load_ids(const DispatchJob &j, int64_t t, int64_t q1, int lane,
@@ -450,7 +433,7 @@ __device__ __forceinline__ void start_counters(const DispatchJob &j, int64_t chu
   for (int64_t e0 = 0; e0 < j.E; e0 += 32) {
     const int64_t e = e0 + lane;
     const int total = e < j.E ? j.totals[e] : 0, in_chunks_before = e < j.E ? j.counts[e * j.chunks + chunk] : 0;
-    const int incl = warp_inclusive_sum(total), first = carry + incl - total;
+    const int incl = zk_warp_inclusive_sum(total), first = carry + incl - total;
     if (e < j.E) {
       mine[e] = first + in_chunks_before;
       if (chunk == 0) j.offsets[e] = first;
@@ -541,7 +524,7 @@ __global__ void __launch_bounds__(DISPATCH_SCAN_WARPS * 32) dispatch_scan_kernel
       count[t] = c < j.chunks ? row[c] : 0;
     }
 #pragma unroll
-    for (int t = 0; t < SCAN_TILES; t++) incl[t] = warp_inclusive_sum(count[t]);
+    for (int t = 0; t < SCAN_TILES; t++) incl[t] = zk_warp_inclusive_sum(count[t]);
 #pragma unroll
     for (int t = 0; t < SCAN_TILES; t++) {
       const int64_t c = c0 + t * 32 + lane;

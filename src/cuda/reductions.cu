@@ -217,12 +217,7 @@ __device__ __forceinline__ int pick_bin(const unsigned *hist, long long *want, b
   unsigned own = 0;
 #pragma unroll
   for (int b = 0; b < 8; b++) own += hist[255 - 8 * lane - b];
-  long long incl = own;  // inclusive prefix over lanes (bins in descending order)
-#pragma unroll
-  for (int o = 1; o < 32; o <<= 1) {
-    long long up = __shfl_up_sync(0xffffffffu, incl, o);
-    if (lane >= o) incl += up;
-  }
+  const long long incl = zk_warp_inclusive_sum((long long)own);  // over lanes (bins in descending order)
   const int owner = __ffs(__ballot_sync(0xffffffffu, incl >= *want)) - 1;
   long long w = *want - __shfl_sync(0xffffffffu, incl - (long long)own, owner);
   int bin = 0, is_exact = 0;
@@ -341,7 +336,7 @@ __device__ __forceinline__ float chunk_max(const zk_chunk<__half, 8> &c) { retur
 __device__ __forceinline__ float floor_value(uint32_t floor_key) {
   if (floor_key == 0) return -INFINITY;
   if (floor_key == 0xffffffffu) return INFINITY;
-  return __uint_as_float(floor_key & 0x80000000u ? floor_key & 0x7fffffffu : ~floor_key);
+  return zk_order_key_value(floor_key);
 }
 
 // The filter path, for k <= TOPK_FILTER_K and rows of at most

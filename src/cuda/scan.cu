@@ -35,17 +35,6 @@ struct ScanParams {
   bool exclusive, reverse;
 };
 
-// Inclusive scan over the warp (Hillis-Steele on shuffles).
-__device__ __forceinline__ float warp_inclusive_scan(float v) {
-  const int lane = threadIdx.x & 31;
-#pragma unroll
-  for (int o = 1; o < 32; o <<= 1) {
-    float up = __shfl_up_sync(0xffffffffu, v, o);
-    if (lane >= o) v += up;
-  }
-  return v;
-}
-
 // The exclusive prefix of the lane below (0 for lane 0): a shift, not
 // incl - v, which would turn an Inf into NaN for the elements before it.
 __device__ __forceinline__ float shift_up(float incl) {
@@ -59,11 +48,11 @@ __device__ __forceinline__ float shift_up(float incl) {
 // buffer).
 __device__ __forceinline__ float block_exclusive_scan(float v, float *warp_sums, float *total) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-  const float incl = warp_inclusive_scan(v), excl = shift_up(incl);
+  const float incl = zk_warp_inclusive_sum(v), excl = shift_up(incl);
   if (lane == 31) warp_sums[warp] = incl;
   __syncthreads();
   if (warp == 0) {
-    const float wi = warp_inclusive_scan(lane < warps ? warp_sums[lane] : 0.0f), we = shift_up(wi);
+    const float wi = zk_warp_inclusive_sum(lane < warps ? warp_sums[lane] : 0.0f), we = shift_up(wi);
     __syncwarp();
     warp_sums[lane] = we;  // exclusive prefix of each warp
     if (lane == 31) warp_sums[32] = wi;

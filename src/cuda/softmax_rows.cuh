@@ -40,7 +40,6 @@ __device__ __forceinline__ Pair shfl_xor(Pair p, int o) {
   return {__shfl_xor_sync(0xffffffffu, p.a, o), __shfl_xor_sync(0xffffffffu, p.b, o)};
 }
 
-
 // Two 16-bit infinities of T (f16 or bf16) in one word, -Inf when negative.
 template <typename T>
 __device__ __forceinline__ uint32_t zk_inf_pair(bool negative) {
