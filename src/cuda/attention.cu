@@ -816,6 +816,10 @@ constexpr int COMBINE_BATCH = 8;  // splits whose loads are in flight at once (3
 // At most 80 registers: 6 CTAs an SM (792 on 132 SMs), so b64 × 32 heads
 // (512 CTAs) is one wave.  (8 CTAs, 64 registers, spilled 36 bytes.)
 __global__ void __launch_bounds__(COMBINE_THREADS, 6) paged_combine_kernel(PagedParams p) {
+  // Launched early (programmatic): wait for the splits' partials before
+  // anything else, so that no CTA finishes ahead of the split kernel, even
+  // one whose sequence has a single split and nothing to combine.
+  zk_wait_for_primary_grid();
   const int lane = threadIdx.x & 31;
   const int64_t bh = (int64_t)blockIdx.x * COMBINE_WARPS + (threadIdx.x >> 5);  // b·H + h
   if (bh >= p.B * p.H) return;
@@ -824,7 +828,6 @@ __global__ void __launch_bounds__(COMBINE_THREADS, 6) paged_combine_kernel(Paged
   if (bad_length(p, L)) return;
   const int64_t nsplit = (L + p.part - 1) / p.part;
   if (nsplit <= 1) return;
-  zk_wait_for_primary_grid();  // launched early (programmatic): the splits' partials are complete from here
   const int64_t base = bh * p.splits;
   const float *ws_m = p.ws_m + base, *ws_l = p.ws_l + base;
 

@@ -44,8 +44,9 @@ void *zk_cuda_workspace(zk_ctx *ctx, const zk_call *call, size_t bytes, zk_statu
 // that kernel's tail.  A CTA of it calls zk_wait_for_primary_grid()
 // before it touches memory that the kernels ahead write (inputs final
 // before the op's first kernel may be read first); the wait holds it until
-// the kernel ahead has finished and its writes are visible.  moe_dispatch's
-// kernels wait in every CTA, so each one ends after the one ahead.  The
+// the kernel ahead has finished and its writes are visible.  Every CTA
+// waits, also one with nothing to do (its wait comes before any early
+// return), so that the dependent grid never ends before the one ahead.  The
 // kernel ahead may call zk_allow_dependent_launch() to let the dependent's
 // CTAs be scheduled before its own end.  Elsewhere (or where the attribute
 // is refused) the launch is an ordinary one and both calls do nothing.
