@@ -396,13 +396,15 @@ static int extra_gating_equal_and_sums(zk_ctx *ctx, zk_backend be, char *msg, si
   return 0;
 }
 
-/* NaN, ±Inf and all -Inf rows, for both scores, with and without norm. */
+/* NaN, ±Inf and all -Inf rows, for both scores, with and without norm;
+ * 33 experts and 512 (CUDA: the candidate filter of wide rows). */
 static int extra_gating_edges(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
-  for (int m = 0; m < 8; m++) {
+  static const int64_t Es[] = {33, 512};
+  for (int m = 0; m < 16; m++) {
     double s[8] = {4, m % 2, (m / 2) % 2, (m / 4) % 2, 1, LOGITS_EDGE, KEEP, KEEP};
     zk_op_test t = variant(OP_TOPK, s);
-    if (zk_run_case(&t, ctx, &(zk_case_opts){be, all_dtypes[m % 3], ZK_F32, 12, 33, m % 2, 0, 40 + m, -1, -1}, msg,
-                    cap))
+    if (zk_run_case(&t, ctx, &(zk_case_opts){be, all_dtypes[m % 3], ZK_F32, 12, Es[m / 8], m % 2, 0, 40 + m, -1, -1},
+                    msg, cap))
       return 1;
   }
   return 0;

@@ -159,6 +159,65 @@ struct LaneBest {
   }
 };
 
+// The k-th largest of the 32 lanes' values (k in 1..32), in every lane: a
+// bitonic sort of the warp, descending, then lane k - 1's value.
+__device__ __forceinline__ uint32_t warp_kth_largest(uint32_t v, int lane, int k) {
+#pragma unroll
+  for (int size = 2; size <= 32; size <<= 1) {
+#pragma unroll
+    for (int stride = size >> 1; stride; stride >>= 1) {
+      const uint32_t other = __shfl_xor_sync(0xffffffffu, v, stride);
+      // Runs of `size` lanes alternate direction; the last one descends.
+      const bool keep_max = ((lane & size) == 0) == ((lane & stride) == 0);
+      v = keep_max ? max(v, other) : min(v, other);
+    }
+  }
+  return __shfl_sync(0xffffffffu, v, k - 1);
+}
+
+// Wide rows (PER >= 8 keys a lane): the k winners from a few candidates.
+// The floor is the k-th largest of the lanes' maxima: those k maxima are
+// k distinct experts at or above it, so every winner is too.  The experts
+// at or above the floor (typically k plus a few) are gathered one a lane,
+// in expert order, and the rounds run over them as the sorted-lane path
+// does (largest key first, equal keys by the lower expert): the same
+// winners in the same order, from ~5 instructions an expert instead of an
+// insertion into each lane's sorted M.  Returns false, with nothing
+// chosen, when more than 32 experts reach the floor (ties): the caller
+// then takes the sorted-lane path.
+template <int PER, int V>
+__device__ __forceinline__ bool select_candidates(const uint32_t (&key)[PER], int lane, int64_t k, uint32_t &my_e,
+                                                  uint32_t &my_key, float *sum) {
+  __shared__ uint32_t cand_key[GATING_WARPS][32], cand_e[GATING_WARPS][32];
+  uint32_t lane_max = 0;
+#pragma unroll
+  for (int i = 0; i < PER; i++) lane_max = max(lane_max, key[i]);
+  const uint32_t floor_key = warp_kth_largest(lane_max, lane, (int)k);
+  int mine = 0;
+#pragma unroll
+  for (int i = 0; i < PER; i++) mine += key[i] != 0 && key[i] >= floor_key;
+  const int total = (int)__reduce_add_sync(0xffffffffu, (unsigned)mine);
+  if (total > 32) return false;
+  const int warp = threadIdx.x >> 5;
+  int slot = zk_warp_inclusive_sum(mine) - mine;
+#pragma unroll
+  for (int i = 0; i < PER; i++)
+    if (key[i] != 0 && key[i] >= floor_key) {
+      cand_key[warp][slot] = key[i], cand_e[warp][slot] = (uint32_t)expert_of<V>(i, lane);
+      slot++;
+    }
+  __syncwarp();
+  uint32_t ck = lane < total ? cand_key[warp][lane] : 0u, ce = lane < total ? cand_e[warp][lane] : 0u;
+  for (int r = 0; r < k; r++) {
+    const uint32_t hi = __reduce_max_sync(0xffffffffu, ck);
+    const uint32_t lo = __reduce_max_sync(0xffffffffu, ck == hi ? ~ce : 0u);
+    if (lane == r) my_e = ~lo, my_key = hi;
+    if (sum) *sum += zk_order_key_value(hi);
+    if (ck == hi && ~ce == lo) ck = 0;
+  }
+  return true;
+}
+
 template <typename T, int PER, int V, int M>
 __global__ void __launch_bounds__(GATING_WARPS * 32) gating_warp_kernel(GatingJob j) {
   int lane = threadIdx.x & 31;
@@ -234,10 +293,13 @@ __global__ void __launch_bounds__(GATING_WARPS * 32) gating_warp_kernel(GatingJo
   // subtracted back out) each winner's raw is its key's value: every lane
   // sums them as they come, in selection order (the CPU's order).
   const bool raw_is_sel = !j.bias || !j.select_only;
-  LaneBest<M> best;
-  best.template refill<PER, V, false>(key, lane, 0);
   uint32_t my_e = 0, my_key = 0;
   float sum = 0.0f;
+  if (PER >= 8 && select_candidates<PER, V>(key, lane, j.k, my_e, my_key, raw_is_sel ? &sum : nullptr)) {
+    // done: the winners came from the candidates above the floor
+  } else {
+  LaneBest<M> best;
+  best.template refill<PER, V, false>(key, lane, 0);
   for (int r = 0; r < j.k; r++) {
     const uint32_t hi = __reduce_max_sync(0xffffffffu, best.key[0]);
     const uint32_t lo = __reduce_max_sync(0xffffffffu, best.key[0] == hi ? ~best.e[0] : 0u);
@@ -247,6 +309,7 @@ __global__ void __launch_bounds__(GATING_WARPS * 32) gating_warp_kernel(GatingJo
       best.pop();
       if (best.key[0] == 0 && r + 1 < j.k) best.template refill<PER, V, true>(key, lane, (uint64_t)hi << 32 | lo);
     }
+  }
   }
   float my_raw = 0.0f;
   bool in_order = false;
