@@ -119,9 +119,10 @@ __device__ __forceinline__ void finish_token(const GatingJob &j, int64_t row, in
 
 // Element i of a lane's registers is expert (i·32 + lane) (V = 1) or,
 // with spans of V elements, (i/V·32 + lane)·V + i%V.
+// 32-bit: the warp path serves E <= GATING_WARP_MAX_E.
 template <int V>
-__device__ __forceinline__ int64_t expert_of(int i, int lane) {
-  return ((int64_t)(i / V) * 32 + lane) * V + i % V;
+__device__ __forceinline__ int expert_of(int i, int lane) {
+  return ((i / V) * 32 + lane) * V + i % V;
 }
 
 // A lane's best M selection keys, largest first, equal keys in ascending
@@ -192,20 +193,18 @@ __device__ __forceinline__ bool select_candidates(const uint32_t (&key)[PER], in
   uint32_t lane_max = 0;
 #pragma unroll
   for (int i = 0; i < PER; i++) lane_max = max(lane_max, key[i]);
-  const uint32_t floor_key = warp_kth_largest(lane_max, lane, (int)k);
+  // At least 1: key 0 marks an empty slot, never a candidate.
+  const uint32_t floor_key = max(warp_kth_largest(lane_max, lane, (int)k), 1u);
   int mine = 0;
 #pragma unroll
-  for (int i = 0; i < PER; i++) mine += key[i] != 0 && key[i] >= floor_key;
+  for (int i = 0; i < PER; i++) mine += key[i] >= floor_key;
   const int total = (int)__reduce_add_sync(0xffffffffu, (unsigned)mine);
   if (total > 32) return false;
-  const int warp = threadIdx.x >> 5;
-  int slot = zk_warp_inclusive_sum(mine) - mine;
+  const int warp = threadIdx.x >> 5, first = zk_warp_inclusive_sum(mine) - mine;
+  uint32_t *keys_at = &cand_key[warp][first], *experts_at = &cand_e[warp][first];
 #pragma unroll
   for (int i = 0; i < PER; i++)
-    if (key[i] != 0 && key[i] >= floor_key) {
-      cand_key[warp][slot] = key[i], cand_e[warp][slot] = (uint32_t)expert_of<V>(i, lane);
-      slot++;
-    }
+    if (key[i] >= floor_key) *keys_at++ = key[i], *experts_at++ = (uint32_t)expert_of<V>(i, lane);
   __syncwarp();
   uint32_t ck = lane < total ? cand_key[warp][lane] : 0u, ce = lane < total ? cand_e[warp][lane] : 0u;
   for (int r = 0; r < k; r++) {
@@ -223,29 +222,30 @@ __global__ void __launch_bounds__(GATING_WARPS * 32) gating_warp_kernel(GatingJo
   int lane = threadIdx.x & 31;
   int64_t row = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
   if (row >= j.rows) return;
+  const int E = (int)j.E;  // <= GATING_WARP_MAX_E
   const T *x = (const T *)j.logits + row * j.x_stride;
   // The logits and the bias are loaded together, so that a decode call
   // waits for memory once, not twice.
   float s[PER], b[PER];
 #pragma unroll
   for (int i = 0; i < PER; i += V) {
-    int64_t e = expert_of<V>(i, lane);
-    if (V > 1 && e < j.E) {
+    const int e = expert_of<V>(i, lane);
+    if (V > 1 && e < E) {
       float part[V];
       zk_ld_span<T, V>(x + e, part);
 #pragma unroll
       for (int t = 0; t < V; t++) s[i + t] = part[t];
     } else {
 #pragma unroll
-      for (int t = 0; t < V; t++) s[i + t] = e + t < j.E ? zk_ld(x + e + t) : -INFINITY;
+      for (int t = 0; t < V; t++) s[i + t] = e + t < E ? zk_ld(x + e + t) : -INFINITY;
     }
     if (j.bias) {
       float part[V];
-      if (V > 1 && e < j.E) {
+      if (V > 1 && e < E) {
         zk_ld_param_span<V>(j.bias, j.bias_dtype, e, j.bias_vec, part);
       } else {
 #pragma unroll
-        for (int t = 0; t < V; t++) part[t] = e + t < j.E ? zk_ld_param(j.bias, j.bias_dtype, e + t) : 0.0f;
+        for (int t = 0; t < V; t++) part[t] = e + t < E ? zk_ld_param(j.bias, j.bias_dtype, e + t) : 0.0f;
       }
 #pragma unroll
       for (int t = 0; t < V; t++) b[i + t] = part[t];
@@ -263,12 +263,12 @@ __global__ void __launch_bounds__(GATING_WARPS * 32) gating_warp_kernel(GatingJo
     float lane_m = -INFINITY;
 #pragma unroll
     for (int i = 0; i < PER; i++)
-      if (expert_of<V>(i, lane) < j.E) lane_m = nan_max(lane_m, s[i]);
+      if (expert_of<V>(i, lane) < E) lane_m = nan_max(lane_m, s[i]);
     m = zk_order_key_value(__reduce_max_sync(0xffffffffu, zk_order_key(lane_m)));
     float part = 0.0f;
 #pragma unroll
     for (int i = 0; i < PER; i++) {
-      s[i] = expert_of<V>(i, lane) < j.E ? zk_exp_shifted(s[i], m) : 0.0f;
+      s[i] = expert_of<V>(i, lane) < E ? zk_exp_shifted(s[i], m) : 0.0f;
       part += s[i];
     }
     inv_sum = 1.0f / zk_warp_sum(part);
@@ -281,8 +281,7 @@ __global__ void __launch_bounds__(GATING_WARPS * 32) gating_warp_kernel(GatingJo
   uint32_t key[PER];
 #pragma unroll
   for (int i = 0; i < PER; i++) {
-    const int64_t e = expert_of<V>(i, lane);
-    key[i] = e < j.E ? zk_order_key(j.bias ? s[i] + b[i] : s[i]) : 0;
+    key[i] = expert_of<V>(i, lane) < E ? zk_order_key(j.bias ? s[i] + b[i] : s[i]) : 0;
   }
   // Each lane sorts its best M once; a round is then one warp maximum over
   // the lanes' heads (two hardware max-reductions: the keys, then the
