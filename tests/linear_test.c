@@ -254,45 +254,12 @@ static int extra_reproducible(zk_ctx *ctx, zk_backend be, char *msg, size_t cap)
   return fail;
 }
 
-/* More rows than one overlap chunk (1024, kOverlapChunkRows in
- * src/cuda/linear.cu) into a 16-bit y: the CUDA path that runs the chunks'
- * GEMMs on the context's stream and their epilogues on a second one.
- * 2100 rows are three chunks, the third reusing the first one's z buffer
- * and shorter than the others; N = 129 takes the scalar epilogue, 256 the
- * vector one.  Each case runs twice: checked, then bit for bit the same. */
-static int extra_overlapped_chunks(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
-  static const struct {
-    zk_dtype dtype, y_dtype;
-    int64_t N;
-    int strided, absent;
-  } shapes[] = {{ZK_BF16, ZK_BF16, 256, 0, -1}, {ZK_F16, ZK_F16, 129, 1, -1}, {ZK_BF16, ZK_F16, 256, 1, 2}};
-  uint64_t rng = zk_test_seed() ^ 0x0c7e;
-  int fail = 0;
-  for (int op = 0; op < N_OPS && !fail; op++) {
-    if (!zk_op_supported(linear_tests[op].op, be)) continue;
-    for (int k = 0; k < 3 && !fail; k++) {
-      int absent = op < 2 ? shapes[k].absent : -1; /* gamma is not optional */
-      zk_case_opts o = {be, shapes[k].dtype, shapes[k].y_dtype, 2100, shapes[k].N, shapes[k].strided, 0,
-                        zk_rand_u64(&rng), absent, -1};
-      zk_case c[2];
-      if (zk_case_setup(&c[0], &linear_tests[op], &o, msg, cap)) return 1;
-      if (zk_case_setup(&c[1], &linear_tests[op], &o, msg, cap)) return zk_case_free(&c[0]), 1;
-      fail = zk_case_run_checked(&c[0], ctx, msg, cap) || zk_case_run_ok(&c[1], ctx, msg, cap);
-      if (!fail && memcmp(c[0].host[3], c[1].host[3], c[1].bytes[3]))
-        fail = 1, snprintf(msg, cap, "%s: two runs of 2100 x %lld differ", linear_tests[op].op, (long long)o.D);
-      zk_case_free(&c[0]), zk_case_free(&c[1]);
-    }
-  }
-  return fail;
-}
-
 static const zk_extra_test linear_extras[] = {
     {"spec_grid", extra_spec_grid},
     {"k_zero", extra_k_zero},
     {"x_stride_zero", extra_x_stride_zero},
     {"bad_shapes", extra_bad_shapes},
     {"reproducible", extra_reproducible},
-    {"overlapped_chunks", extra_overlapped_chunks},
 };
 
 const zk_family_tests zk_tests_linear = {"linear", linear_tests, N_OPS, linear_extras,

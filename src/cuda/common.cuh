@@ -27,11 +27,6 @@ struct zk_cuda_state {
   size_t workspace_size;
   void *blas;                        // cuBLASLt handle of the linear family, made on first use
   void (*blas_release)(void *blas);  // destroys it with the context (set with blas)
-  // The linear family's second stream (epilogues overlapping the next GEMM)
-  // and its events (z_ready and z_free of each of its two z buffers), made
-  // on first use and destroyed with the context.
-  cudaStream_t linear_stream;
-  cudaEvent_t linear_events[4];
 };
 
 static inline zk_cuda_state *zk_cuda(zk_ctx *ctx) { return (zk_cuda_state *)ctx->cuda; }

@@ -38,11 +38,6 @@ extern "C" void zk_cuda_ctx_release(zk_ctx *ctx) {
   cudaSetDevice(st->device);
   cudaStreamSynchronize(st->stream);
   if (st->blas_release) st->blas_release(st->blas);
-  // Every op joins the linear stream back into the context's stream: its
-  // work is finished by now.
-  if (st->linear_stream) cudaStreamDestroy(st->linear_stream);
-  for (cudaEvent_t e : st->linear_events)
-    if (e) cudaEventDestroy(e);
   cudaFree(st->workspace);
   cudaFree(st->error_flag);
   free(st);

@@ -16,22 +16,13 @@
 // it failed the linear suite's ACC tolerance.  z is y itself when y is f32, else
 // f32 scratch of up to 256 MB; larger outputs go in chunks of rows.
 //
-// A 16-bit y of more than one overlap chunk (kOverlapChunkRows) goes in
-// chunks through kZBuffers rotating z buffers sized for L2 (as far as the
-// GEMM's own w and x leave room): chunk c's GEMM runs on the context's
-// stream while chunk c - 1's epilogue runs on a second stream of the
-// context, ordered by events (see overlapped_chunks), so that the
-// epilogues read z while it is in L2 and fill the gaps between GEMMs
-// rather than follow one whole GEMM.
-//
 // The cuBLASLt handle lives in the context (made on first use, destroyed
-// with it); its workspace, the z buffers and compacted operands are one
+// with it); its workspace, the z chunk and compacted operands are one
 // block of the context's device workspace.  Every cuBLASLt status is
 // checked and reported as ZK_ERR_BACKEND.
 //
 // Entry points follow the slots of src/api/linear.c.
 #include <cublasLt.h>
-#include <stdlib.h>
 #include "common.cuh"
 
 namespace {
@@ -41,15 +32,6 @@ enum class Epilogue { silu, gelu, rmsnorm };
 constexpr size_t kLtWorkspace = (size_t)32 << 20;  // cuBLASLt's recommendation for Hopper
 constexpr int64_t kZBudget = (int64_t)256 << 20;    // f32 z scratch of one chunk of rows
 constexpr int kThreads = 256;
-
-// Rows of z a chunk of the overlapped path: a multiple of 128, the GEMM's
-// tile height.  1024 rows x 4096 columns is 16.8 MB of f32 z a buffer, two
-// buffers a third of the H100's L2 beside w; at 4096 columns a chunk is
-// 128 tiles of 128 x 256, one wave on 132 SMs.
-constexpr int64_t kOverlapChunkRows = 1024;
-constexpr int kZBuffers = 2;  // z buffers the overlapped chunks rotate through
-static_assert(2 * kZBuffers == sizeof(zk_cuda_state::linear_events) / sizeof(cudaEvent_t),
-              "a z_ready and a z_free event per z buffer");
 
 zk_status lt_check(const zk_call *call, cublasStatus_t s, const char *what) {
   if (s == CUBLAS_STATUS_SUCCESS) return ZK_OK;
@@ -235,28 +217,6 @@ zk_status run_gemm(const zk_call *call, cublasLtHandle_t h, cudaStream_t stream,
 
 size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
-// The overlapped path's chunk height.  ZK_LINEAR_CHUNK_ROWS (rounded up to
-// a multiple of 128) overrides kOverlapChunkRows: a measurement knob, read
-// once a process, to time several heights in one run.  Results depend on
-// the height as on the shape (cuBLASLt may pick another algorithm for
-// another row count), so they are the same run to run at one height.
-int64_t overlap_chunk_rows() {
-  static const int64_t rows = [] {
-    const char *v = getenv("ZK_LINEAR_CHUNK_ROWS");
-    long long n = v ? atoll(v) : 0;
-    return n > 0 ? (int64_t)round_up((size_t)n, 128) : kOverlapChunkRows;
-  }();
-  return rows;
-}
-
-// The GEMM of rows [m0, m0 + rows) of g's x into z.
-Gemm rows_of(const Gemm &g, int64_t m0, int64_t rows, float *z) {
-  Gemm c = g;
-  c.x = (const char *)g.x + m0 * g.ldx * (int64_t)zk_dtype_size(g.t);
-  c.rows = rows, c.z = z;
-  return c;
-}
-
 // An operand cuBLASLt can read in place: row stride >= K (one row: any).
 bool lt_readable(const zk_rows *t) { return t->rows <= 1 || t->stride >= t->cols; }
 
@@ -311,78 +271,6 @@ zk_status epilogue(zk_ctx *ctx, const zk_call *call, cudaStream_t stream, Epilog
   }
 }
 
-// ------------------------------------------------------------ overlap
-
-// The context's second stream and its events, made on first use.  Non-
-// blocking, so that it does not synchronise with the legacy default stream
-// (the context's stream unless the caller set one).  Of the greatest
-// priority: an epilogue's blocks take the SMs as its GEMM's blocks leave
-// them, while its z is still in L2, and the next GEMM's blocks fill in
-// behind them.
-zk_status side_stream(zk_ctx *ctx, const zk_call *call, cudaStream_t *side) {
-  zk_cuda_state *st = zk_cuda(ctx);
-  if (!st->linear_stream) {
-    cudaStream_t made = nullptr;
-    cudaEvent_t events[2 * kZBuffers] = {};
-    int least = 0, greatest = 0;
-    cudaError_t err = cudaDeviceGetStreamPriorityRange(&least, &greatest);
-    if (err == cudaSuccess) err = cudaStreamCreateWithPriority(&made, cudaStreamNonBlocking, greatest);
-    for (cudaEvent_t &ev : events)
-      if (err == cudaSuccess) err = cudaEventCreateWithFlags(&ev, cudaEventDisableTiming);
-    if (err != cudaSuccess) {
-      for (cudaEvent_t ev : events)
-        if (ev) cudaEventDestroy(ev);
-      if (made) cudaStreamDestroy(made);
-      return zk_cuda_check(call, err, "creating the linear epilogue stream");
-    }
-    st->linear_stream = made;
-    for (int i = 0; i < 2 * kZBuffers; i++) st->linear_events[i] = events[i];
-  }
-  *side = st->linear_stream;
-  return ZK_OK;
-}
-
-// y in chunks of `chunk` rows: chunk c's GEMM on the context's stream into
-// z buffer b = c % kZBuffers, then z_ready[b]; its epilogue on the side
-// stream after z_ready[b], then z_free[b].  The context's stream goes on
-// with the next GEMM meanwhile; a GEMM that reuses a buffer first waits
-// for z_free of the epilogue that read it.  At the end (on an error too,
-// once anything went to the side stream) the context's stream waits for
-// the side stream's last event: the op is ordered on the caller's stream
-// as before, and CUDA graph capture sees a fork and a join through events.
-zk_status overlapped_chunks(zk_ctx *ctx, const zk_call *call, cudaStream_t stream, cublasLtHandle_t h, Epilogue e,
-                            const zk_args *a, const Gemm &g, float *z_buffers, int64_t buffer_floats, int64_t chunk) {
-  cudaStream_t side;
-  ZK_PASS(side_stream(ctx, call, &side));
-  cudaEvent_t *z_ready = zk_cuda(ctx)->linear_events, *z_free = z_ready + kZBuffers;
-  int64_t M = a->t[3].rows;
-  zk_status s = ZK_OK;
-  int last = -1;               // buffer of the last chunk queued on the side stream
-  bool unmarked_work = false;  // the side stream has work after its last recorded event
-  for (int64_t m0 = 0, c = 0; m0 < M; m0 += chunk, c++) {
-    int b = (int)(c % kZBuffers);
-    int64_t rows = M - m0 < chunk ? M - m0 : chunk;
-    float *z = z_buffers + b * buffer_floats;
-    if (c >= kZBuffers) s = zk_cuda_check(call, cudaStreamWaitEvent(stream, z_free[b], 0), "waiting for z_free");
-    if (s == ZK_OK) s = run_gemm(call, h, stream, rows_of(g, m0, rows, z));
-    if (s == ZK_OK) s = zk_cuda_check(call, cudaEventRecord(z_ready[b], stream), "recording z_ready");
-    if (s == ZK_OK) s = zk_cuda_check(call, cudaStreamWaitEvent(side, z_ready[b], 0), "waiting for z_ready");
-    if (s != ZK_OK) break;
-    last = b, unmarked_work = true;
-    s = epilogue(ctx, call, side, e, a, z, g.ldz, m0, rows);
-    if (s == ZK_OK) s = zk_cuda_check(call, cudaEventRecord(z_free[b], side), "recording z_free");
-    if (s != ZK_OK) break;
-    unmarked_work = false;
-  }
-  if (last < 0) return s;
-  cudaError_t join = unmarked_work ? cudaEventRecord(z_free[last], side) : cudaSuccess;
-  if (join == cudaSuccess) join = cudaStreamWaitEvent(stream, z_free[last], 0);
-  if (s != ZK_OK) return s;  // the first failure's message stands
-  return zk_cuda_check(call, join, "joining the linear epilogue stream");
-}
-
-// ------------------------------------------------------------ the op
-
 zk_status linear(zk_ctx *ctx, const zk_call *call, const zk_args *a, Epilogue e) {
   const zk_rows *x = &a->t[0], *w = &a->t[1], *y = &a->t[3];
   int64_t M = y->rows, N = y->cols, K = x->cols;
@@ -391,23 +279,18 @@ zk_status linear(zk_ctx *ctx, const zk_call *call, const zk_args *a, Epilogue e)
   cublasLtHandle_t h = nullptr;
   if (K > 0) ZK_PASS(lt_handle(ctx, call, &h));
 
-  // z in y when y is f32.  A 16-bit y of more than one overlap chunk goes
-  // through kZBuffers z buffers of that height, GEMMs and epilogues
-  // overlapped (overlapped_chunks); any other goes serially, through
-  // f32 scratch in equal chunks of rows (whole multiples of 128, the
-  // GEMM's tile height) of at most kZBudget bytes.  Measured serially on
-  // the H100 at 8192 x 4096 x 4096 bf16 (gelu): chunks that fit half the
-  // L2 (1408 rows) took 511 µs, 2048 rows 462, 4096 rows 440 and one GEMM
-  // 436, the plain bf16 GEMM about 365: small GEMMs lose more to wave
-  // quantisation than z's trip through DRAM costs, when the epilogues wait
-  // for them.
+  // z in y when y is f32; else f32 scratch in equal chunks of rows (whole
+  // multiples of 128, the GEMM's tile height) of at most kZBudget bytes.
+  // Measured on the H100 at 8192 x 4096 x 4096 bf16 (gelu): chunks that
+  // fit half the L2 (1408 rows) took 511 µs, 2048 rows 462, 4096 rows 440
+  // and one GEMM 436, the plain bf16 GEMM about 365: small GEMMs lose more
+  // to wave quantisation than z's trip through DRAM costs.
   bool z_in_y = y->dtype == ZK_F32;
   int64_t ldz = z_in_y ? (y->rows <= 1 ? N : y->stride) : (int64_t)round_up((size_t)N, 4);
-  int64_t chunk = overlap_chunk_rows();
-  bool overlap = !z_in_y && K > 0 && M > chunk && kZBuffers * chunk * ldz * 4 <= kZBudget;
-  if (!overlap) {
-    chunk = M;
-    int64_t chunks = z_in_y ? 1 : (M * ldz * 4 + kZBudget - 1) / kZBudget;
+  int64_t chunk = M;
+  if (!z_in_y) {
+    int64_t total = M * ldz * 4;
+    int64_t chunks = (total + kZBudget - 1) / kZBudget;
     if (chunks > 1) chunk = (int64_t)round_up((size_t)((M + chunks - 1) / chunks), 128);
     if (chunk > M) chunk = M;
   }
@@ -416,8 +299,7 @@ zk_status linear(zk_ctx *ctx, const zk_call *call, const zk_args *a, Epilogue e)
   size_t lt_bytes = K > 0 ? kLtWorkspace : 0;
   size_t x_bytes = pack_x ? round_up((size_t)(M * K) * es, 256) : 0;
   size_t w_bytes = pack_w ? round_up((size_t)(N * K) * es, 256) : 0;
-  size_t z_buffer_bytes = z_in_y ? 0 : round_up((size_t)(chunk * ldz) * 4, 256);
-  size_t z_bytes = (overlap ? kZBuffers : 1) * z_buffer_bytes;
+  size_t z_bytes = z_in_y ? 0 : round_up((size_t)(chunk * ldz) * 4, 256);
   char *ws = nullptr;
   if (lt_bytes + x_bytes + w_bytes + z_bytes) {
     zk_status s;
@@ -435,15 +317,15 @@ zk_status linear(zk_ctx *ctx, const zk_call *call, const zk_args *a, Epilogue e)
     g.w = ws + lt_bytes + x_bytes, g.ldw = K;
   }
   float *z_scratch = z_in_y ? nullptr : (float *)(ws + lt_bytes + x_bytes + w_bytes);
-  if (overlap)
-    return overlapped_chunks(ctx, call, stream, h, e, a, g, z_scratch, (int64_t)(z_buffer_bytes / 4), chunk);
   for (int64_t m0 = 0; m0 < M; m0 += chunk) {
     int64_t rows = M - m0 < chunk ? M - m0 : chunk;
     float *z = z_in_y ? (float *)y->data + m0 * ldz : z_scratch;
     if (K == 0) {
       ZK_CUDA_TRY(call, cudaMemset2DAsync(z, (size_t)ldz * 4, 0, (size_t)N * 4, (size_t)rows, stream));
     } else {
-      ZK_PASS(run_gemm(call, h, stream, rows_of(g, m0, rows, z)));
+      g.x = (const char *)(pack_x ? ws + lt_bytes : x->data) + m0 * g.ldx * (int64_t)es;
+      g.rows = rows, g.z = z;
+      ZK_PASS(run_gemm(call, h, stream, g));
     }
     ZK_PASS(epilogue(ctx, call, stream, e, a, z, ldz, m0, rows));
   }
