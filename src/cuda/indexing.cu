@@ -14,7 +14,8 @@
 //      and raises both the context's flag and a flag of this call), val[i] = i;
 //   2. CUB's radix sort of the (key, i) pairs over the bits N needs; the
 //      sort is stable, so each row's updates stay in ascending i;
-//   3. first[n] = the number of keys below n (a binary search per row);
+//   3. first[n] = the number of keys below n (one pass over the sorted
+//      keys: each position writes the rows it starts);
 //   4. one work item per (destination row, 16-byte unit of updates) sums
 //      its updates in sorted order, starting from +0 or f32(y_old), and
 //      rounds once.  Every element is written by one thread, with the
@@ -135,16 +136,33 @@ __global__ void keys_kernel(const void *idx, bool i64, int64_t M, int64_t N, uin
   }
 }
 
-// Step 3: first[n] = the number of sorted keys below n, n = 0 .. N.
+// Step 3: first[n] = the number of sorted keys below n, n = 0 .. N.  Sorted
+// position k (0 .. M) is the first of every row in (key[k-1], key[k]]
+// (key[-1] = -1, key[M] = N), so one pass over the keys writes each entry
+// once: coalesced reads in place of a binary search per row (log2 M
+// dependent loads).  Most ranges hold one row or none; a lane writes a
+// short range itself, and a whole warp writes a long one (a run of rows no
+// index names) 32 entries a store, so no thread walks a long run alone.
 __global__ void first_kernel(const uint32_t *keys, int64_t M, int64_t N, uint32_t *first) {
-  for (int64_t n = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; n <= N; n += (int64_t)gridDim.x * blockDim.x) {
-    int64_t lo = 0, hi = M;
-    while (lo < hi) {
-      int64_t mid = lo + (hi - lo) / 2;
-      if ((int64_t)keys[mid] < n) lo = mid + 1;
-      else hi = mid;
+  constexpr int LONG_RANGE = 32;
+  const int lane = threadIdx.x & 31;
+  const int64_t stride = (int64_t)gridDim.x * blockDim.x;
+  // The warp's lanes hold consecutive k and leave the loop together.
+  for (int64_t k = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; k - lane <= M; k += stride) {
+    int64_t lo = 1, hi = 0;  // empty past k = M
+    if (k <= M) {
+      lo = k == 0 ? 0 : (int64_t)keys[k - 1] + 1;
+      hi = k == M ? N : (int64_t)keys[k];
     }
-    first[n] = (uint32_t)lo;
+    bool long_range = hi - lo >= LONG_RANGE;
+    if (!long_range)
+      for (int64_t n = lo; n <= hi; n++) first[n] = (uint32_t)k;
+    for (unsigned todo = __ballot_sync(0xffffffffu, long_range); todo; todo &= todo - 1) {
+      int src = __ffs(todo) - 1;
+      int64_t a = __shfl_sync(0xffffffffu, lo, src), b = __shfl_sync(0xffffffffu, hi, src);
+      uint32_t v = (uint32_t)__shfl_sync(0xffffffffu, k, src);
+      for (int64_t n = a + lane; n <= b; n += 32) first[n] = v;
+    }
   }
 }
 
@@ -358,7 +376,7 @@ zk_status scatter(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
   ZK_CUDA_TRY(call, cudaGetLastError());
   cub::DoubleBuffer<uint32_t> keys(w.keys[0], w.keys[1]), vals(w.vals[0], w.vals[1]);
   ZK_CUDA_TRY(call, cub::DeviceRadixSort::SortPairs(w.sort_tmp, w.sort_bytes, keys, vals, (int)M, 0, end_bit, stream));
-  first_kernel<<<zk_grid_for(ctx, N + 1, threads), threads, 0, stream>>>(keys.Current(), M, N, w.first);
+  first_kernel<<<zk_grid_for(ctx, M + 1, threads), threads, 0, stream>>>(keys.Current(), M, N, w.first);
   ZK_CUDA_TRY(call, cudaGetLastError());
   j.first = w.first;
   j.order = vals.Current();
