@@ -145,6 +145,7 @@ __global__ void keys_kernel(const void *idx, bool i64, int64_t M, int64_t N, uin
 // index names) 32 entries a store, so no thread walks a long run alone.
 __global__ void first_kernel(const uint32_t *keys, int64_t M, int64_t N, uint32_t *first) {
   constexpr int LONG_RANGE = 32;
+  zk_allow_dependent_launch();  // the summing kernel may be scheduled (it waits for this grid's end)
   const int lane = threadIdx.x & 31;
   const int64_t stride = (int64_t)gridDim.x * blockDim.x;
   // The warp's lanes hold consecutive k and leave the loop together.
@@ -194,6 +195,7 @@ template <typename Tu, typename Ty, bool VEC>
 __global__ void scatter_rows_kernel(ScatterJob j) {
   constexpr int E = VEC ? zk_vec<Tu>::EPV : 1;
   constexpr int BATCH = 4;  // update rows in flight per thread
+  zk_wait_for_primary_grid();  // a dependent launch: first[], order[] and the flag come from the kernels ahead
   if (j.call_flag && *j.call_flag) return;
   int64_t per_row = j.D / E, total = j.N * per_row;
   for (int64_t q = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; q < total; q += (int64_t)gridDim.x * blockDim.x) {
@@ -244,11 +246,14 @@ zk_status launch_rows_typed(zk_ctx *ctx, const zk_call *call, const ScatterJob &
   zk_status s = zk_cuda_enter(ctx, call, &stream);
   if (s != ZK_OK) return s;
   const int threads = 256;
+  // Launched as a dependent of the index kernels, so that its launch and
+  // first CTAs overlap their tail.
   if (vec) {
     unsigned grid = zk_grid_for(ctx, j.N * (j.D / zk_vec<Tu>::EPV), threads);
-    scatter_rows_kernel<Tu, Ty, true><<<grid, threads, 0, stream>>>(j);
+    zk_launch_dependent(ctx, scatter_rows_kernel<Tu, Ty, true>, dim3(grid), dim3(threads), 0, stream, j);
   } else {
-    scatter_rows_kernel<Tu, Ty, false><<<zk_grid_for(ctx, j.N * j.D, threads), threads, 0, stream>>>(j);
+    unsigned grid = zk_grid_for(ctx, j.N * j.D, threads);
+    zk_launch_dependent(ctx, scatter_rows_kernel<Tu, Ty, false>, dim3(grid), dim3(threads), 0, stream, j);
   }
   return ZK_CUDA_LAUNCHED(call);
 }
