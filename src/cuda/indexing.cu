@@ -127,15 +127,30 @@ zk_status launch_gather(zk_ctx *ctx, const zk_call *call, const GatherJob &j, bo
 
 // ----------------------------------------------------------- scatter-add
 
-// Step 1: sort keys and values; a bad index sorts last (key N).
+// Step 1: sort keys and values; a bad index sorts last (key N).  A thread
+// loads KEYS_PER_THREAD indices (a grid's width apart, coalesced) before it
+// writes any, so that 2^20 indices take one wave of one DRAM round trip
+// rather than several waves of one index a thread.
+constexpr int KEYS_PER_THREAD = 4;
 __global__ void keys_kernel(const void *idx, bool i64, int64_t M, int64_t N, uint32_t *keys, uint32_t *vals,
                             int *ctx_flag, int *call_flag) {
-  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < M; i += (int64_t)gridDim.x * blockDim.x) {
-    int64_t v = idx_at(idx, i64, i);
-    bool ok = v >= 0 && v < N;
-    if (!ok) raise_flags(ctx_flag, call_flag);
-    keys[i] = (uint32_t)(ok ? v : N);
-    vals[i] = (uint32_t)i;
+  const int64_t stride = (int64_t)gridDim.x * blockDim.x;
+  for (int64_t i0 = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i0 < M; i0 += KEYS_PER_THREAD * stride) {
+    int64_t v[KEYS_PER_THREAD];
+#pragma unroll
+    for (int r = 0; r < KEYS_PER_THREAD; r++) {
+      int64_t i = i0 + r * stride;
+      v[r] = i < M ? idx_at(idx, i64, i) : 0;
+    }
+#pragma unroll
+    for (int r = 0; r < KEYS_PER_THREAD; r++) {
+      int64_t i = i0 + r * stride;
+      if (i >= M) break;
+      bool ok = v[r] >= 0 && v[r] < N;
+      if (!ok) raise_flags(ctx_flag, call_flag);
+      keys[i] = (uint32_t)(ok ? v[r] : N);
+      vals[i] = (uint32_t)i;
+    }
   }
 }
 
@@ -446,8 +461,8 @@ zk_status scatter(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
     }
   }
 
-  keys_kernel<<<zk_grid_for(ctx, M, threads), threads, 0, stream>>>(idx->data, idx->dtype == ZK_I64, M, N, w.keys[0],
-                                                                     w.vals[0], zk_cuda(ctx)->error_flag, w.call_flag);
+  keys_kernel<<<zk_grid_for(ctx, zk_div_up(M, KEYS_PER_THREAD), threads), threads, 0, stream>>>(
+      idx->data, idx->dtype == ZK_I64, M, N, w.keys[0], w.vals[0], zk_cuda(ctx)->error_flag, w.call_flag);
   ZK_CUDA_TRY(call, cudaGetLastError());
   cub::DoubleBuffer<uint32_t> keys(w.keys[0], w.keys[1]), vals(w.vals[0], w.vals[1]);
   ZK_CUDA_TRY(call, cub::DeviceRadixSort::SortPairs(w.sort_tmp, w.sort_bytes, keys, vals, (int)M, low_bits, end_bit,
