@@ -693,6 +693,40 @@ static int extra_cache_bound_is_min(zk_ctx *ctx, zk_backend be, char *msg, size_
   return fail;
 }
 
+/* A bad position on CUDA's lean path (16-bit, tables of the same dtype,
+ * R = D, 16-byte rows: D = 128 here; the sweep's bad indices are f32): the
+ * status is INDEX, and the bad token's rows of q_out and k_out are not
+ * written (the CPU writes nothing; CUDA skips that token). */
+static int extra_bad_position_16bit(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
+  for (int d = 1; d < 3; d++) {
+    const zk_op_test *t = zk_find_test("apply_gqa_rope");
+    zk_case c;
+    zk_case_opts o = {be, all_dtypes[d], all_dtypes[d], 6, 128, 0, 0, 41 + (uint64_t)d, -1, -1, 0, 0};
+    if (zk_case_setup(&c, t, &o, msg, cap)) return 1;
+    const int64_t bad = 4;  /* token (1, 1) of [B = 2, S = 3] */
+    zk_case_set_index(&c, 4, bad, table_rows(&c));
+    zk_status s = t->call(ctx, &c);
+    if (s == ZK_OK && be == ZK_BACKEND_CUDA) s = zk_ctx_synchronize(ctx);
+    int fail = s != ZK_ERR_INDEX;
+    if (fail) snprintf(msg, cap, "apply_gqa_rope %s, position P at token %lld: %s, expected INDEX",
+                       zk_dtype_name(all_dtypes[d]), (long long)bad, zk_status_name(s));
+    for (int k = 5; !fail && k <= 6; k++) {
+      if (be == ZK_BACKEND_CUDA) zk_dev_download(c.host[k], c.dev[k], c.bytes[k]);
+      size_t es = (size_t)zk_dtype_size(c.tdtype[k]), row = (size_t)c.cols[k] * es;
+      const unsigned char *r = (const unsigned char *)c.host[k] + (size_t)(bad * c.stride[k]) * es;
+      for (size_t b = 0; b < row; b++)
+        if (r[b] != 0xFF) {
+          fail = snprintf(msg, cap, "apply_gqa_rope %s: %s of the token at a bad position was written",
+                          zk_dtype_name(all_dtypes[d]), t->t[k].name) > 0;
+          break;
+        }
+    }
+    zk_case_free(&c);
+    if (fail) return 1;
+  }
+  return 0;
+}
+
 /* The op-specific shape and argument errors, each on a fresh case: the
  * status, and nothing written. */
 typedef void (*mutate_fn)(zk_case *c);
@@ -761,6 +795,7 @@ static const zk_extra_test rope_extras[] = {
     {"gqa_on_fused_qkv_views", extra_fused_qkv},
     {"paged_spec_example", extra_paged_example},
     {"cache_bound_is_min_smax_p", extra_cache_bound_is_min},
+    {"bad_position_16bit_rows", extra_bad_position_16bit},
     {"shape_and_argument_errors", extra_shape_errors},
 };
 

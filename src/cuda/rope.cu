@@ -206,6 +206,131 @@ __global__ void __launch_bounds__(256) rope_kernel(const __grid_constant__ RopeJ
   }
 }
 
+// Word i (elements 2i, 2i + 1) of a 16-byte vector held in registers
+// (i a compile-time constant once unrolled).
+__device__ __forceinline__ uint32_t &word(uint4 &r, int i) { return i == 0 ? r.x : i == 1 ? r.y : i == 2 ? r.z : r.w; }
+
+// Element k (0 low, 1 high) of a word of two 16-bit values, widened.
+template <typename T>
+__device__ __forceinline__ float widen(uint32_t w, int k) {
+  uint16_t bits = (uint16_t)(w >> (16 * k));
+  if constexpr (std::is_same<T, __half>::value) return zk_type<T>::load(__ushort_as_half(bits));
+  else return zk_type<T>::load(__ushort_as_bfloat16(bits));
+}
+
+// Two values rounded to a word of T: the bits of zk_vec_set_all (bf16
+// NaN through the shared conversion), a pair at a time.
+template <typename T>
+__device__ __forceinline__ uint32_t narrow_pair(float lo, float hi) {
+  if constexpr (std::is_same<T, __half>::value) {
+    __half2 h = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<uint32_t *>(&h);
+  } else {
+    if (lo != lo || hi != hi) return zk_f32_to_bf16_bits(lo) | (uint32_t)zk_f32_to_bf16_bits(hi) << 16;
+    return zk_bf16x2_bits(lo, hi);
+  }
+}
+
+// N words (2N 16-bit elements) at p as one access: 16 bytes (N = 4) or 8.
+template <typename T, int N>
+__device__ __forceinline__ void load_words(const T *p, uint32_t (&w)[N]) {
+  static_assert(N == 4 || N == 2, "a 16- or 8-byte span");
+  if constexpr (N == 4) {
+    uint4 r = *reinterpret_cast<const uint4 *>(p);
+    w[0] = r.x, w[1] = r.y, w[2] = r.z, w[3] = r.w;
+  } else {
+    uint2 r = *reinterpret_cast<const uint2 *>(p);
+    w[0] = r.x, w[1] = r.y;
+  }
+}
+
+// The common case, served by rope_lean_kernel: 16-bit x, output and
+// tables of one dtype, the whole head rotated (R = D: no copied tail),
+// 16-byte vectors, the output row the token's (no cache slots), at most
+// two parts (apply's x; gqa's q and k) and a head of at most 256 units.
+// rope_kernel's generality (the unit loop, the tail, mixed dtypes, three
+// parts, slots, f32 arrays of whole vectors) costs it about 60 of its 118
+// registers: 2 blocks of 256 an SM, and on the H100 no eligible warp 75%
+// of the cycles.  Here a thread serves exactly one unit (rope_kernel's) of
+// G heads, issues the loads of its x vectors before the position load (x
+// is addressed by the token, so they are in bounds whatever the position),
+// keeps the table values packed (widened where used) and rotates each word
+// of two elements in place, so the inputs' registers hold the outputs.
+// Each element's rotation is rope_kernel's expression and its rounding
+// zk_vec_set_all's, so the bits are the same.
+//
+// Four heads a thread either way: half rotation holds 8 vectors (64
+// registers in all: 4 blocks of 256 an SM, twice the warps and the bytes
+// in flight of rope_kernel), interleaved 4 (40 registers: 6 blocks; with
+// rope_kernel's 8 heads it took 64 and spilled).
+constexpr int kLeanHeadsPerThread = 4;
+template <bool INTERLEAVED>
+constexpr int kLeanBlocksPerSM = INTERLEAVED ? 6 : 4;
+
+template <typename T, bool INTERLEAVED>
+__global__ void __launch_bounds__(256, kLeanBlocksPerSM<INTERLEAVED>)
+    rope_lean_kernel(const __grid_constant__ RopeJob j) {
+  constexpr int E = 8, G = kLeanHeadsPerThread;
+  constexpr int V = INTERLEAVED ? 1 : 2;       // vectors of a head in a unit: at j (and j + R/2)
+  constexpr int NP = INTERLEAVED ? E / 2 : E;  // pairs of a head in a unit, one table column each
+  const RopePart &pt = j.part[j.parts > 1 && blockIdx.x >= j.part[1].first_block ? 1 : 0];
+  const int64_t groups = (pt.heads + G - 1) / G;
+  const int64_t units = INTERLEAVED ? 2 * pt.half / E : pt.half / E;
+  int64_t w = (int64_t)(blockIdx.x - pt.first_block) * blockDim.y + threadIdx.y;
+  if (w >= pt.rows || threadIdx.x >= units) return;
+  int64_t t = zk_idiv(w, groups), h0 = (w - t * groups) * G;
+  const int nh = pt.heads - h0 < G ? (int)(pt.heads - h0) : G;
+  const int64_t col = threadIdx.x * (int64_t)E;  // first element of the unit in a head
+  const T *x = (const T *)pt.in + t * pt.in_stride + h0 * pt.in_head + col;
+  zk_vec<T> v[G][V];
+#pragma unroll
+  for (int h = 0; h < G; h++)
+    if (h < nh)
+#pragma unroll
+      for (int k = 0; k < V; k++) v[h][k].load(x + h * pt.in_head + k * pt.half);
+  int64_t p, slot;
+  if (!resolve(j.at, t, p, slot)) {
+    if (threadIdx.x == 0) atomicOr(j.error_flag, 1);
+    return;
+  }
+  // Table words of two values: 8 (4) registers where f32 would take 16
+  // (8).  The VJP's -sin flips the sign bits, exactly as multiplying by -1.
+  const int64_t tab_col = threadIdx.x * (int64_t)NP;
+  const uint32_t sign_bits = j.sign < 0 ? 0x80008000u : 0u;
+  uint32_t cw[NP / 2], sw[NP / 2];
+  load_words<T, NP / 2>((const T *)j.cos + p * j.cos_stride + tab_col, cw);
+  load_words<T, NP / 2>((const T *)j.sin + p * j.sin_stride + tab_col, sw);
+#pragma unroll
+  for (int q = 0; q < NP / 2; q++) sw[q] ^= sign_bits;
+  T *y = (T *)pt.out + t * pt.out_stride + h0 * pt.out_head + col;
+#pragma unroll
+  for (int h = 0; h < G; h++) {
+    if (h >= nh) break;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      if constexpr (INTERLEAVED) {  // word i is pair i: (a, b) at column i
+        uint32_t &ab = word(v[h][0].raw, i);
+        float a = widen<T>(ab, 0), b = widen<T>(ab, 1);
+        float c = widen<T>(cw[i / 2], i % 2), s = widen<T>(sw[i / 2], i % 2);
+        ab = narrow_pair<T>(a * c - b * s, a * s + b * c);
+      } else {  // pairs 2i, 2i + 1: (a, b) at columns 2i, 2i + 1
+        uint32_t &aw = word(v[h][0].raw, i), &bw = word(v[h][1].raw, i);
+        float a0 = widen<T>(aw, 0), a1 = widen<T>(aw, 1), b0 = widen<T>(bw, 0), b1 = widen<T>(bw, 1);
+        float c0 = widen<T>(cw[i], 0), c1 = widen<T>(cw[i], 1), s0 = widen<T>(sw[i], 0), s1 = widen<T>(sw[i], 1);
+        aw = narrow_pair<T>(a0 * c0 - b0 * s0, a1 * c1 - b1 * s1);
+        bw = narrow_pair<T>(a0 * s0 + b0 * c0, a1 * s1 + b1 * c1);
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < V; k++) zk_st16_global(y + h * pt.out_head + k * pt.half, v[h][k].raw);
+  }
+}
+
+template <typename T>
+constexpr zk_dtype storage_dtype() {
+  return std::is_same<T, float>::value ? ZK_F32 : std::is_same<T, __half>::value ? ZK_F16 : ZK_BF16;
+}
+
 // p and every stride in between (`steps` of `stride_elems` elements) on an
 // `align`-byte boundary.
 bool aligned(const void *p, int64_t stride_elems, int64_t steps, int elem_bytes, int align) {
@@ -235,10 +360,16 @@ zk_status launch_typed(zk_ctx *ctx, const zk_call *call, RopeJob j) {
   int bx = 1;
   while (bx < units && bx < 256) bx *= 2;
   dim3 block(bx, 256 / bx);
+  // rope_lean_kernel where the call is its case (16-bit, one dtype, R = D,
+  // no slots, at most two parts, a head of at most 256 units).
+  constexpr bool lean_types = std::is_same<Ti, To>::value && sizeof(Ti) == 2;
+  bool lean = lean_types && vec && j.tab == storage_dtype<Ti>() && j.tab_vec && j.parts <= 2 && units <= 256;
+  for (int i = 0; i < j.parts; i++) lean = lean && 2 * j.part[i].half == j.D && !j.part[i].to_slot;
+  const int heads_per_thread = lean ? kLeanHeadsPerThread : G;
   int64_t blocks = 0;
   for (int i = 0; i < j.parts; i++) {
     RopePart &pt = j.part[i];
-    pt.rows = j.tokens * ((pt.heads + G - 1) / G);
+    pt.rows = j.tokens * ((pt.heads + heads_per_thread - 1) / heads_per_thread);
     pt.first_block = (unsigned)blocks;
     blocks += (pt.rows + block.y - 1) / block.y;
     if (blocks > 0x7fffffff)
@@ -248,6 +379,12 @@ zk_status launch_typed(zk_ctx *ctx, const zk_call *call, RopeJob j) {
   cudaStream_t stream;
   zk_status s = zk_cuda_enter(ctx, call, &stream);
   if (s != ZK_OK) return s;
+  if constexpr (lean_types) {
+    if (lean) {
+      rope_lean_kernel<Ti, INTERLEAVED><<<(unsigned)blocks, block, 0, stream>>>(j);
+      return ZK_CUDA_LAUNCHED(call);
+    }
+  }
   if (vec) rope_kernel<Ti, To, INTERLEAVED, E><<<(unsigned)blocks, block, 0, stream>>>(j);
   else rope_kernel<Ti, To, INTERLEAVED, 1><<<(unsigned)blocks, block, 0, stream>>>(j);
   return ZK_CUDA_LAUNCHED(call);
