@@ -205,13 +205,14 @@ static paged_dims paged_of(const zk_case *c) {
   paged_dims d;
   d.B = c->bench ? 16 : c->R;
   d.D = c->bench ? 128 : c->D;
-  d.HKV = c->bench ? 8 : c->s[3] > 0 ? 2 : c->strided ? 1 : 2;
+  d.HKV = c->bench ? 8 : c->s[4] > 0 ? (int64_t)c->s[4] : c->s[3] > 0 ? 2 : c->strided ? 1 : 2;
   d.G = c->bench ? 4 : c->s[3] > 0 ? (int64_t)c->s[3] : c->strided ? 4 : 2;
   d.H = d.G * d.HKV;
   d.BS = c->bench ? 16 : c->s[2] > 0 ? (int64_t)c->s[2] : c->strided ? 3 : 4;
   int64_t L = c->bench ? 1024 : c->s[1] > 0 ? (int64_t)c->s[1] - 1 : 5 * d.BS;
   d.MB = max64(1, (L + d.BS - 1) / d.BS) + 1; /* one spare entry past the used blocks */
   d.NB = d.B * d.MB + 3;
+  if (!c->bench && c->s[5] > d.MB) d.MB = (int64_t)c->s[5]; /* a wider table, -1 past the used blocks */
   return d;
 }
 
@@ -251,9 +252,10 @@ static void paged_fill(zk_case *c, int k, double *v, int64_t n) {
       int64_t o = (int64_t)(zk_rand_u64(&rng) % (uint64_t)(i + 1)), t = perm[i];
       perm[i] = perm[o], perm[o] = t;
     }
+    int64_t per_seq = d.B > 0 ? (d.NB - 3) / d.B : 0; /* blocks of the permutation a sequence takes: MB unless widened */
     for (int64_t b = 0; b < d.B; b++) {
       int64_t used = (len_of(c, b) + d.BS - 1) / d.BS;
-      for (int64_t kb = 0; kb < d.MB; kb++) v[b * d.MB + kb] = kb < used ? (double)perm[b * d.MB + kb] : -1.0;
+      for (int64_t kb = 0; kb < d.MB; kb++) v[b * d.MB + kb] = kb < used ? (double)perm[b * per_seq + kb] : -1.0;
     }
     free(perm);
   } else {
@@ -690,22 +692,31 @@ static int extra_paged_one_token(zk_ctx *ctx, zk_backend b, char *msg, size_t ca
  * head): several splits, a last step with masked tokens, lanes past a row
  * of D = 80, each cache dtype, and a grid of few CTAs (longer splits); and
  * D = 256 over several splits (the vector split kernel and a combine of
- * more than one block of elements).
- * {L, BS, G, D, q, kv, strided}. */
+ * more than one block of elements); and 8 KV heads with wide tables, where
+ * a CTA serves whole cache rows.
+ * {L, BS, G, D, q, kv, strided, HKV, MB}. */
 static int extra_paged_decode_shapes(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
   static const struct {
     int64_t L, BS, G, D;
     zk_dtype q, kv;
     int strided;
+    int64_t HKV, MB; /* 0: the default 2 KV heads and a table of the context's blocks */
   } cases[] = {
       {1500, 16, 4, 128, ZK_BF16, ZK_BF16, 0}, {777, 16, 8, 128, ZK_F32, ZK_BF16, 0},
       {1025, 3, 4, 64, ZK_F16, ZK_F16, 1},     {513, 32, 8, 64, ZK_BF16, ZK_BF16, 0},
       {600, 16, 4, 64, ZK_F32, ZK_F32, 0},     {900, 16, 4, 80, ZK_BF16, ZK_BF16, 1},
       {50000, 16, 4, 128, ZK_BF16, ZK_BF16, 0}, /* CUDA: 6 units x 49 splits of 1024 (few CTAs) */
       {2100, 16, 2, 256, ZK_BF16, ZK_BF16, 0},  /* CUDA: the combine over two 128-element blocks of D */
+      /* CUDA: 8 KV heads and tables of 8192 blocks (3 x 8 x 256 splits of 512): a CTA serves whole
+       * cache rows (8 KV heads); D = 128 with 4 and 8 heads a KV head, D = 64 with 4, f32 D = 64.
+       * Most splits lie past the context (the CTA exits), a last step masked. */
+      {1500, 16, 4, 128, ZK_BF16, ZK_BF16, 0, 8, 8192}, {1031, 16, 8, 128, ZK_F32, ZK_BF16, 0, 8, 8192},
+      {700, 16, 4, 64, ZK_F16, ZK_F16, 1, 8, 8192},     {600, 16, 4, 64, ZK_F32, ZK_F32, 0, 8, 8192},
   };
   for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
     zk_op_test t = variant(OP_PAGED, NAN, (double)(cases[i].L + 1), (double)cases[i].BS, (double)cases[i].G);
+    t.scalars[4] = (double)cases[i].HKV;
+    t.scalars[5] = (double)cases[i].MB;
     zk_case_opts o = opts(b, cases[i].q, cases[i].kv, 3, cases[i].D, cases[i].strided, (uint64_t)(850 + i));
     if (zk_run_case(&t, ctx, &o, msg, cap)) return 1;
   }

@@ -31,8 +31,10 @@
 // (16-bit D = 64, 80, 128 or f32 D = 64, with 4 or 8 query heads a KV
 // head) take paged_scatter_kernel instead, which reduce-scatters a step's
 // partial dots across the lanes so that each lane runs the online softmax
-// of one (token, head); its combine is a programmatic dependent launch on
-// sm_90.  Head dims, head groups or
+// of one (token, head), and where HKV is a multiple of 8 and the grid
+// keeps 256 CTAs serves the 8 KV heads of whole cache rows in one CTA (so
+// it reads contiguous rows); its combine is a programmatic dependent
+// launch on sm_90.  Head dims, head groups or
 // rows the vector kernel does not cover (D·GP > 1024, unaligned caches)
 // run a plain kernel: one CTA per (sequence, query head), tiles of 256
 // tokens with the scores in shared memory and the accumulator in the
@@ -326,15 +328,17 @@ struct PagedItem {
 };
 
 // The CTA's item; false when it has nothing to do (a bad length, which
-// raises the error flag, or a split past the sequence's context).  The KV
-// head varies fastest: the HKV CTAs that together read whole cache rows
-// (each a 1/HKV slice of every token's row) are dispatched back to back
-// and walk in step, so each row's pieces reach the memory controllers
-// close together instead of some waves apart.
-__device__ __forceinline__ bool paged_item(const PagedParams &p, int gp, PagedItem &it) {
+// raises the error flag, or a split past the sequence's context).  A CTA
+// serves kvc consecutive KV heads from kvh (1, or a whole cache row: see
+// the scatter kernel).  The KV heads vary fastest: the HKV / kvc CTAs that
+// together read whole cache rows (each a kvc/HKV slice of every token's
+// row) are dispatched back to back and walk in step, so each row's pieces
+// reach the memory controllers close together instead of some waves apart.
+__device__ __forceinline__ bool paged_item(const PagedParams &p, int gp, PagedItem &it, int kvc = 1) {
   int64_t item = blockIdx.x;
-  it.kvh = item % p.HKV;
-  item /= p.HKV;
+  const int64_t kv_ctas = p.HKV / kvc;
+  it.kvh = item % kv_ctas * kvc;
+  item /= kv_ctas;
   const int pass = (int)(item % p.passes);
   item /= p.passes;
   it.split = item % p.splits;
@@ -357,12 +361,15 @@ __device__ __forceinline__ bool paged_item(const PagedParams &p, int gp, PagedIt
 // After each thread checked its share of the split's block ids: true (the
 // CTA must stop) when any was bad, with the error flag raised and, for a
 // sequence of several splits, a marker the combine kernel reads as "write
-// nothing".  A barrier.
-__device__ __forceinline__ bool paged_block_ids_bad(const PagedParams &p, const PagedItem &it, int bad) {
+// nothing" (for the pass's heads of each of the CTA's kvc KV heads).  A
+// barrier.
+__device__ __forceinline__ bool paged_block_ids_bad(const PagedParams &p, const PagedItem &it, int bad, int kvc = 1) {
   if (!__syncthreads_or(bad)) return false;
   if (threadIdx.x == 0) atomicOr(p.error_flag, 1);
-  if (it.nsplit > 1 && (int)threadIdx.x < it.gn)
-    p.ws_l[(it.b * p.H + it.h0 + threadIdx.x) * p.splits + it.split] = -1.0f;
+  if (it.nsplit > 1 && (int)threadIdx.x < kvc * it.gn) {
+    const int64_t h = it.h0 + (int64_t)(threadIdx.x / it.gn) * p.G + threadIdx.x % it.gn;
+    p.ws_l[(it.b * p.H + h) * p.splits + it.split] = -1.0f;
+  }
   return true;
 }
 
@@ -387,20 +394,23 @@ __device__ __forceinline__ void paged_init(const PagedParams &p, const PagedItem
 
 // The end of a split: every group's online softmax state (m, l, and the
 // accumulator of its lanes' chunks, the same in each lane of a group for m
-// and l) merged in a fixed tree, shuffles within a warp, then the warps in
-// order through shared memory (buf: PAGED_WARPS rows of PAGED_MAX_GD, free
-// once the barrier at its start has passed); then the output, or the
-// split's partials for the combine kernel.
-template <int E, int CPL, int GP>
+// and l) merged in a fixed tree, per KV head of the CTA (group grp serves
+// KV head it.kvh + grp % KVC): shuffles between the groups of a warp that
+// serve the same KV head, then NR rows of KVC such states in order through
+// shared memory (buf: NR·KVC·GP·D floats, free once the barrier at its
+// start has passed; red_m, red_l: NR·KVC rows of GP); then the output, or
+// the split's partials for the combine kernel.  KVC = 1: NR = PAGED_WARPS
+// rows, one a warp.
+template <int E, int CPL, int GP, int KVC = 1, int NR = PAGED_WARPS>
 __device__ __forceinline__ void paged_merge_store(const PagedParams &p, const PagedItem &it, float (&m)[GP],
-                                                  float (&l)[GP], float (&acc)[GP][CPL * E],
-                                                  float (*buf)[PAGED_MAX_GD], float (*red_m)[GP],
-                                                  float (*red_l)[GP]) {
+                                                  float (&l)[GP], float (&acc)[GP][CPL * E], float *buf,
+                                                  float (*red_m)[GP], float (*red_l)[GP]) {
   constexpr int NV = CPL * E;
   const int nl = p.lanes, lane = threadIdx.x & 31, warp = threadIdx.x >> 5, sub = lane & (nl - 1);
   const int64_t nchunks = E > 1 ? p.D / E : p.D;
-  // Merge the groups of a warp: lanes sub, sub + nl, ... hold one chunk.
-  for (int o = nl; o < 32; o <<= 1) {
+  // Merge the groups of a warp that serve one KV head: lanes sub, sub +
+  // nl·KVC, ... hold one chunk.
+  for (int o = nl * KVC; o < 32; o <<= 1) {
 #pragma unroll
     for (int g = 0; g < GP; g++) {
       const float mo = __shfl_xor_sync(0xffffffffu, m[g], o), lo = __shfl_xor_sync(0xffffffffu, l[g], o);
@@ -415,37 +425,44 @@ __device__ __forceinline__ void paged_merge_store(const PagedParams &p, const Pa
     }
   }
   __syncthreads();  // what buf aliases is read no more
-  if (lane < nl) {
+  // The groups left in a warp (the first `kept`) take slots warp·kept + j:
+  // row slot / KVC, KV head slot % KVC (= grp % KVC).
+  const int groups_in_warp = 32 / nl, kept = groups_in_warp < KVC ? groups_in_warp : KVC;
+  const int64_t head_span = GP * p.D;  // floats of one KV head's states in a row of buf
+  if (lane < nl * kept) {
+    const int slot = warp * kept + lane / nl, row = slot / KVC, kl = slot % KVC;
+    float *dst = buf + (int64_t)slot * head_span;  // row·KVC + kl
 #pragma unroll
     for (int g = 0; g < GP; g++) {
-      if (lane == 0) red_m[warp][g] = m[g], red_l[warp][g] = l[g];
+      if (sub == 0) red_m[row * KVC + kl][g] = m[g], red_l[row * KVC + kl][g] = l[g];
 #pragma unroll
       for (int c = 0; c < CPL; c++)
 #pragma unroll
         for (int e = 0; e < E; e++) {
           const int64_t d = (int64_t)(sub + c * nl) * E + e;
-          if (sub + c * nl < nchunks) buf[warp][g * p.D + d] = acc[g][c * E + e];
+          if (sub + c * nl < nchunks) dst[g * p.D + d] = acc[g][c * E + e];
         }
     }
   }
   __syncthreads();
-  // The warps in order; thread per (head, element).
-  for (int idx = threadIdx.x; idx < it.gn * p.D; idx += PAGED_THREADS) {
-    const int g = idx / (int)p.D;
+  // The rows in order; thread per (KV head, head, element).
+  const int span = it.gn * (int)p.D;
+  for (int idx = threadIdx.x; idx < KVC * span; idx += PAGED_THREADS) {
+    const int kl = idx / span, r = idx - kl * span, g = r / (int)p.D;
     float M = -INFINITY;
 #pragma unroll
-    for (int w = 0; w < PAGED_WARPS; w++) M = fmaxf(M, red_m[w][g]);
+    for (int w = 0; w < NR; w++) M = fmaxf(M, red_m[w * KVC + kl][g]);
     float num = 0.0f, den = 0.0f;
 #pragma unroll
-    for (int w = 0; w < PAGED_WARPS; w++) {
-      const float f = rescale(red_m[w][g], M);
-      num += buf[w][idx] * f;
-      den += red_l[w][g] * f;
+    for (int w = 0; w < NR; w++) {
+      const float f = rescale(red_m[w * KVC + kl][g], M);
+      num += buf[(w * KVC + kl) * head_span + r] * f;
+      den += red_l[w * KVC + kl][g] * f;
     }
-    const int64_t bh = it.b * p.H + it.h0 + g, d = idx - (int64_t)g * p.D;
+    const int64_t h = it.h0 + (int64_t)kl * p.G + g, bh = it.b * p.H + h, d = r - (int64_t)g * p.D;
     if (it.nsplit == 1) {
       // L = 0: zeros (den = 0 is never divided by).
-      zk_st_param(p.out, p.q_dtype, it.b * p.out_stride + (it.h0 + g) * p.D + d, it.L > 0 ? num * (1.0f / den) : 0.0f);
+      zk_st_param(p.out, p.q_dtype, it.b * p.out_stride + h * p.D + d, it.L > 0 ? num * (1.0f / den) : 0.0f);
     } else {
       p.ws_acc[(bh * p.splits + it.split) * p.D + d] = num;
       if (d == 0) p.ws_m[bh * p.splits + it.split] = M, p.ws_l[bh * p.splits + it.split] = den;
@@ -598,7 +615,7 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_split_ke
     }
   }
 
-  paged_merge_store<E, CPL, GP>(p, it, m, l, acc, sm.acc, red_m, red_l);
+  paged_merge_store<E, CPL, GP>(p, it, m, l, acc, &sm.acc[0][0], red_m, red_l);
 }
 
 // The reduce-scatter kernel, for the common decode shapes (16-byte chunks,
@@ -623,6 +640,29 @@ __host__ __device__ constexpr size_t scatter_stage_bytes() { return (size_t)scat
 template <int TT>
 size_t scatter_smem_bytes(int64_t part) { return (size_t)part * 4 + scatter_stage_bytes<TT>(); }
 
+// KV heads a CTA serves (KVC): 1, or SCATTER_ROW_HEADS, the whole row of a
+// token where HKV is 8 (at the bar's bf16 D = 128: 2 KB).  A group of NL
+// lanes serves KV head grp % KVC at token lane grp / KVC: a warp reads the
+// adjacent slices of 32 / NL KV heads, and a step the whole rows of STEP =
+// GROUPS / KVC · TT consecutive tokens (8 at the bar's shape: within one
+// block of 16 tokens, 16 KB contiguous of K and of V), where a CTA of one
+// KV head reads 256-byte slices 2 KB apart and relies on the other KV
+// heads' CTAs to read the rest of each row at about the same time.
+constexpr int SCATTER_ROW_HEADS = 8;
+// Rows of the merge buffer: the groups a warp keeps after merging those of
+// one KV head, KVC to a row.
+template <int NL, int KVC>
+__host__ __device__ constexpr int scatter_merge_rows() {
+  return PAGED_WARPS * (32 / NL < KVC ? 32 / NL : KVC) / KVC;
+}
+// The merge buffer (rows × KVC KV heads × GP heads × D <= NL·E floats)
+// aliases the stages: only shapes where it fits take KVC > 1.
+template <int E, int NL, int GP, int KVC>
+__host__ __device__ constexpr bool scatter_merge_fits() {
+  return (size_t)scatter_merge_rows<NL, KVC>() * KVC * GP * NL * E * sizeof(float) <=
+         scatter_stage_bytes<scatter_tokens<NL, GP>()>();
+}
+
 // Sums each of the NL values v over the NL lanes of a group and leaves lane
 // sub with the total of value sub.  Each round (xor offsets NL/2 .. 1)
 // halves what a lane holds: it keeps the upper half where its offset bit is
@@ -646,25 +686,32 @@ __device__ __forceinline__ float reduce_scatter(float (&v)[NL], int sub) {
   return v[0];
 }
 
-template <typename Tkv, int E, int NL, int GP>
+template <typename Tkv, int E, int NL, int GP, int KVC>
 __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_kernel(PagedParams p) {
   constexpr int TT = scatter_tokens<NL, GP>(), ST = scatter_stages<TT>();
-  constexpr int GROUPS = PAGED_THREADS / NL, STEP = GROUPS * TT;  // tokens a CTA walks per step
+  constexpr int GROUPS = PAGED_THREADS / NL, STEP = GROUPS / KVC * TT;  // tokens a CTA walks per step
+  constexpr int NR = scatter_merge_rows<NL, KVC>();
   static_assert(E > 1 && TT >= 1 && TT * GP == NL, "one (token, head) dot a lane");
-  static_assert(scatter_stage_bytes<TT>() >= sizeof(float) * PAGED_WARPS * PAGED_MAX_GD, "the merge buffer fits");
-  __shared__ float red_m[PAGED_WARPS][GP], red_l[PAGED_WARPS][GP];
+  static_assert(GROUPS % KVC == 0 && 512 % STEP == 0, "whole token lanes; a split is whole steps");
+  static_assert(scatter_merge_fits<E, NL, GP, KVC>(), "the merge buffer fits");
+  __shared__ float red_m[NR * KVC][GP], red_l[NR * KVC][GP];
   extern __shared__ uint4 dyn[];
   int32_t *slot_of = reinterpret_cast<int32_t *>(dyn);  // [part]
   uint4 *stage_buf = dyn + p.part / 4;                   // part: a multiple of 512
 
   PagedItem it;
-  if (!paged_item(p, GP, it)) return;
+  if (!paged_item(p, GP, it, KVC)) return;
   const int ntok = (int)(it.t_end - it.t_begin);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, sub = lane & (NL - 1), grp = threadIdx.x / NL;
+  const int kv_lane = grp % KVC, tok_lane = grp / KVC;  // the group's KV head (from it.kvh) and token lane
   // q first: its loads need no block id, so their latency overlaps the
   // block table's (a one-wave grid pays this prologue once, unhidden).
   float q[GP][E], acc[GP][E];
-  paged_init<E, 1, GP>(p, it, sub, NL, q, acc);
+  {
+    PagedItem group_it = it;  // the group's KV head's heads
+    group_it.h0 += (int64_t)kv_lane * p.G;
+    paged_init<E, 1, GP>(p, group_it, sub, NL, q, acc);
+  }
 
   // The slot of each of the split's tokens, its block id checked before
   // any is used (the host made sure slots fit in 31 bits); up to the last
@@ -682,7 +729,7 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
     }
     slot_of[j] = slot;
   }
-  if (paged_block_ids_bad(p, it, bad)) return;
+  if (paged_block_ids_bad(p, it, bad, KVC)) return;
 
   const bool has_chunk = sub < p.D / E;
   float m_own = -INFINITY, l_own = 0.0f;  // of head sub % GP, over token slot sub / GP
@@ -691,12 +738,12 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
   // multiply-add, the host made sure a row's bytes fit in 32 bits) on the
   // lane's base; a lane past the row reads nothing but stays on chunk 0.
   const uint32_t row_bytes = (uint32_t)(p.HKV * p.D * (int64_t)sizeof(Tkv));
-  const int64_t lane_bytes = (it.kvh * p.D + (has_chunk ? (int64_t)sub * E : 0)) * (int64_t)sizeof(Tkv);
+  const int64_t lane_bytes = ((it.kvh + kv_lane) * p.D + (has_chunk ? (int64_t)sub * E : 0)) * (int64_t)sizeof(Tkv);
   const char *k_lane = (const char *)p.kc + lane_bytes, *v_lane = (const char *)p.vc + lane_bytes;
   // Steps are uniform over a warp (its shuffles): a step runs while the
-  // warp's first group has a token; tokens at or past the split's end are
-  // masked.
-  const int warp_first = warp * (32 / NL) * TT;
+  // warp's first group (its lowest token lane) has a token; tokens at or
+  // past the split's end are masked.
+  const int warp_first = warp * (32 / NL) / KVC * TT;
   const int nsteps = ntok > warp_first ? (ntok - warp_first + STEP - 1) / STEP : 0;
   auto stage_at = [&](int stage, int kv, int k) -> uint4 * {
     return stage_buf + ((stage * 2 + kv) * TT + k) * PAGED_THREADS + threadIdx.x;
@@ -710,7 +757,7 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
   // split and chunks past the row are zero-filled, nothing read).  Each
   // thread reads back only what it copied: no barrier.
   auto issue = [&](int i, int stage) {
-    const int j0 = i * STEP + grp * TT;
+    const int j0 = i * STEP + tok_lane * TT;
     const StepSlots slots = *reinterpret_cast<const StepSlots *>(slot_of + j0);
     const unsigned dst = stage0 + stage * STAGE_BYTES;
     const int live = has_chunk ? ntok - j0 : 0;  // this lane's tokens k < live are read
@@ -749,7 +796,7 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
       }
     }
     const float dot = reduce_scatter<NL>(part, sub);
-    const float s = i * STEP + grp * TT + sub / GP < ntok ? p.scale * dot : -INFINITY;
+    const float s = i * STEP + tok_lane * TT + sub / GP < ntok ? p.scale * dot : -INFINITY;
     float tmax = s;  // over the TT lanes of this head
 #pragma unroll
     for (int o = GP; o < NL; o <<= 1) tmax = fmaxf(tmax, __shfl_xor_sync(0xffffffffu, tmax, o));
@@ -794,7 +841,7 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
     m[g] = __shfl_sync(0xffffffffu, m_own, g, NL);
     l[g] = __shfl_sync(0xffffffffu, l_own, g, NL);
   }
-  paged_merge_store<E, 1, GP>(p, it, m, l, acc, reinterpret_cast<float(*)[PAGED_MAX_GD]>(stage_buf), red_m, red_l);
+  paged_merge_store<E, 1, GP, KVC, NR>(p, it, m, l, acc, reinterpret_cast<float *>(stage_buf), red_m, red_l);
 }
 
 // The splits of one (sequence, query head) merged in order: out = Σ w_s
@@ -988,21 +1035,38 @@ void launch_split_gp(cudaStream_t stream, const PagedParams &p, unsigned grid) {
 // a pass, TT = NL / GP tokens a step.
 bool scatter_covers(int nl, int gp) { return (nl == 8 || nl == 16) && (gp == 4 || gp == 8); }
 
-template <typename Tkv, int E, int NL, int GP>
-void launch_scatter_gp(cudaStream_t stream, const PagedParams &p, unsigned grid) {
+template <typename Tkv, int E, int NL, int GP, int KVC>
+void launch_scatter_kvc(cudaStream_t stream, const PagedParams &p, unsigned grid) {
   constexpr int TT = scatter_tokens<NL, GP>();
-  launch_with_smem<paged_scatter_kernel<Tkv, E, NL, GP>>(stream, p, grid, scatter_smem_bytes<TT>(PAGED_MAX_PART),
-                                                         scatter_smem_bytes<TT>(p.part));
+  launch_with_smem<paged_scatter_kernel<Tkv, E, NL, GP, KVC>>(stream, p, grid, scatter_smem_bytes<TT>(PAGED_MAX_PART),
+                                                              scatter_smem_bytes<TT>(p.part));
+}
+
+// A CTA serves a whole cache row's SCATTER_ROW_HEADS KV heads where HKV is
+// a multiple of it, the merge buffer fits, and the grid still has 256 CTAs
+// (a fixed count, shapes only: about a wave of two an SM on an H100; b64 ×
+// 4096: 512); else one KV head (b1 × 32768: 256 CTAs of one).  units: the
+// (sequence, KV head, head pass) count.
+template <typename Tkv, int E, int NL, int GP>
+void launch_scatter_gp(cudaStream_t stream, const PagedParams &p, int64_t units) {
+  constexpr int ROW = SCATTER_ROW_HEADS;
+  if constexpr (scatter_merge_fits<E, NL, GP, ROW>()) {
+    if (p.HKV % ROW == 0 && units / ROW * p.splits >= 256) {
+      launch_scatter_kvc<Tkv, E, NL, GP, ROW>(stream, p, (unsigned)(units / ROW * p.splits));
+      return;
+    }
+  }
+  launch_scatter_kvc<Tkv, E, NL, GP, 1>(stream, p, (unsigned)(units * p.splits));
 }
 
 template <typename Tkv, int E>
-zk_status launch_scatter(const zk_call *call, cudaStream_t stream, const PagedParams &p, int gp, unsigned grid) {
+zk_status launch_scatter(const zk_call *call, cudaStream_t stream, const PagedParams &p, int gp, int64_t units) {
   if (p.lanes == 16) {
-    if (gp == 4) launch_scatter_gp<Tkv, E, 16, 4>(stream, p, grid);
-    else launch_scatter_gp<Tkv, E, 16, 8>(stream, p, grid);
+    if (gp == 4) launch_scatter_gp<Tkv, E, 16, 4>(stream, p, units);
+    else launch_scatter_gp<Tkv, E, 16, 8>(stream, p, units);
   } else {
-    if (gp == 4) launch_scatter_gp<Tkv, E, 8, 4>(stream, p, grid);
-    else launch_scatter_gp<Tkv, E, 8, 8>(stream, p, grid);
+    if (gp == 4) launch_scatter_gp<Tkv, E, 8, 4>(stream, p, units);
+    else launch_scatter_gp<Tkv, E, 8, 8>(stream, p, units);
   }
   return ZK_CUDA_LAUNCHED(call);
 }
@@ -1085,7 +1149,7 @@ zk_status paged(zk_ctx *ctx, const zk_call *call, PagedParams p, bool vec) {
   }
   const bool scatter_fits = p.NB * p.BS <= INT32_MAX && p.HKV * p.D * (int64_t)sizeof(Tkv) <= UINT32_MAX;  // slots, row bytes
   if (vec && cpl == 1 && scatter_covers(p.lanes, gp) && scatter_fits) {
-    st = launch_scatter<Tkv, EV>(call, stream, p, gp, (unsigned)grid);
+    st = launch_scatter<Tkv, EV>(call, stream, p, gp, units);
   } else if (vec) {
     st = cpl == 1 ? launch_split<Tkv, EV, 1>(call, stream, p, gp, (unsigned)grid)
                   : launch_split<Tkv, EV, 2>(call, stream, p, gp, (unsigned)grid);
