@@ -340,6 +340,40 @@ __device__ __forceinline__ float floor_value(uint32_t floor_key) {
   return zk_order_key_value(floor_key);
 }
 
+// A filter candidate's rank key: a larger key ranks first, the lower
+// index on ties.  f32 rows take the 64-bit zk_rank_key.  16-bit rows (the
+// filter's rows have fewer than 2^16 elements) take a 32-bit key, the
+// element's 16-bit order key over its complemented 16-bit index: the n^2
+// ranking then reads four keys a 16-byte broadcast and compares each in
+// one instruction.
+template <typename T>
+struct TopkCandidate {
+  using Key = unsigned long long;
+  static __device__ __forceinline__ Key key(const T *row, uint32_t j) { return zk_rank_key(zk_ld(row + j), j); }
+  static __device__ __forceinline__ uint32_t index(Key key) { return ~(uint32_t)key; }
+};
+static_assert(TOPK_FILTER_ROW <= 65536, "16-bit candidate keys hold a 16-bit index");
+// zk_order_key's map on the 16-bit storage bits (for bf16 the high half of
+// the f32 key): NaN above all, ±0 equal, negatives complemented.
+template <typename T16>
+struct TopkCandidate16 {
+  using Key = uint32_t;
+  static __device__ __forceinline__ Key key(const T16 *row, uint32_t j) {
+    const T16 v = row[j];
+    unsigned short bits;
+    memcpy(&bits, &v, sizeof bits);
+    const float x = zk_type<T16>::load(v);
+    const uint32_t u = bits;
+    const uint32_t order = x != x ? 0xffffu : x == 0.0f ? 0x8000u : (u & 0x8000u) ? ~u & 0xffffu : u | 0x8000u;
+    return order << 16 | (~j & 0xffffu);
+  }
+  static __device__ __forceinline__ uint32_t index(Key key) { return ~key & 0xffffu; }
+};
+template <>
+struct TopkCandidate<__half> : TopkCandidate16<__half> {};
+template <>
+struct TopkCandidate<__nv_bfloat16> : TopkCandidate16<__nv_bfloat16> {};
+
 // The filter path, for k <= TOPK_FILTER_K and rows of at most
 // TOPK_FILTER_ROW elements, TOPK_THREADS threads a row (PER = ROW /
 // TOPK_THREADS elements a thread; 128 threads for 16-bit rows measured
@@ -355,7 +389,7 @@ __device__ __forceinline__ float floor_value(uint32_t floor_key) {
 // maxima left ~98 and ~23 (the ranking is n^2).  Elements cost a maximum
 // and one float compare against F each (no order key an element: the
 // 16-bit rows were issue-bound on it); only the candidates, read again
-// from the row (a cache hit), get their full 64-bit rank keys, go to
+// from the row (a cache hit), get their rank keys (TopkCandidate), go to
 // shared memory and are ranked among themselves.  A row with more than
 // TOPK_FILTER_CAP candidates (many ties at F: an all-equal row) takes the
 // radix select, reading the row again.
@@ -372,7 +406,10 @@ template <typename T, bool VEC>
 __global__ void __launch_bounds__(TOPK_THREADS, topk_filter_min_blocks<T, VEC>()) topk_filter_kernel(TopkParams p) {
   constexpr int NT = TOPK_THREADS, PER = TOPK_FILTER_ROW / NT, WARPS = NT / 32;
   static_assert(PER <= 32, "a thread's candidates are one 32-bit mask");
-  __shared__ __align__(16) unsigned long long cand[TOPK_FILTER_CAP];  // 16: read two at a time
+  // 16: read a vector at a time; the radix select takes it as 64-bit keys.
+  __shared__ __align__(16) unsigned long long cand[TOPK_FILTER_CAP];
+  using Key = typename TopkCandidate<T>::Key;
+  Key *const keys = reinterpret_cast<Key *>(cand);
   __shared__ __align__(16) uint32_t listed[WARPS * TOPK_FILTER_LIST];  // 16: read four at a time
   __shared__ uint32_t floor_shared;
   __shared__ TopkRadixShared s;
@@ -439,7 +476,7 @@ __global__ void __launch_bounds__(TOPK_THREADS, topk_filter_min_blocks<T, VEC>()
       keep &= keep - 1;
       const uint32_t j = (uint32_t)(((b / W) * NT + tid) * W + b % W);
       const unsigned at = atomicAdd(&s.count, 1u);
-      if (at < TOPK_FILTER_CAP) cand[at] = zk_rank_key(zk_ld(row + j), j);
+      if (at < TOPK_FILTER_CAP) keys[at] = TopkCandidate<T>::key(row, j);
     }
     __syncthreads();
     const unsigned n = s.count;
@@ -451,18 +488,25 @@ __global__ void __launch_bounds__(TOPK_THREADS, topk_filter_min_blocks<T, VEC>()
     T *values = (T *)p.values + r * p.v_stride;
     uint32_t *indices = p.indices + r * p.i_stride;
     // Each candidate's rank is the count of larger keys: n^2 compares a
-    // row (k = 50: ~100 candidates), read two keys a 16-byte broadcast.
+    // row (k = 50: ~60 candidates), read a 16-byte broadcast at a time.
+    constexpr unsigned KEYS_A_READ = 16 / sizeof(Key);
+    union KeyVector {
+      uint4 raw;
+      Key key[KEYS_A_READ];
+    };
     for (unsigned i = tid; i < n; i += NT) {
-      const unsigned long long ki = cand[i];
+      const Key ki = keys[i];
       unsigned rank = 0;
       unsigned c = 0;
-      for (; c + 1 < n; c += 2) {
-        const ulonglong2 two = *reinterpret_cast<const ulonglong2 *>(cand + c);
-        rank += (two.x > ki) + (two.y > ki);
+      for (; c + KEYS_A_READ <= n; c += KEYS_A_READ) {
+        KeyVector some;
+        some.raw = *reinterpret_cast<const uint4 *>(keys + c);
+#pragma unroll
+        for (unsigned e = 0; e < KEYS_A_READ; e++) rank += some.key[e] > ki;
       }
-      if (c < n) rank += cand[c] > ki;
+      for (; c < n; c++) rank += keys[c] > ki;
       if (rank < p.k) {
-        const uint32_t j = ~(uint32_t)ki;
+        const uint32_t j = TopkCandidate<T>::index(ki);
         values[rank] = row[j];
         indices[rank] = j;
       }
