@@ -183,6 +183,7 @@ static OneValue one_value(const zk_rows *y) { return {y->data, y->stride, y->dty
 #define TOPK_FILTER_ROW 4096  // filter path: the longest row (held in registers)
 #define TOPK_FILTER_K 64      // filter path: the largest k
 #define TOPK_FILTER_CAP 1024  // filter path: candidates kept in shared memory
+#define TOPK_FILTER_LIST 8    // filter path: the most thread maxima a warp lists for the floor
 
 struct TopkParams {
   const void *x;
@@ -339,22 +340,59 @@ __device__ __forceinline__ float floor_value(uint32_t floor_key) {
   return zk_order_key_value(floor_key);
 }
 
+// A filter candidate's rank key: a larger key ranks first, the lower
+// index on ties.  f32 rows take the 64-bit zk_rank_key.  16-bit rows (the
+// filter's rows have fewer than 2^16 elements) take a 32-bit key, the
+// element's 16-bit order key over its complemented 16-bit index: the n^2
+// ranking then reads four keys a 16-byte broadcast and compares each in
+// one instruction.
+template <typename T>
+struct TopkCandidate {
+  using Key = unsigned long long;
+  static __device__ __forceinline__ Key key(const T *row, uint32_t j) { return zk_rank_key(zk_ld(row + j), j); }
+  static __device__ __forceinline__ uint32_t index(Key key) { return ~(uint32_t)key; }
+};
+static_assert(TOPK_FILTER_ROW <= 65536, "16-bit candidate keys hold a 16-bit index");
+// zk_order_key's map on the 16-bit storage bits (for bf16 the high half of
+// the f32 key): NaN above all, ±0 equal, negatives complemented.
+template <typename T16>
+struct TopkCandidate16 {
+  using Key = uint32_t;
+  static __device__ __forceinline__ Key key(const T16 *row, uint32_t j) {
+    const T16 v = row[j];
+    unsigned short bits;
+    memcpy(&bits, &v, sizeof bits);
+    const float x = zk_type<T16>::load(v);
+    const uint32_t u = bits;
+    const uint32_t order = x != x ? 0xffffu : x == 0.0f ? 0x8000u : (u & 0x8000u) ? ~u & 0xffffu : u | 0x8000u;
+    return order << 16 | (~j & 0xffffu);
+  }
+  static __device__ __forceinline__ uint32_t index(Key key) { return ~key & 0xffffu; }
+};
+template <>
+struct TopkCandidate<__half> : TopkCandidate16<__half> {};
+template <>
+struct TopkCandidate<__nv_bfloat16> : TopkCandidate16<__nv_bfloat16> {};
+
 // The filter path, for k <= TOPK_FILTER_K and rows of at most
 // TOPK_FILTER_ROW elements, TOPK_THREADS threads a row (PER = ROW /
 // TOPK_THREADS elements a thread; 128 threads for 16-bit rows measured
 // slower, 38% of the copy rate against 46%): one read of the row into
 // registers, kept raw (W elements a chunk: a 16-byte vector, or one
 // element), then a floor F with at least k elements >= F, found cheaply:
-// each warp's q-th largest thread maximum (q = ceil(k / warps)), the
-// smallest of those over the warps.  Each of the warps' q maxima is a
-// distinct element >= F, so at least warps·q >= k are; on random rows
-// only a few more than k are.  Elements cost a maximum and one float
-// compare against F each (no order key an element: the 16-bit rows were
-// issue-bound on it); only the candidates, read again from the row (a
-// cache hit), get their full 64-bit rank keys, go to shared memory and
-// are ranked among themselves.  A row with more than TOPK_FILTER_CAP
-// candidates (many ties at F: an all-equal row) takes the radix select,
-// reading the row again.
+// each warp lists its L = min(ceil(k / warps) + 1, TOPK_FILTER_LIST)
+// largest thread maxima (L rounds of a warp maximum), and F is the largest
+// listed value that at least k listed values reach.  Listed values are
+// distinct elements, so at least k elements are >= F; warps·L >= k, so F
+// exists.  On N(0, 1) rows of 4096 this leaves ~58 candidates at k = 50
+// and ~9 at k = 8, where the smallest of the warps' ceil(k / warps)-th
+// maxima left ~98 and ~23 (the ranking is n^2).  Elements cost a maximum
+// and one float compare against F each (no order key an element: the
+// 16-bit rows were issue-bound on it); only the candidates, read again
+// from the row (a cache hit), get their rank keys (TopkCandidate), go to
+// shared memory and are ranked among themselves.  A row with more than
+// TOPK_FILTER_CAP candidates (many ties at F: an all-equal row) takes the
+// radix select, reading the row again.
 // Blocks an SM the filter kernel's registers allow, each the most that
 // compiles without spilling: 16-bit vector rows fit 40 registers (six
 // blocks), f32 vector rows 48, scalar rows (odd lengths) 64.  With no
@@ -368,13 +406,18 @@ template <typename T, bool VEC>
 __global__ void __launch_bounds__(TOPK_THREADS, topk_filter_min_blocks<T, VEC>()) topk_filter_kernel(TopkParams p) {
   constexpr int NT = TOPK_THREADS, PER = TOPK_FILTER_ROW / NT, WARPS = NT / 32;
   static_assert(PER <= 32, "a thread's candidates are one 32-bit mask");
-  __shared__ __align__(16) unsigned long long cand[TOPK_FILTER_CAP];  // 16: read two at a time
-  __shared__ uint32_t warp_floor[WARPS];
+  // 16: read a vector at a time; the radix select takes it as 64-bit keys.
+  __shared__ __align__(16) unsigned long long cand[TOPK_FILTER_CAP];
+  using Key = typename TopkCandidate<T>::Key;
+  Key *const keys = reinterpret_cast<Key *>(cand);
+  __shared__ __align__(16) uint32_t listed[WARPS * TOPK_FILTER_LIST];  // 16: read four at a time
+  __shared__ uint32_t floor_shared;
   __shared__ TopkRadixShared s;
   constexpr int W = VEC ? zk_vec<T>::EPV : 1;  // elements a chunk (one load)
   constexpr int LOADS = PER / W;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int q = (int)((p.k + WARPS - 1) / WARPS);
+  // A warp's list length: ceil(k / WARPS) <= TOPK_FILTER_LIST, so WARPS * L >= k.
+  const int L = (int)min((p.k + WARPS - 1) / WARPS + 1, (int64_t)TOPK_FILTER_LIST), n_listed = WARPS * L;
   for (int64_t r = blockIdx.x; r < p.rows; r += gridDim.x) {
     const T *row = (const T *)p.x + r * p.x_stride;
     // Chunk l holds columns (l*NT + tid)*W ..+W-1: each load of the warp
@@ -389,25 +432,39 @@ __global__ void __launch_bounds__(TOPK_THREADS, topk_filter_min_blocks<T, VEC>()
 #pragma unroll
     for (int l = 0; l < LOADS; l++)
       if (((int64_t)l * NT + tid) * W < p.cols) thread_max = zk_fmax_nan(thread_max, chunk_max(chunk[l]));
-    // 0: no element (a thread past a short row).
+    // 0: no element (a thread past a short row); every element's key is > 0.
     uint32_t top = (int64_t)tid * W < p.cols ? zk_order_key(thread_max) : 0u;
-    // The warp's q-th largest thread maximum: q rounds of taking the
-    // largest out (one lane holding it drops to 0).
-    uint32_t qth = 0;
-    for (int i = 0; i < q; i++) {
-      qth = __reduce_max_sync(0xffffffffu, top);
-      const unsigned holders = __ballot_sync(0xffffffffu, top == qth);
+    // The warp's L largest thread maxima, descending: L rounds of taking
+    // the largest out (one lane holding it drops to 0).  Lane i keeps the
+    // i-th.
+    uint32_t mine = 0;
+    for (int i = 0; i < L; i++) {
+      const uint32_t m = __reduce_max_sync(0xffffffffu, top);
+      const unsigned holders = __ballot_sync(0xffffffffu, top == m);
       if (lane == __ffs(holders) - 1) top = 0;
+      if (lane == i) mine = m;
     }
-    if (lane == 0) warp_floor[warp] = qth;
+    if (lane < L) listed[warp * L + lane] = mine;
     if (tid == 0) s.count = 0;
     __syncthreads();
-    uint32_t floor_key = warp_floor[0];
-#pragma unroll
-    for (int w = 1; w < WARPS; w++) floor_key = min(floor_key, warp_floor[w]);
-    // floor_key = 0 (a short row: a warp with fewer than q elements) keeps
-    // every element.
-    const float F = floor_value(floor_key);
+    // Warp 0: the largest listed key that at least k listed keys reach
+    // (lane l tries entries l and l + 32).  Keys 0 (no element) are below
+    // every real key and reach nothing; 0 as the floor keeps every element
+    // (a short row).
+    if (warp == 0) {
+      const uint32_t a = lane < n_listed ? listed[lane] : 0u, b = lane + 32 < n_listed ? listed[lane + 32] : 0u;
+      int reach_a = 0, reach_b = 0;
+      for (int c = 0; c < n_listed; c += 4) {  // n_listed is a multiple of WARPS
+        const uint4 four = *reinterpret_cast<const uint4 *>(listed + c);
+        reach_a += (four.x >= a) + (four.y >= a) + (four.z >= a) + (four.w >= a);
+        reach_b += (four.x >= b) + (four.y >= b) + (four.z >= b) + (four.w >= b);
+      }
+      const uint32_t best = max(reach_a >= p.k ? a : 0u, reach_b >= p.k ? b : 0u);
+      const uint32_t floor_key = __reduce_max_sync(0xffffffffu, best);
+      if (lane == 0) floor_shared = floor_key;
+    }
+    __syncthreads();
+    const float F = floor_value(floor_shared);
     uint32_t keep = 0;  // bit l*W + e: element e of chunk l is a candidate
 #pragma unroll
     for (int l = 0; l < LOADS; l++)
@@ -419,7 +476,7 @@ __global__ void __launch_bounds__(TOPK_THREADS, topk_filter_min_blocks<T, VEC>()
       keep &= keep - 1;
       const uint32_t j = (uint32_t)(((b / W) * NT + tid) * W + b % W);
       const unsigned at = atomicAdd(&s.count, 1u);
-      if (at < TOPK_FILTER_CAP) cand[at] = zk_rank_key(zk_ld(row + j), j);
+      if (at < TOPK_FILTER_CAP) keys[at] = TopkCandidate<T>::key(row, j);
     }
     __syncthreads();
     const unsigned n = s.count;
@@ -431,18 +488,25 @@ __global__ void __launch_bounds__(TOPK_THREADS, topk_filter_min_blocks<T, VEC>()
     T *values = (T *)p.values + r * p.v_stride;
     uint32_t *indices = p.indices + r * p.i_stride;
     // Each candidate's rank is the count of larger keys: n^2 compares a
-    // row (k = 50: ~100 candidates), read two keys a 16-byte broadcast.
+    // row (k = 50: ~60 candidates), read a 16-byte broadcast at a time.
+    constexpr unsigned KEYS_A_READ = 16 / sizeof(Key);
+    union KeyVector {
+      uint4 raw;
+      Key key[KEYS_A_READ];
+    };
     for (unsigned i = tid; i < n; i += NT) {
-      const unsigned long long ki = cand[i];
+      const Key ki = keys[i];
       unsigned rank = 0;
       unsigned c = 0;
-      for (; c + 1 < n; c += 2) {
-        const ulonglong2 two = *reinterpret_cast<const ulonglong2 *>(cand + c);
-        rank += (two.x > ki) + (two.y > ki);
+      for (; c + KEYS_A_READ <= n; c += KEYS_A_READ) {
+        KeyVector some;
+        some.raw = *reinterpret_cast<const uint4 *>(keys + c);
+#pragma unroll
+        for (unsigned e = 0; e < KEYS_A_READ; e++) rank += some.key[e] > ki;
       }
-      if (c < n) rank += cand[c] > ki;
+      for (; c < n; c++) rank += keys[c] > ki;
       if (rank < p.k) {
-        const uint32_t j = ~(uint32_t)ki;
+        const uint32_t j = TopkCandidate<T>::index(ki);
         values[rank] = row[j];
         indices[rank] = j;
       }
