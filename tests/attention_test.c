@@ -544,30 +544,6 @@ static int extra_scales_and_edges(zk_ctx *ctx, zk_backend b, char *msg, size_t c
   return 0;
 }
 
-/* The row ops writing a row, over enough rows for the CUDA backend's
- * staged plan (STAGED_MIN_ROWS = 4096 rows of a block each, several rows a
- * block: each block reuses its two stages): masked softmax with NaN under
- * the mask (masked entries exactly 0), scale-mask softmax on edge rows
- * (the packed 16-bit path) and at scale 0 (the unpacked one), logsumexp's
- * grad on edge rows.  16-byte rows of 2056 with padded chunks. */
-static int extra_row_ops_many_rows(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
-  enum { R = 4104, D = 2056 };
-  for (int d = 0; d < 3; d++)
-    for (int k = 0; k < 4; k++) {
-      if (k >= 2 && dtypes[d] != ZK_BF16) continue;
-      zk_op_test t = k == 0   ? variant(OP_MASKED, NAN, M_SQ, X_NAN_MASKED, NAN)
-                     : k == 1 ? variant(OP_SCALE_MASK, 0.125, M_FULL, X_EDGE, NAN)
-                     : k == 2 ? variant(OP_SCALE_MASK, 0, M_SQ, X_RANDOM, NAN)
-                              : variant(OP_LSE_GRAD, NAN, NAN, X_EDGE, NAN);
-      zk_case_opts o = opts(b, dtypes[d], dtypes[d], R, D, 0, (uint64_t)(650 + d * 4 + k));
-      zk_case c;
-      int fail = run_kept(&t, ctx, &o, &c, msg, cap) || exact_where_special(&c, t.nt - 1, 0, msg, cap);
-      zk_case_free(&c);
-      if (fail) return 1;
-    }
-  return 0;
-}
-
 /* scale_mask_softmax with mask NULL equals zk_softmax_lastdim of the
  * stored scale·x (f32, scale 0.125: the product is exact), within ROW. */
 static int extra_null_mask_is_softmax(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
@@ -749,7 +725,6 @@ static const zk_extra_test attention_extras[] = {
     {"lse_many_rows", extra_lse_many_rows},
     {"masking", extra_masking},
     {"scales_and_edges", extra_scales_and_edges},
-    {"row_ops_many_rows", extra_row_ops_many_rows},
     {"null_mask_is_softmax", extra_null_mask_is_softmax},
     {"bool_mask", extra_bool_mask},
     {"mask_rows_divide", extra_mask_rows_divide},

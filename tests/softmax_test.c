@@ -299,20 +299,6 @@ static int extra_large_logits(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) 
   return 0;
 }
 
-/* Both forwards over enough rows for the CUDA backend's staged plan
- * (STAGED_MIN_ROWS = 4096 rows of a block each, several rows a block, so
- * that each block reuses its two stages), f32 and bf16: 16-byte rows of
- * 2056 with padded chunks. */
-static int extra_many_rows(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
-  static const zk_dtype many_dtypes[] = {ZK_F32, ZK_BF16};
-  for (int op = OP_SOFTMAX; op <= OP_LOG_SOFTMAX; op++)
-    for (int d = 0; d < 2; d++) {
-      zk_case_opts o = opts(b, many_dtypes[d], 4104, 2056, 0, (uint64_t)(450 + op * 2 + d));
-      if (zk_run_case(&softmax_tests[op], ctx, &o, msg, cap)) return 1;
-    }
-  return 0;
-}
-
 /* Input k of dst takes the values of output `out` of src (same layout). */
 static int feed(zk_case *dst, int k, const zk_case *src, int out) {
   if (dst->bytes[k] != src->bytes[out]) return 1;
@@ -351,7 +337,6 @@ static const zk_extra_test softmax_extras[] = {
     {"row_sums", extra_row_sums},
     {"shift_invariance", extra_shift_invariance},
     {"large_logits", extra_large_logits},
-    {"many_rows", extra_many_rows},
     {"log_softmax_grad_of_forward", extra_log_softmax_grad_of_forward},
 };
 

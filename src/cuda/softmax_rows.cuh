@@ -231,50 +231,7 @@ struct SoftmaxGrad : RowOpBase {
 
 // ------------------------------------------------------------- row access
 
-// The op's side bits of a thread's chunks first + i·width (i < NC) of a
-// tile (chunk0: the tile's first chunk in the row), below `limit`.
-template <class Op, int W, int NC>
-__device__ __forceinline__ void load_side(const Op &op, const typename Op::Row &row,
-                                          typename Op::template Bits<W> (&bits)[NC], int64_t chunk0, int first,
-                                          int width, int limit) {
-#pragma unroll
-  for (int i = 0; i < NC; i++) {
-    const int q = first + i * width;
-    if (q < limit) op.template load<W>(bits[i], row, chunk0 + q);
-  }
-}
-
 // One tile of a thread: chunks first + i·width (i < K/W) of each input
-// (pointers at the tile's first element), as f32, rewritten by the side
-// bits that load_side read; chunks at or past `limit` read as Op::neutral.
-// Offsets within a tile fit in 32 bits.  All loads are issued before any
-// is converted.
-template <class Op, typename T, int W, int K>
-__device__ __forceinline__ void load_tile_values(const Op &op, float (&v)[Op::NIN][K],
-                                                 const typename Op::template Bits<W> (&bits)[K / W],
-                                                 const T *const (&in)[Op::NIN], int first, int width, int limit) {
-  constexpr int NIN = Op::NIN, NC = K / W;
-  zk_chunk<T, W> raw[NIN][NC];
-#pragma unroll
-  for (int i = 0; i < NC; i++) {
-    const int q = first + i * width;
-    if (q < limit)
-#pragma unroll
-      for (int k = 0; k < NIN; k++) raw[k][i].load(in[k] + q * W);
-  }
-#pragma unroll
-  for (int i = 0; i < NC; i++) {
-    const bool ok = first + i * width < limit;
-#pragma unroll
-    for (int k = 0; k < NIN; k++)
-#pragma unroll
-      for (int e = 0; e < W; e++) v[k][i * W + e] = ok ? raw[k][i].get(e) : Op::neutral(k);
-    if (ok) op.template apply<W>(bits[i], v[0], i * W);
-  }
-}
-
-// One tile of a thread (as load_side then load_tile_values, with the side
-// loads beside the inputs'): chunks first + i·width (i < K/W) of each input
 // (pointers at the tile's first element, chunk0 its chunk index in the
 // row), as f32, with the op's side bits; chunks at or past `limit` read as
 // Op::neutral.  Offsets within a tile fit in 32 bits.  All loads are
@@ -326,31 +283,6 @@ __device__ __forceinline__ void store_tile(T *out, int first, int width, int lim
 }
 
 // Packed rows: chunks first + i·width of a 16-bit row kept in storage form
-// (NC 16-byte vectors: half the registers of their f32 values), the dropped
-// elements of the side bits that load_side read already rewritten; chunks
-// at or past `limit` hold the op's dropped bits.
-template <class Op, typename T, int NC>
-__device__ __forceinline__ void load_packed_values(const Op &op, zk_vec<T> (&c)[NC],
-                                                   const typename Op::template Bits<zk_vec<T>::EPV> (&bits)[NC],
-                                                   const T *in, int first, int width, int limit) {
-  constexpr int W = zk_vec<T>::EPV;
-#pragma unroll
-  for (int i = 0; i < NC; i++) {
-    const int q = first + i * width;
-    if (q < limit) {
-      c[i].load(in + q * W);
-    } else {
-      const uint32_t d = op.template dropped_pair<T>();
-      c[i].raw = make_uint4(d, d, d, d);
-    }
-  }
-#pragma unroll
-  for (int i = 0; i < NC; i++)
-    if (first + i * width < limit) op.template apply_packed<W>(bits[i], c[i]);
-}
-
-// Packed rows (as load_side then load_packed_values, the side loads
-// beside x's): chunks first + i·width of a 16-bit row kept in storage form
 // (NC 16-byte vectors: half the registers of their f32 values), the side's
 // dropped elements already rewritten; chunks at or past `limit` hold the
 // op's dropped bits.
@@ -542,124 +474,6 @@ __global__ void __launch_bounds__(MAXT) softmax_rows_kernel(RowsParams p, Op op)
 #endif
 }
 
-// ------------------------------------------------------------ staged rows
-// Many rows of a block each (STAGED_MIN_ROWS rows or more, one-tile plans
-// of a block a row, 16-byte vector rows of one input, a row of outputs):
-// a block walks rows blockIdx.x, + gridDim.x, ... and its rows of x come
-// through STAGES shared-memory stages, each filled by one bulk copy
-// (cp.async.bulk, the copy engine) that completes on the stage's mbarrier.
-// The copy of row i + STAGES is issued as soon as every thread has read
-// row i out of its stage (past the reduction's barriers), so that a block
-// always has a row's reads outstanding while it reduces and stores
-// another; in the block-a-row kernel DRAM saw no reads from a block during
-// its reduction and store (ncu, masked bf16: DRAM 77%, 8 blocks an SM).
-// The mask bytes (L2) are loaded before the wait, while x lands.  Each
-// row's arithmetic is that of the one-tile kernel (same group, K and
-// tree): the same bits, whatever the grid, which is one wave of resident
-// blocks and so depends on the device.  sm_90 (the host checks).
-
-#define STAGES 2
-// Largest row of x staged (STAGES of them a block: 32 KB, under the
-// default 48 KB of dynamic shared memory).
-#define STAGED_MAX_ROW_BYTES 16384
-// Rows from which the staged kernel is taken: enough for several a block
-// once the device is full (a count of the shape, not of the device).
-#define STAGED_MIN_ROWS 4096
-
-__device__ __forceinline__ uint32_t zk_smem_addr(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
-
-// Arms `stage` for one transaction of `bytes` and fills it from global src
-// with one bulk copy (dst, src and bytes multiples of 16).
-__device__ __forceinline__ void zk_stage_fill(void *dst, const void *src, uint32_t bytes, uint64_t *stage) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(zk_smem_addr(stage)), "r"(bytes)
-               : "memory");
-  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
-                   zk_smem_addr(dst)),
-               "l"(src), "r"(bytes), "r"(zk_smem_addr(stage))
-               : "memory");
-#endif
-}
-
-// Waits for the phase of `stage` of the given parity to complete (its
-// copy's bytes visible to the waiting thread).
-__device__ __forceinline__ void zk_stage_wait(uint64_t *stage, uint32_t parity) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  uint32_t done;
-  do {
-    asm volatile(
-        "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}"
-        : "=r"(done)
-        : "r"(zk_smem_addr(stage)), "r"(parity)
-        : "memory");
-  } while (!done);
-#endif
-}
-
-template <class Op, typename T, int K, bool PACKED>
-__global__ void __launch_bounds__(512) softmax_rows_staged_kernel(RowsParams p, Op op) {
-  static_assert(Op::NIN == 1 && !Op::ROW_OUT, "rows of one input and a row of outputs");
-  static_assert(!PACKED || (Op::PACKABLE && sizeof(T) == 2), "packed rows: 16-bit rows of a PACKABLE op");
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  constexpr int W = zk_vec<T>::EPV, NC = K / W;
-  extern __shared__ __align__(16) unsigned char staged_x[];  // STAGES rows of x
-  __shared__ Pair red[32];
-  __shared__ uint64_t stage_full[STAGES];
-  const int first = (int)threadIdx.x, width = (int)blockDim.x;
-  const int limit = (int)(p.cols / W);
-  const uint32_t row_bytes = (uint32_t)(p.cols * (int64_t)sizeof(T));
-  const int64_t step = gridDim.x;
-  auto stage_x = [&](int s) { return reinterpret_cast<const T *>(staged_x + (size_t)s * row_bytes); };
-  auto fill = [&](int64_t r, int s) {  // first thread only
-    if (r < p.rows)
-      zk_stage_fill(staged_x + (size_t)s * row_bytes, (const T *)p.in[0] + r * p.in_stride[0], row_bytes,
-                    &stage_full[s]);
-  };
-  if (threadIdx.x == 0) {
-#pragma unroll
-    for (int s = 0; s < STAGES; s++)
-      asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(zk_smem_addr(&stage_full[s])) : "memory");
-    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");  // the inits, before the copy engine's arrivals
-#pragma unroll
-    for (int s = 0; s < STAGES; s++) fill(blockIdx.x + s * step, s);
-  }
-  __syncthreads();  // the stages' mbarriers initialised for every thread
-  int64_t i = 0;
-  for (int64_t r = blockIdx.x; r < p.rows; r += step, i++) {
-    const int s = (int)(i % STAGES);
-    const uint32_t parity = (uint32_t)(i / STAGES) & 1u;  // the stage's use count mod 2
-    const typename Op::Row row = op.row(r);
-    typename Op::template Bits<W> bits[NC];
-    load_side<Op, W, NC>(op, row, bits, 0, first, width, limit);
-    zk_stage_wait(&stage_full[s], parity);
-    T *out = (T *)p.out + r * p.out_stride;
-    if constexpr (PACKED) {
-      zk_vec<T> c[NC];
-      load_packed_values<Op, T, NC>(op, c, bits, stage_x(s), first, width, limit);
-      const Pair own = op.accumulate_packed(c);
-      const Pair total = group_reduce<Op>(own, width, 1, red, nullptr, 0);
-      // Past the reduction's barriers every thread holds its part of row r:
-      // stage s is free for the row STAGES ahead.
-      if (threadIdx.x == 0) fill(r + STAGES * step, s);
-      store_packed<Op, T, NC>(op, op.finish(total, own, row), row, c, out, 0, first, width, limit);
-    } else {
-      float v[1][K];
-      const T *const in[1] = {stage_x(s)};
-      load_tile_values<Op, T, W, K>(op, v, bits, in, first, width, limit);
-      Pair own = Op::identity();
-      op.accumulate(own, v);
-      const Pair total = group_reduce<Op>(own, width, 1, red, nullptr, 0);
-      if (threadIdx.x == 0) fill(r + STAGES * step, s);  // as above
-      const typename Op::Out o = op.finish(total, own, row);
-      store_tile<T, W, K>(out, first, width, limit, [&](int j) { return op.template output<true, W>(o, v, bits, j); });
-    }
-  }
-#else
-  (void)p, (void)op;
-  __trap();  // launched on sm_90 and later only
-#endif
-}
-
 // ------------------------------------------------------------------ launch
 
 // How a row is spread: K elements per thread and input, `group` threads of
@@ -792,43 +606,6 @@ static cudaError_t launch_plan(const Plan &pl, RowsParams p, const Op &op, bool 
   return err;
 }
 
-// Runs the staged kernel (softmax_rows_staged_kernel) where it applies to
-// the plan, in one wave of resident blocks; false where it does not (the
-// caller runs the plan as it is).
-template <class Op, typename T>
-static bool launch_staged(zk_ctx *ctx, const Plan &pl, const RowsParams &p, const Op &op, bool vec,
-                          cudaStream_t stream, cudaError_t *err) {
-  if constexpr (Op::NIN != 1 || Op::ROW_OUT) {
-    return false;
-  } else {
-    constexpr int KMAX = Op::kmax(zk_vec<T>::EPV);
-    const size_t row_bytes = (size_t)p.cols * sizeof(T);
-    if (!vec || !pl.one_tile || pl.cluster != 1 || pl.group <= 32 || pl.k != KMAX || p.rows < STAGED_MIN_ROWS ||
-        row_bytes > STAGED_MAX_ROW_BYTES || zk_cuda(ctx)->cc_major < 9)
-      return false;
-    rows_kernel_fn<Op> kernel = softmax_rows_staged_kernel<Op, T, KMAX, false>;
-    if constexpr (Op::PACKABLE && sizeof(T) == 2)
-      if (op.packed_ok()) kernel = softmax_rows_staged_kernel<Op, T, KMAX, true>;
-    const size_t smem = STAGES * row_bytes;
-    // The most shared memory and the least L1 (x comes through the copy
-    // engine), so that registers, not the carveout, bound the blocks.
-    cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
-    int per_sm = 0;
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, pl.threads, smem) != cudaSuccess ||
-        per_sm < 1) {
-      cudaGetLastError();
-      return false;
-    }
-    const int64_t wave = (int64_t)per_sm * zk_cuda(ctx)->sm_count;
-    RowsParams q = p;
-    q.group = pl.group;
-    q.cluster = 1;
-    kernel<<<(unsigned)(p.rows < wave ? p.rows : wave), pl.threads, smem, stream>>>(q, op);
-    *err = cudaGetLastError();
-    return true;
-  }
-}
-
 template <class Op, typename T>
 static zk_status launch(zk_ctx *ctx, const zk_call *call, cudaStream_t stream, const RowsParams &p, const Op &op,
                         bool vec) {
@@ -842,8 +619,7 @@ static zk_status launch(zk_ctx *ctx, const zk_call *call, cudaStream_t stream, c
   // ops writing a row (softmax, masked softmax) lost 5-30% to the re-read.
   const bool warp_tiles = Op::ROW_OUT && p.rows >= WARP_TILES_MIN_ROWS;
   const Plan pl = plan_rows(p.cols, W, kmax, clusters, warp_tiles);
-  cudaError_t err;
-  if (!launch_staged<Op, T>(ctx, pl, p, op, vec, stream, &err)) err = launch_plan<Op, T>(pl, p, op, vec, stream);
+  cudaError_t err = launch_plan<Op, T>(pl, p, op, vec, stream);
   // A device that cannot co-schedule the cluster (a small partition, say)
   // runs the plan without clusters instead.
   if (err != cudaSuccess && pl.cluster > 1)
