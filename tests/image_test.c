@@ -191,14 +191,18 @@ static int extra_resize_identity(zk_ctx *ctx, zk_backend be, char *msg, size_t c
 
 /* H = W = 1 (the centre tap alone), all-border images (2x2, 3x3, 1xW,
  * Hx1), channel counts on and off the vector path, row counts that end
- * tiles of 16 anywhere, with and without bias. */
+ * tiles of 16 anywhere, with and without bias (every case in every
+ * dtype, so f32 takes the two-channel walk wherever C is even). */
 static int extra_conv_cases(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
   static const explicit_dims cases[] = {{1, 1, 1, 1, 0, 0}, {3, 1, 1, 64, 0, 0},  {2, 2, 2, 8, 0, 0},
                                         {1, 3, 3, 5, 0, 0}, {1, 1, 9, 16, 0, 0},  {1, 9, 1, 16, 0, 0},
                                         {2, 17, 13, 32, 0, 0}, {1, 4, 5, 4096, 0, 0}, {1, 64, 64, 8, 0, 0},
                                         /* 16-bit input-row walk: tiles of 16, 2 and 3 rows, a tile
                                          * ending on the last row, 4-channel groups not in 8s. */
-                                        {2, 35, 3, 12, 0, 0}, {1, 16, 2, 4, 0, 0}, {1, 18, 4, 20, 0, 0}};
+                                        {2, 35, 3, 12, 0, 0}, {1, 16, 2, 4, 0, 0}, {1, 18, 4, 20, 0, 0},
+                                        /* f32 walk, two channels a thread: C/2 odd, a full tile
+                                         * and a partial one; two channels alone. */
+                                        {1, 20, 5, 6, 0, 0}, {2, 16, 3, 2, 0, 0}};
   uint64_t rng = zk_test_seed() ^ 0xc0e;
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     for (int d = 0; d < 3; d++)

@@ -270,18 +270,51 @@ __global__ void __launch_bounds__(256) conv_kernel(ConvParams p) {
   }
 }
 
-// 16-bit, four channels a thread: the same sums in the same order, walked
-// by input row.  Input row r, converted once, gives output r-1 its last
-// taps (ky = 2; r-1 is then stored), output r its ky = 1 and output r+1
-// its first (ky = 0), each accumulator still summing ky, then kx, then
+// 8 bytes of channels a thread (four 16-bit channels, or two of f32): the
+// same sums in the same order, walked by input row.  Input row r,
+// converted once, gives output r-1 its last taps (ky = 2; r-1 is then
+// stored), output r its ky = 1 and output r+1 its first (ky = 0), each accumulator still summing ky, then kx, then
 // the bias.  So a thread holds three accumulators (12 floats) where the
 // output-row walk held a window of four rows (48), and the rows in flight
 // stay packed (8 bytes a column): kAhead rows are loaded ahead where the
 // output-row walk had one (ncu, bf16 at 128 registers: 25% occupancy,
-// latency-bound at 33% of DRAM).
+// latency-bound at 33% of DRAM).  f32 takes the same walk with two
+// channels a thread: conv_kernel's four (36 weights and a window of 48
+// floats, 124 registers, one row ahead) stayed at 71% of copy, and the
+// walk with four f32 channels took 172 registers (134 for the partial
+// tiles alone).  At two, the weights are 18 registers and a column is the
+// same 8 bytes as in 16-bit, so the walk's slots are unchanged.
 constexpr int kAhead = 3;  // = the accumulators' rotation, so both rotate by renaming
 
-// A full tile of conv16_kernel (kTile output rows i0 .. i0+kTile-1, the
+// Channels a thread of the input-row walk: one 8-byte column.
+template <typename T>
+constexpr int kWalkChannels = 8 / (int)sizeof(T);
+
+// Blocks of 256 an SM the walk's registers are held to (128 registers).
+// 16-bit takes 128 either way; f32 at two channels takes 118, and at 3
+// blocks (80 registers) spilled 128 bytes in the unrolled full tile.
+constexpr int kWalkBlocksPerSm = 2;
+
+// One column's channels of the walk, in storage form, as f32.
+template <typename T>
+__device__ __forceinline__ void unpack_column(uint2 raw, float (&v)[kWalkChannels<T>]) {
+  union {
+    uint2 raw;
+    T e[kWalkChannels<T>];
+  } u = {raw};
+#pragma unroll
+  for (int e = 0; e < kWalkChannels<T>; e++) v[e] = zk_type<T>::load(u.e[e]);
+}
+
+// One output column of the walk as one 8-byte store (16-bit pairs
+// converted two at a time).
+template <typename T>
+__device__ __forceinline__ void store_column(T *p, const float (&v)[kWalkChannels<T>]) {
+  if constexpr (sizeof(T) == 2) zk_st4_packed(p, v);
+  else zk_st_span<T, kWalkChannels<T>>(p, v);
+}
+
+// A full tile of conv_rows_kernel (kTile output rows i0 .. i0+kTile-1, the
 // bulk of a large image): its kTile + 2 input-row steps unrolled, so the
 // accumulators and the row slots rotate by renaming and only the first
 // and last steps depend on the image's top (row i0-1 missing) and bottom
@@ -290,14 +323,15 @@ constexpr int kAhead = 3;  // = the accumulators' rotation, so both rotate by re
 // 0 weights for it (zero_missing_columns), and a missing bias is 0.
 // Adding 0·0 or 0 leaves a sum unchanged, NaN and Inf included (the
 // weights are 0, not the missing inputs' products with them): the values
-// of conv16_kernel's walk, which leaves those taps out; only a sum that
+// of conv_rows_kernel's walk, which leaves those taps out; only a sum that
 // underflowed to -0 comes out +0.  row: row i0 at the thread's column
 // and channels; out likewise.
 template <typename T>
-__device__ __forceinline__ void conv16_full_tile(const T *row, T *out, int64_t C, int64_t row_stride, bool top,
-                                                 bool bottom, const bool (&col_ok)[3], const float (&w)[9][4],
-                                                 const float (&b)[4]) {
-  constexpr int E = 4, kSteps = kTile + 2;  // input rows i0-1 .. i0+kTile
+__device__ __forceinline__ void conv_rows_full_tile(const T *row, T *out, int64_t C, int64_t row_stride, bool top,
+                                                    bool bottom, const bool (&col_ok)[3],
+                                                    const float (&w)[9][kWalkChannels<T>],
+                                                    const float (&b)[kWalkChannels<T>]) {
+  constexpr int E = kWalkChannels<T>, kSteps = kTile + 2;  // input rows i0-1 .. i0+kTile
   static_assert(kAhead == 3, "slot s % 3 holds step s's row");
   using Packed = uint2;
   auto fetch = [&](const T *r, Packed(&slot)[3]) {
@@ -315,14 +349,7 @@ __device__ __forceinline__ void conv16_full_tile(const T *row, T *out, int64_t C
   for (int s = 0; s < kSteps; s++) {
     float v[3][E];
 #pragma unroll
-    for (int kx = 0; kx < 3; kx++) {
-      union {
-        Packed raw;
-        T e[E];
-      } u = {ring[s % kAhead][kx]};
-#pragma unroll
-      for (int e = 0; e < E; e++) v[kx][e] = zk_type<T>::load(u.e[e]);
-    }
+    for (int kx = 0; kx < 3; kx++) unpack_column<T>(ring[s % kAhead][kx], v[kx]);
     if (s + kAhead < kSteps) {
       if (s + kAhead < kSteps - 1 || !bottom) fetch(ahead, ring[s % kAhead]);
       ahead += row_stride;
@@ -347,27 +374,28 @@ __device__ __forceinline__ void conv16_full_tile(const T *row, T *out, int64_t C
       if (ky == 2) {
 #pragma unroll
         for (int e = 0; e < E; e++) acc[m % 3][e] += b[e];
-        zk_st4_packed(out, acc[m % 3]);
+        store_column(out, acc[m % 3]);
         out += row_stride;
       }
     }
   }
 }
 
-// For conv16_full_tile: 0 weights for the columns outside the image.
-__device__ __forceinline__ void zero_missing_columns(const bool (&col_ok)[3], float (&w)[9][4]) {
+// For conv_rows_full_tile: 0 weights for the columns outside the image.
+template <int E>
+__device__ __forceinline__ void zero_missing_columns(const bool (&col_ok)[3], float (&w)[9][E]) {
 #pragma unroll
   for (int k = 0; k < 9; k++)
     if (!col_ok[k % 3]) {
 #pragma unroll
-      for (int e = 0; e < 4; e++) w[k][e] = 0.0f;
+      for (int e = 0; e < E; e++) w[k][e] = 0.0f;
     }
 }
 
 template <typename T>
-__global__ void __launch_bounds__(256) conv16_kernel(ConvParams p) {
-  constexpr int E = 4;
-  using Packed = uint2;  // one column's four 16-bit channels
+__global__ void __launch_bounds__(256, kWalkBlocksPerSm) conv_rows_kernel(ConvParams p) {
+  constexpr int E = kWalkChannels<T>;
+  using Packed = uint2;  // one column's channels
   const int64_t CV = p.C / E, per_row = p.W * CV, tiles = (p.H + kTile - 1) / kTile;
   const bool narrow = per_row < ((int64_t)1 << 31);
   for (int64_t q = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; q < per_row; q += (int64_t)gridDim.x * blockDim.x) {
@@ -375,7 +403,7 @@ __global__ void __launch_bounds__(256) conv16_kernel(ConvParams p) {
     float w[9][E], b[E] = {};
     load_taps<E>(p, c0, w, b);
     const bool col_ok[3] = {j > 0, true, j + 1 < p.W};
-    zero_missing_columns(col_ok, w);  // the walk below skips those taps anyway
+    zero_missing_columns<E>(col_ok, w);  // the walk below skips those taps anyway
     for (int64_t t = blockIdx.y; t < p.N * tiles; t += gridDim.y) {
       // Row numbers in 32 bits (the host sends H < 2^31 - kTile only).
       const int64_t n = t / tiles, row_stride = p.W * p.C;
@@ -383,8 +411,8 @@ __global__ void __launch_bounds__(256) conv16_kernel(ConvParams p) {
       const T *img = (const T *)p.x + (n * p.H * p.W + j) * p.C + c0;
       T *out = (T *)p.y + (n * p.H * p.W + j) * p.C + c0;
       if (i1 - i0 == kTile) {
-        conv16_full_tile<T>(img + i0 * row_stride, out + i0 * row_stride, p.C, row_stride, i0 == 0, i1 == H, col_ok, w,
-                            b);
+        conv_rows_full_tile<T>(img + i0 * row_stride, out + i0 * row_stride, p.C, row_stride, i0 == 0, i1 == H, col_ok,
+                               w, b);
         continue;
       }
       // Row r's three columns into slot, for the rows the tile reads.
@@ -401,14 +429,7 @@ __global__ void __launch_bounds__(256) conv16_kernel(ConvParams p) {
         float v[3][E];
         const bool have = r >= 0 && r < H;
 #pragma unroll
-        for (int kx = 0; kx < 3; kx++) {
-          union {
-            Packed raw;
-            T e[E];
-          } u = {slot[kx]};
-#pragma unroll
-          for (int e = 0; e < E; e++) v[kx][e] = zk_type<T>::load(u.e[e]);
-        }
+        for (int kx = 0; kx < 3; kx++) unpack_column<T>(slot[kx], v[kx]);
         fetch(r + kAhead, slot);
 #pragma unroll
         for (int e = 0; e < E; e++) fresh[e] = 0.0f;
@@ -429,7 +450,7 @@ __global__ void __launch_bounds__(256) conv16_kernel(ConvParams p) {
 #pragma unroll
             for (int e = 0; e < E; e++) done[e] += b[e];
           }
-          zk_st4_packed(out + (r - 1) * row_stride, done);
+          store_column(out + (r - 1) * row_stride, done);
         }
       };
       float a0[E] = {}, a1[E] = {}, a2[E] = {};
@@ -454,9 +475,9 @@ void launch_conv(zk_ctx *ctx, cudaStream_t stream, const ConvParams &p) {
   int64_t cap = (int64_t)zk_cuda(ctx)->sm_count * 64;
   if (gx * gy > cap) gy = cap / gx > 0 ? cap / gx : 1;
   const dim3 grid((unsigned)gx, (unsigned)gy);
-  if constexpr (sizeof(T) == 2 && E == 4) {
+  if constexpr (E == kWalkChannels<T>) {
     if (p.H < INT32_MAX - kTile) {
-      conv16_kernel<T><<<grid, threads, 0, stream>>>(p);
+      conv_rows_kernel<T><<<grid, threads, 0, stream>>>(p);
       return;
     }
   }
@@ -508,20 +529,20 @@ extern "C" zk_status zk_cuda_depthwise_conv_3x3(zk_ctx *ctx, const zk_args *a) {
   p.w = w->data, p.wt = w->dtype, p.w_stride = w->stride;
   p.bias = zk_present(bias) ? bias->data : nullptr, p.bt = bias->dtype;
   p.H = a->i[0], p.W = a->i[1], p.C = x->cols, p.N = x->rows / (p.H * p.W);
-  // Four channels a thread in every dtype (16 bytes of f32, 8 of f16/bf16):
-  // eight 16-bit channels, a full vector, held a window and nine weights
-  // of 72 floats each, 211 registers and 1/8 occupancy.
-  constexpr int E = 4;
-  int es = zk_dtype_size(x->dtype);
-  bool vec = channel_span_ok(p.x, p.C, es, E * es) && channel_span_ok(p.y, p.C, es, E * es);
+  // One 8-byte column a thread: four channels of f16/bf16, two of f32
+  // (the input-row walk; see kWalkChannels).  Eight 16-bit channels, a full
+  // vector, held a window and nine weights of 72 floats each, 211
+  // registers and 1/8 occupancy.
+  const int es = zk_dtype_size(x->dtype), E = 8 / es;
+  bool vec = channel_span_ok(p.x, p.C, es, 8) && channel_span_ok(p.y, p.C, es, 8);
   // A parameter span of E elements is read as one access when aligned to it.
-  int epv = E, wes = zk_dtype_size(w->dtype), align = zk_span_align(epv * wes, wes);
+  int wes = zk_dtype_size(w->dtype), bes = zk_dtype_size(bias->dtype), align = zk_span_align(E * wes, wes);
   p.w_vec = (uintptr_t)w->data % align == 0 && (w->stride * wes) % align == 0;
-  p.b_vec = p.bias && (uintptr_t)p.bias % zk_span_align(epv * zk_dtype_size(bias->dtype), zk_dtype_size(bias->dtype)) == 0;
+  p.b_vec = p.bias && (uintptr_t)p.bias % zk_span_align(E * bes, bes) == 0;
   switch (x->dtype) {
-    case ZK_F32: vec ? launch_conv<float, E>(ctx, stream, p) : launch_conv<float, 1>(ctx, stream, p); break;
-    case ZK_F16: vec ? launch_conv<__half, E>(ctx, stream, p) : launch_conv<__half, 1>(ctx, stream, p); break;
-    default: vec ? launch_conv<__nv_bfloat16, E>(ctx, stream, p) : launch_conv<__nv_bfloat16, 1>(ctx, stream, p); break;
+    case ZK_F32: vec ? launch_conv<float, 2>(ctx, stream, p) : launch_conv<float, 1>(ctx, stream, p); break;
+    case ZK_F16: vec ? launch_conv<__half, 4>(ctx, stream, p) : launch_conv<__half, 1>(ctx, stream, p); break;
+    default: vec ? launch_conv<__nv_bfloat16, 4>(ctx, stream, p) : launch_conv<__nv_bfloat16, 1>(ctx, stream, p); break;
   }
   return ZK_CUDA_LAUNCHED(call);
 }
