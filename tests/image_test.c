@@ -191,8 +191,9 @@ static int extra_resize_identity(zk_ctx *ctx, zk_backend be, char *msg, size_t c
 
 /* H = W = 1 (the centre tap alone), all-border images (2x2, 3x3, 1xW,
  * Hx1), channel counts on and off the vector path, row counts that end
- * tiles of 16 anywhere, with and without bias (every case in every
- * dtype, so f32 takes the two-channel walk wherever C is even). */
+ * tiles of 16 anywhere, band and column-tile edges of the staged walk,
+ * with and without bias (every case in every dtype, so f32 takes the
+ * two-channel walk wherever C is even). */
 static int extra_conv_cases(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
   static const explicit_dims cases[] = {{1, 1, 1, 1, 0, 0}, {3, 1, 1, 64, 0, 0},  {2, 2, 2, 8, 0, 0},
                                         {1, 3, 3, 5, 0, 0}, {1, 1, 9, 16, 0, 0},  {1, 9, 1, 16, 0, 0},
@@ -202,7 +203,15 @@ static int extra_conv_cases(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
                                         {2, 35, 3, 12, 0, 0}, {1, 16, 2, 4, 0, 0}, {1, 18, 4, 20, 0, 0},
                                         /* f32 walk, two channels a thread: C/2 odd, a full tile
                                          * and a partial one; two channels alone. */
-                                        {1, 20, 5, 6, 0, 0}, {2, 16, 3, 2, 0, 0}};
+                                        {1, 20, 5, 6, 0, 0}, {2, 16, 3, 2, 0, 0},
+                                        /* CUDA staged walk (C·size a multiple of 16; blocks of 64
+                                         * rows x 16 columns x 128 channel bytes): two bands, the
+                                         * second of 6 rows, two column tiles, the second of 3
+                                         * columns, a partial last channel chunk in 16-bit
+                                         * (144 bytes); a band of one row; two full bands; three
+                                         * chunks of which the last is 16 bytes (C = 2·64 + 8). */
+                                        {2, 70, 19, 72, 0, 0}, {1, 65, 17, 64, 0, 0},
+                                        {1, 128, 32, 16, 0, 0}, {1, 5, 33, 136, 0, 0}};
   uint64_t rng = zk_test_seed() ^ 0xc0e;
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     for (int d = 0; d < 3; d++)

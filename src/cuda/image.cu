@@ -19,7 +19,9 @@
 // bias) in registers too: each step loads one new input row's three
 // columns (the neighbours' loads hit L1), so DRAM sees about one read of x
 // and one write of y.  Taps outside the image are left out; the others are
-// summed in order ky, kx, then the bias.
+// summed in order ky, kx, then the bias.  Where channels come in 16-byte
+// vectors, conv_staged_kernel walks the same way from input rows staged in
+// shared memory by asynchronous copies, for more bytes in flight.
 //
 // Entry points follow the slots of src/api/image.c.
 #include "common.cuh"
@@ -467,8 +469,181 @@ __global__ void __launch_bounds__(256, kWalkBlocksPerSm) conv_rows_kernel(ConvPa
   }
 }
 
+// The staged walk, for bandwidth: the walk above, but a block stages its
+// input in shared memory with 16-byte cp.async copies issued steps ahead
+// of their use, so each SM keeps tens of KB of loads in flight without
+// holding them in registers (the register walk keeps ≈ 12 KB an SM in
+// 8-byte loads at 2 blocks an SM, and measured 70% of copy).  A block
+// owns kStageCols output columns x one 128-byte chunk of channels (64
+// 16-bit or 32 f32 channels: a warp's copies fill whole 128-byte lines)
+// and walks a band of kStageBand output rows of one image.  Its input
+// rows, with a halo column on either side, pass through a ring of
+// kStageRing rows: kStageRowsPerStep rows a step, kStageStepsAhead steps
+// copied ahead, one barrier a step.  Out-of-image columns and channels
+// past C are zero-filled by the copy (nothing read); rows outside the
+// image are never copied nor read.  A thread owns one column and 8 bytes
+// of channels (kWalkChannels), as in conv_rows_kernel, and reads each
+// input row's three columns once from shared memory: the same sums in the
+// same order (ky, kx, then the bias), with 0 weights for the missing
+// columns (their staged inputs are 0 too) and a missing bias 0, as in
+// conv_rows_full_tile: the same values, but for a -0 sum.
+constexpr int kStageCols = 16;                         // output columns a block
+constexpr int kChunkBytes = 128;                       // channel bytes a block
+constexpr int kChunkVecs = kChunkBytes / 16;           // its 16-byte copies a column
+constexpr int kUnitsPerChunk = kChunkBytes / 8;        // 8-byte threads a column
+constexpr int kRingCols = kStageCols + 2;              // with the halo columns
+constexpr int kStageThreads = kStageCols * kUnitsPerChunk;
+constexpr int kStageRowsPerStep = 3;                   // = the accumulators' rotation (renaming)
+constexpr int kStageStepsAhead = 3;                    // steps whose copies are in flight
+constexpr int kStageRing = 16;                         // input rows held
+constexpr int kStageBand = 64;                         // output rows a block
+constexpr int kStageCopies = kStageRowsPerStep * kRingCols * kChunkVecs;  // 16-byte copies a step
+static_assert((kStageStepsAhead + 1) * kStageRowsPerStep <= kStageRing,
+              "the copies of a step never land on rows still to be read");
+static_assert((kStageRing & (kStageRing - 1)) == 0, "ring rows by a mask");
+static_assert(kStageThreads == 256, "one unit a thread");
+
+// Blocks of 256 an SM the staged walk is held to (36.9 KB of shared
+// memory a block allows 6): 16-bit 3 (80 registers; 96 unbounded, and at
+// 4 blocks, 64, it spills 56 bytes), f32 4 (63 registers, no spill).
+template <typename T>
+constexpr int kStagedBlocksPerSm = sizeof(T) == 4 ? 4 : 3;
+
+// 16 bytes global -> shared; bytes = 0 zero-fills and reads nothing.
+__device__ __forceinline__ void copy16_async(void *dst, const void *src, int bytes) {
+  const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void commit_copies() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int PENDING>
+__device__ __forceinline__ void wait_copies() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING) : "memory");
+}
+
+// The staged walk's blocks: chunk fastest, then column tile (neighbouring
+// tiles, which share halo columns, run side by side), band, image.
+struct StagedGrid {
+  int chunks, col_tiles, bands;
+};
+
+template <typename T>
+__global__ void __launch_bounds__(kStageThreads, kStagedBlocksPerSm<T>) conv_staged_kernel(ConvParams p, StagedGrid g) {
+  constexpr int E = kWalkChannels<T>;
+  __shared__ __align__(16) unsigned char ring[kStageRing][kRingCols][kChunkBytes];
+  uint32_t blk = blockIdx.x;
+  const int chunk = (int)(blk % g.chunks);
+  blk /= g.chunks;
+  const int tile = (int)(blk % g.col_tiles);
+  blk /= g.col_tiles;
+  const int band = (int)(blk % g.bands), n = (int)(blk / g.bands);
+  const int H = (int)p.H, W = (int)p.W, i0 = band * kStageBand, i1 = min(i0 + kStageBand, H);
+  const int j0 = tile * kStageCols, rows = i1 - i0 + 2;  // input rows i0-1 .. i1
+  const int64_t pixel_bytes = p.C * (int64_t)sizeof(T);
+  const int chunk_bytes = (int)min((int64_t)kChunkBytes, pixel_bytes - chunk * kChunkBytes);
+  const char *img = (const char *)p.x + (int64_t)n * H * W * pixel_bytes + chunk * kChunkBytes;
+
+  // A thread's copies are the same (row of the step, column, vector) at
+  // every step: their offsets are worked out once.  Step s's input rows
+  // (local q = s·R + t, image row i0-1+q) go to ring row q % kStageRing;
+  // one commit group a step, also an empty one.
+  constexpr int kCopiesPerThread = (kStageCopies + kStageThreads - 1) / kStageThreads;
+  const int64_t row_bytes = (int64_t)W * pixel_bytes;
+  // Per copy: its row of the step (kStageRing where the thread has no
+  // such copy), its byte offset in a ring row, and its byte offset in an
+  // image row (32 bits: the host checks a row is under 2^31 bytes), -1 to
+  // zero-fill.
+  int copy_row[kCopiesPerThread], copy_dst[kCopiesPerThread], copy_src[kCopiesPerThread];
+#pragma unroll
+  for (int k = 0; k < kCopiesPerThread; k++) {
+    const int v = threadIdx.x + k * kStageThreads;
+    const int col = v / kChunkVecs % kRingCols, vec = v % kChunkVecs, jj = j0 - 1 + col;
+    const bool inside = jj >= 0 && jj < W && vec * 16 < chunk_bytes;
+    copy_row[k] = v < kStageCopies ? v / (kRingCols * kChunkVecs) : kStageRing;
+    copy_dst[k] = col * kChunkBytes + vec * 16;
+    copy_src[k] = inside ? (int)(jj * pixel_bytes) + vec * 16 : -1;
+  }
+  auto copy_step = [&](int s) {
+#pragma unroll
+    for (int k = 0; k < kCopiesPerThread; k++) {
+      const int q = s * kStageRowsPerStep + copy_row[k], r = i0 - 1 + q;
+      if (copy_row[k] >= kStageRowsPerStep || q >= rows || r < 0 || r >= H) continue;
+      const bool zero = copy_src[k] < 0;
+      copy16_async(&ring[q & (kStageRing - 1)][0][copy_dst[k]], zero ? img : img + r * row_bytes + copy_src[k],
+                   zero ? 0 : 16);
+    }
+    commit_copies();
+  };
+
+  const int col = threadIdx.x / kUnitsPerChunk, unit = threadIdx.x % kUnitsPerChunk, j = j0 + col;
+  const int64_t c0 = (int64_t)chunk * (kChunkBytes / (int)sizeof(T)) + unit * E;
+  const bool active = j < W && c0 < p.C;  // C·size a multiple of 16: c0 < C covers the unit
+  float w[9][E] = {}, b[E] = {};
+  if (active) {
+    const bool col_ok[3] = {j > 0, true, j + 1 < W};
+    load_taps<E>(p, c0, w, b);
+    zero_missing_columns<E>(col_ok, w);
+  }
+  const int64_t row_stride = (int64_t)W * p.C;  // elements
+  T *out = (T *)p.y + ((int64_t)n * H + i0) * row_stride + (int64_t)j * p.C + c0;  // output row i0
+
+  // Local input row q: done = output q-2 (stored), mid = q-1, fresh = q
+  // (outputs counted from i0), as in conv_rows_kernel's step.
+  auto row_step = [&](int q, float(&done)[E], float(&mid)[E], float(&fresh)[E]) {
+#pragma unroll
+    for (int e = 0; e < E; e++) fresh[e] = 0.0f;
+    const int r = i0 - 1 + q;
+    if (r >= 0 && r < H) {  // the same for the whole block
+      const unsigned char *px = &ring[q & (kStageRing - 1)][col][unit * 8];
+#pragma unroll
+      for (int kx = 0; kx < 3; kx++) {
+        float v[E];
+        unpack_column<T>(*reinterpret_cast<const uint2 *>(px + kx * kChunkBytes), v);
+#pragma unroll
+        for (int e = 0; e < E; e++) {
+          done[e] = __fmaf_rn(v[e], w[6 + kx][e], done[e]);
+          mid[e] = __fmaf_rn(v[e], w[3 + kx][e], mid[e]);
+          fresh[e] = __fmaf_rn(v[e], w[kx][e], fresh[e]);
+        }
+      }
+    }
+    if (q >= 2) {  // q < rows, so output q-2 is a row of the band
+#pragma unroll
+      for (int e = 0; e < E; e++) done[e] += b[e];
+      store_column(out, done);
+      out += row_stride;
+    }
+  };
+
+  const int steps = (rows + kStageRowsPerStep - 1) / kStageRowsPerStep;
+#pragma unroll
+  for (int s = 0; s < kStageStepsAhead; s++) copy_step(s);
+  float a0[E] = {}, a1[E] = {}, a2[E] = {};
+  for (int s = 0; s < steps; s++) {
+    wait_copies<kStageStepsAhead - 1>();  // this thread's copies of step s
+    __syncthreads();                      // everyone's; and step s-1's rows are read
+    copy_step(s + kStageStepsAhead);
+    if (!active) continue;
+    const int q = s * kStageRowsPerStep;
+    row_step(q, a0, a1, a2);
+    if (q + 1 < rows) row_step(q + 1, a1, a2, a0);
+    if (q + 2 < rows) row_step(q + 2, a2, a0, a1);
+  }
+}
+
+// staged: x and y hold 16-byte vectors of channels (C·size a multiple of
+// 16, both aligned), the staged walk's copies.
 template <typename T, int E>
-void launch_conv(zk_ctx *ctx, cudaStream_t stream, const ConvParams &p) {
+void launch_conv(zk_ctx *ctx, cudaStream_t stream, const ConvParams &p, bool staged) {
+  if constexpr (E == kWalkChannels<T>) {
+    const StagedGrid g = {(int)((p.C * (int64_t)sizeof(T) + kChunkBytes - 1) / kChunkBytes),
+                          (int)((p.W + kStageCols - 1) / kStageCols), (int)((p.H + kStageBand - 1) / kStageBand)};
+    const int64_t blocks = (int64_t)g.chunks * g.col_tiles * g.bands * p.N;
+    const bool fits = p.H < INT32_MAX - kStageBand && p.W * p.C * (int64_t)sizeof(T) < INT32_MAX && blocks < INT32_MAX;
+    if (staged && fits) {
+      conv_staged_kernel<T><<<(unsigned)blocks, kStageThreads, 0, stream>>>(p, g);
+      return;
+    }
+  }
   const int threads = 256;
   int64_t per_row = p.W * (p.C / E), tiles = p.N * ((p.H + kTile - 1) / kTile);
   int64_t gx = (per_row + threads - 1) / threads, gy = tiles < 65535 ? tiles : 65535;
@@ -539,10 +714,18 @@ extern "C" zk_status zk_cuda_depthwise_conv_3x3(zk_ctx *ctx, const zk_args *a) {
   int wes = zk_dtype_size(w->dtype), bes = zk_dtype_size(bias->dtype), align = zk_span_align(E * wes, wes);
   p.w_vec = (uintptr_t)w->data % align == 0 && (w->stride * wes) % align == 0;
   p.b_vec = p.bias && (uintptr_t)p.bias % zk_span_align(E * bes, bes) == 0;
+  const bool staged = channel_vec_ok(p.x, p.C, es) && channel_vec_ok(p.y, p.C, es);
   switch (x->dtype) {
-    case ZK_F32: vec ? launch_conv<float, 2>(ctx, stream, p) : launch_conv<float, 1>(ctx, stream, p); break;
-    case ZK_F16: vec ? launch_conv<__half, 4>(ctx, stream, p) : launch_conv<__half, 1>(ctx, stream, p); break;
-    default: vec ? launch_conv<__nv_bfloat16, 4>(ctx, stream, p) : launch_conv<__nv_bfloat16, 1>(ctx, stream, p); break;
+    case ZK_F32:
+      vec ? launch_conv<float, 2>(ctx, stream, p, staged) : launch_conv<float, 1>(ctx, stream, p, false);
+      break;
+    case ZK_F16:
+      vec ? launch_conv<__half, 4>(ctx, stream, p, staged) : launch_conv<__half, 1>(ctx, stream, p, false);
+      break;
+    default:
+      vec ? launch_conv<__nv_bfloat16, 4>(ctx, stream, p, staged)
+          : launch_conv<__nv_bfloat16, 1>(ctx, stream, p, false);
+      break;
   }
   return ZK_CUDA_LAUNCHED(call);
 }
