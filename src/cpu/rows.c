@@ -7,14 +7,49 @@
 #include <omp.h>
 #endif
 
+/* bf16 <-> f32 vectorizes as written (a shift; integer rounding with a
+ * select).  f16 <-> f32 does not: gcc 12 converts _Float16 one element at a
+ * time (a vcvtph2ps per element with F16C, a libgcc call without).  Where
+ * the CPU has F16C, the f16 rows take the same instructions eight lanes at
+ * a time (vcvtps2ph with imm 4 rounds by MXCSR, as the scalar conversion
+ * does): the same bits, about 8x fewer instructions.  The tail stays
+ * scalar, in the clone (ZK_HOT) that the CPU picks. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define ZK_F16C 1
+#endif
+
+#if ZK_F16C
+__attribute__((target("avx,f16c"))) static int64_t load_f16_x8(const uint16_t *src, int64_t n, float *dst) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+  return i;
+}
+__attribute__((target("avx,f16c"))) static int64_t store_f16_x8(uint16_t *dst, int64_t n, const float *src) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_CUR_DIRECTION));
+  return i;
+}
+#endif
+
 ZK_HOT static void load_f16(const uint16_t *src, int64_t n, float *dst) {
-  for (int64_t i = 0; i < n; i++) dst[i] = zk_f16_to_f32(src[i]);
+  int64_t i = 0;
+#if ZK_F16C
+  if (__builtin_cpu_supports("f16c")) i = load_f16_x8(src, n, dst);
+#endif
+  for (; i < n; i++) dst[i] = zk_f16_to_f32(src[i]);
 }
 ZK_HOT static void load_bf16(const uint16_t *src, int64_t n, float *dst) {
   for (int64_t i = 0; i < n; i++) dst[i] = zk_bf16_to_f32(src[i]);
 }
 ZK_HOT static void store_f16(uint16_t *dst, int64_t n, const float *src) {
-  for (int64_t i = 0; i < n; i++) dst[i] = zk_f32_to_f16(src[i]);
+  int64_t i = 0;
+#if ZK_F16C
+  if (__builtin_cpu_supports("f16c")) i = store_f16_x8(dst, n, src);
+#endif
+  for (; i < n; i++) dst[i] = zk_f32_to_f16(src[i]);
 }
 ZK_HOT static void store_bf16(uint16_t *dst, int64_t n, const float *src) {
   for (int64_t i = 0; i < n; i++) dst[i] = zk_f32_to_bf16(src[i]);
