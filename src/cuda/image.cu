@@ -480,8 +480,8 @@ __global__ void __launch_bounds__(256, kWalkBlocksPerSm) conv_rows_kernel(ConvPa
 // rows, with a halo column on either side, pass through a ring of
 // kStageRing rows: kStageRowsPerStep rows a step, kStageStepsAhead steps
 // copied ahead, one barrier a step.  Out-of-image columns and channels
-// past C are zero-filled by the copy (nothing read); rows outside the
-// image are never copied nor read.  A thread owns one column and 8 bytes
+// past C are zeroed once in every ring row (never copied); rows outside
+// the image are never copied nor read.  A thread owns one column and 8 bytes
 // of channels (kWalkChannels), as in conv_rows_kernel, and reads each
 // input row's three columns once from shared memory: the same sums in the
 // same order (ky, kx, then the bias), with 0 weights for the missing
@@ -509,10 +509,13 @@ static_assert(kStageThreads == 256, "one unit a thread");
 template <typename T>
 constexpr int kStagedBlocksPerSm = sizeof(T) == 4 ? 4 : 3;
 
-// 16 bytes global -> shared; bytes = 0 zero-fills and reads nothing.
-__device__ __forceinline__ void copy16_async(void *dst, const void *src, int bytes) {
-  const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(bytes) : "memory");
+// Image rows the staged walk takes, in bytes: a copy's offset from its
+// step's first row (three rows) stays in 32 bits.
+constexpr int64_t kStagedRowBytesMax = (int64_t)1 << 30;
+
+// 16 bytes global -> shared (dst: a shared-memory address).
+__device__ __forceinline__ void copy16_async(unsigned dst, const void *src) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(src) : "memory");
 }
 __device__ __forceinline__ void commit_copies() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 template <int PENDING>
@@ -543,33 +546,48 @@ __global__ void __launch_bounds__(kStageThreads, kStagedBlocksPerSm<T>) conv_sta
   const char *img = (const char *)p.x + (int64_t)n * H * W * pixel_bytes + chunk * kChunkBytes;
 
   // A thread's copies are the same (row of the step, column, vector) at
-  // every step: their offsets are worked out once.  Step s's input rows
-  // (local q = s·R + t, image row i0-1+q) go to ring row q % kStageRing;
-  // one commit group a step, also an empty one.
+  // every step: each keeps its byte offset from the step's first row (32
+  // bits: the host sends rows under 2^30 bytes) and its shared-memory
+  // address in ring row 0, so a copy issues a row test, two address sums
+  // and the copy (the first form recomputed a 64-bit address from the row
+  // number: ≈ 30 instructions a copy).  Step s's input rows (local
+  // q = s·R + t, image row i0-1+q) go to ring row q % kStageRing; one
+  // commit group a step, also an empty one.  Columns outside the image and
+  // channels past C are the same 16-byte cells of every ring row: they are
+  // zeroed once, below, and never copied.
   constexpr int kCopiesPerThread = (kStageCopies + kStageThreads - 1) / kStageThreads;
+  constexpr int kRingRowBytes = kRingCols * kChunkBytes;
   const int64_t row_bytes = (int64_t)W * pixel_bytes;
-  // Per copy: its row of the step (kStageRing where the thread has no
-  // such copy), its byte offset in a ring row, and its byte offset in an
-  // image row (32 bits: the host checks a row is under 2^31 bytes), -1 to
-  // zero-fill.
-  int copy_row[kCopiesPerThread], copy_dst[kCopiesPerThread], copy_src[kCopiesPerThread];
+  const unsigned ring_base = (unsigned)__cvta_generic_to_shared(ring);
+  const int row_end = min(i1 + 1, H);  // image rows i0-1 .. row_end-1 are copied
+  unsigned copy_src[kCopiesPerThread], copy_dst[kCopiesPerThread];
+  int copy_row[kCopiesPerThread];    // the copy's row of the step
+  bool copy_live[kCopiesPerThread];  // a copy of image data (not a zero cell, not past the step)
 #pragma unroll
   for (int k = 0; k < kCopiesPerThread; k++) {
     const int v = threadIdx.x + k * kStageThreads;
     const int col = v / kChunkVecs % kRingCols, vec = v % kChunkVecs, jj = j0 - 1 + col;
-    const bool inside = jj >= 0 && jj < W && vec * 16 < chunk_bytes;
-    copy_row[k] = v < kStageCopies ? v / (kRingCols * kChunkVecs) : kStageRing;
-    copy_dst[k] = col * kChunkBytes + vec * 16;
-    copy_src[k] = inside ? (int)(jj * pixel_bytes) + vec * 16 : -1;
+    copy_live[k] = v < kStageCopies && jj >= 0 && jj < W && vec * 16 < chunk_bytes;
+    copy_row[k] = v / (kRingCols * kChunkVecs);
+    copy_dst[k] = ring_base + col * kChunkBytes + vec * 16;
+    copy_src[k] = copy_live[k] ? (unsigned)(copy_row[k] * row_bytes + jj * pixel_bytes) + vec * 16 : 0;
+  }
+  if (j0 == 0 || j0 + kStageCols >= W || chunk_bytes < kChunkBytes) {
+    // The zero cells of every ring row (ordered before the first reads by
+    // the loop's first barrier; the copies write other cells).
+    for (int v = threadIdx.x; v < kStageRing * kRingCols * kChunkVecs; v += kStageThreads) {
+      const int col = v / kChunkVecs % kRingCols, vec = v % kChunkVecs, jj = j0 - 1 + col;
+      if (jj < 0 || jj >= W || vec * 16 >= chunk_bytes)
+        *reinterpret_cast<uint4 *>(&ring[v / (kRingCols * kChunkVecs)][col][vec * 16]) = make_uint4(0, 0, 0, 0);
+    }
   }
   auto copy_step = [&](int s) {
+    const char *step_rows = img + (int64_t)(i0 - 1 + s * kStageRowsPerStep) * row_bytes;  // uniform
 #pragma unroll
     for (int k = 0; k < kCopiesPerThread; k++) {
-      const int q = s * kStageRowsPerStep + copy_row[k], r = i0 - 1 + q;
-      if (copy_row[k] >= kStageRowsPerStep || q >= rows || r < 0 || r >= H) continue;
-      const bool zero = copy_src[k] < 0;
-      copy16_async(&ring[q & (kStageRing - 1)][0][copy_dst[k]], zero ? img : img + r * row_bytes + copy_src[k],
-                   zero ? 0 : 16);
+      const int q = s * kStageRowsPerStep + copy_row[k];
+      if (copy_live[k] && (unsigned)(i0 - 1 + q) < (unsigned)row_end)
+        copy16_async(copy_dst[k] + (q & (kStageRing - 1)) * kRingRowBytes, step_rows + copy_src[k]);
     }
     commit_copies();
   };
@@ -638,7 +656,7 @@ void launch_conv(zk_ctx *ctx, cudaStream_t stream, const ConvParams &p, bool sta
     const StagedGrid g = {(int)((p.C * (int64_t)sizeof(T) + kChunkBytes - 1) / kChunkBytes),
                           (int)((p.W + kStageCols - 1) / kStageCols), (int)((p.H + kStageBand - 1) / kStageBand)};
     const int64_t blocks = (int64_t)g.chunks * g.col_tiles * g.bands * p.N;
-    const bool fits = p.H < INT32_MAX - kStageBand && p.W * p.C * (int64_t)sizeof(T) < INT32_MAX && blocks < INT32_MAX;
+    const bool fits = p.H < INT32_MAX - kStageBand && p.W * p.C * (int64_t)sizeof(T) < kStagedRowBytesMax && blocks < INT32_MAX;
     if (staged && fits) {
       conv_staged_kernel<T><<<(unsigned)blocks, kStageThreads, 0, stream>>>(p, g);
       return;
