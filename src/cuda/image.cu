@@ -24,6 +24,8 @@
 // shared memory by asynchronous copies, for more bytes in flight.
 //
 // Entry points follow the slots of src/api/image.c.
+#include <type_traits>
+
 #include "common.cuh"
 
 namespace {
@@ -300,6 +302,18 @@ constexpr int kWalkBlocksPerSm = 2;
 // One column's channels of the walk, in storage form, as f32.
 template <typename T>
 __device__ __forceinline__ void unpack_column(uint2 raw, float (&v)[kWalkChannels<T>]) {
+  if constexpr (std::is_same<T, __nv_bfloat16>::value) {
+    // A bf16 value is the high half of its f32: the low element of a word
+    // by a shift, the high one by a mask, one instruction each (the
+    // element-wise load extracts the high one, then shifts it).
+    const uint32_t words[2] = {raw.x, raw.y};
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      v[2 * h] = __uint_as_float(words[h] << 16);
+      v[2 * h + 1] = __uint_as_float(words[h] & 0xffff0000u);
+    }
+    return;
+  }
   union {
     uint2 raw;
     T e[kWalkChannels<T>];
