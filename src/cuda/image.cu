@@ -619,13 +619,17 @@ __global__ void __launch_bounds__(kStageThreads, kStagedBlocksPerSm<T>) conv_sta
   T *out = (T *)p.y + ((int64_t)n * H + i0) * row_stride + (int64_t)j * p.C + c0;  // output row i0
 
   // Local input row q: done = output q-2 (stored), mid = q-1, fresh = q
-  // (outputs counted from i0), as in conv_rows_kernel's step.
-  auto row_step = [&](int q, float(&done)[E], float(&mid)[E], float(&fresh)[E]) {
+  // (outputs counted from i0), as in conv_rows_kernel's step.  Checked:
+  // whether row q may lie outside the image or before the first store;
+  // the steps between a band's first and last take the unchecked form.
+  // A thread's 8 bytes of a ring row's column are at threadIdx.x·8 (col
+  // · kChunkBytes + unit · 8).
+  const unsigned char *cells = &ring[0][0][0] + threadIdx.x * 8;
+  auto row_step = [&](int q, bool checked, float(&done)[E], float(&mid)[E], float(&fresh)[E]) {
 #pragma unroll
     for (int e = 0; e < E; e++) fresh[e] = 0.0f;
-    const int r = i0 - 1 + q;
-    if (r >= 0 && r < H) {  // the same for the whole block
-      const unsigned char *px = &ring[q & (kStageRing - 1)][col][unit * 8];
+    if (!checked || (unsigned)(i0 - 1 + q) < (unsigned)H) {  // the same for the whole block
+      const unsigned char *px = cells + (q & (kStageRing - 1)) * kRingRowBytes;
 #pragma unroll
       for (int kx = 0; kx < 3; kx++) {
         float v[E];
@@ -638,7 +642,7 @@ __global__ void __launch_bounds__(kStageThreads, kStagedBlocksPerSm<T>) conv_sta
         }
       }
     }
-    if (q >= 2) {  // q < rows, so output q-2 is a row of the band
+    if (!checked || q >= 2) {  // q < rows, so output q-2 is a row of the band
 #pragma unroll
       for (int e = 0; e < E; e++) done[e] += b[e];
       store_column(out, done);
@@ -656,9 +660,15 @@ __global__ void __launch_bounds__(kStageThreads, kStagedBlocksPerSm<T>) conv_sta
     copy_step(s + kStageStepsAhead);
     if (!active) continue;
     const int q = s * kStageRowsPerStep;
-    row_step(q, a0, a1, a2);
-    if (q + 1 < rows) row_step(q + 1, a1, a2, a0);
-    if (q + 2 < rows) row_step(q + 2, a2, a0, a1);
+    if (q >= 2 && q + 2 < rows && i0 + q + 1 < H) {  // rows i0-1+q .. i0+q+1 all in the image, all stored
+      row_step(q, false, a0, a1, a2);
+      row_step(q + 1, false, a1, a2, a0);
+      row_step(q + 2, false, a2, a0, a1);
+      continue;
+    }
+    row_step(q, true, a0, a1, a2);
+    if (q + 1 < rows) row_step(q + 1, true, a1, a2, a0);
+    if (q + 2 < rows) row_step(q + 2, true, a2, a0, a1);
   }
 }
 
