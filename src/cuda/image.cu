@@ -24,6 +24,8 @@
 // shared memory by asynchronous copies, for more bytes in flight.
 //
 // Entry points follow the slots of src/api/image.c.
+#include <type_traits>
+
 #include "common.cuh"
 
 namespace {
@@ -300,6 +302,18 @@ constexpr int kWalkBlocksPerSm = 2;
 // One column's channels of the walk, in storage form, as f32.
 template <typename T>
 __device__ __forceinline__ void unpack_column(uint2 raw, float (&v)[kWalkChannels<T>]) {
+  if constexpr (std::is_same<T, __nv_bfloat16>::value) {
+    // A bf16 value is the high half of its f32: the low element of a word
+    // by a shift, the high one by a mask, one instruction each (the
+    // element-wise load extracts the high one, then shifts it).
+    const uint32_t words[2] = {raw.x, raw.y};
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      v[2 * h] = __uint_as_float(words[h] << 16);
+      v[2 * h + 1] = __uint_as_float(words[h] & 0xffff0000u);
+    }
+    return;
+  }
   union {
     uint2 raw;
     T e[kWalkChannels<T>];
@@ -480,8 +494,8 @@ __global__ void __launch_bounds__(256, kWalkBlocksPerSm) conv_rows_kernel(ConvPa
 // rows, with a halo column on either side, pass through a ring of
 // kStageRing rows: kStageRowsPerStep rows a step, kStageStepsAhead steps
 // copied ahead, one barrier a step.  Out-of-image columns and channels
-// past C are zero-filled by the copy (nothing read); rows outside the
-// image are never copied nor read.  A thread owns one column and 8 bytes
+// past C are zeroed once in every ring row (never copied); rows outside
+// the image are never copied nor read.  A thread owns one column and 8 bytes
 // of channels (kWalkChannels), as in conv_rows_kernel, and reads each
 // input row's three columns once from shared memory: the same sums in the
 // same order (ky, kx, then the bias), with 0 weights for the missing
@@ -509,10 +523,13 @@ static_assert(kStageThreads == 256, "one unit a thread");
 template <typename T>
 constexpr int kStagedBlocksPerSm = sizeof(T) == 4 ? 4 : 3;
 
-// 16 bytes global -> shared; bytes = 0 zero-fills and reads nothing.
-__device__ __forceinline__ void copy16_async(void *dst, const void *src, int bytes) {
-  const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(bytes) : "memory");
+// Image rows the staged walk takes, in bytes: a copy's offset from its
+// step's first row (three rows) stays in 32 bits.
+constexpr int64_t kStagedRowBytesMax = (int64_t)1 << 30;
+
+// 16 bytes global -> shared (dst: a shared-memory address).
+__device__ __forceinline__ void copy16_async(unsigned dst, const void *src) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(src) : "memory");
 }
 __device__ __forceinline__ void commit_copies() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 template <int PENDING>
@@ -543,33 +560,48 @@ __global__ void __launch_bounds__(kStageThreads, kStagedBlocksPerSm<T>) conv_sta
   const char *img = (const char *)p.x + (int64_t)n * H * W * pixel_bytes + chunk * kChunkBytes;
 
   // A thread's copies are the same (row of the step, column, vector) at
-  // every step: their offsets are worked out once.  Step s's input rows
-  // (local q = s·R + t, image row i0-1+q) go to ring row q % kStageRing;
-  // one commit group a step, also an empty one.
+  // every step: each keeps its byte offset from the step's first row (32
+  // bits: the host sends rows under 2^30 bytes) and its shared-memory
+  // address in ring row 0, so a copy issues a row test, two address sums
+  // and the copy (the first form recomputed a 64-bit address from the row
+  // number: ≈ 30 instructions a copy).  Step s's input rows (local
+  // q = s·R + t, image row i0-1+q) go to ring row q % kStageRing; one
+  // commit group a step, also an empty one.  Columns outside the image and
+  // channels past C are the same 16-byte cells of every ring row: they are
+  // zeroed once, below, and never copied.
   constexpr int kCopiesPerThread = (kStageCopies + kStageThreads - 1) / kStageThreads;
+  constexpr int kRingRowBytes = kRingCols * kChunkBytes;
   const int64_t row_bytes = (int64_t)W * pixel_bytes;
-  // Per copy: its row of the step (kStageRing where the thread has no
-  // such copy), its byte offset in a ring row, and its byte offset in an
-  // image row (32 bits: the host checks a row is under 2^31 bytes), -1 to
-  // zero-fill.
-  int copy_row[kCopiesPerThread], copy_dst[kCopiesPerThread], copy_src[kCopiesPerThread];
+  const unsigned ring_base = (unsigned)__cvta_generic_to_shared(ring);
+  const int row_end = min(i1 + 1, H);  // image rows i0-1 .. row_end-1 are copied
+  unsigned copy_src[kCopiesPerThread], copy_dst[kCopiesPerThread];
+  int copy_row[kCopiesPerThread];    // the copy's row of the step
+  bool copy_live[kCopiesPerThread];  // a copy of image data (not a zero cell, not past the step)
 #pragma unroll
   for (int k = 0; k < kCopiesPerThread; k++) {
     const int v = threadIdx.x + k * kStageThreads;
     const int col = v / kChunkVecs % kRingCols, vec = v % kChunkVecs, jj = j0 - 1 + col;
-    const bool inside = jj >= 0 && jj < W && vec * 16 < chunk_bytes;
-    copy_row[k] = v < kStageCopies ? v / (kRingCols * kChunkVecs) : kStageRing;
-    copy_dst[k] = col * kChunkBytes + vec * 16;
-    copy_src[k] = inside ? (int)(jj * pixel_bytes) + vec * 16 : -1;
+    copy_live[k] = v < kStageCopies && jj >= 0 && jj < W && vec * 16 < chunk_bytes;
+    copy_row[k] = v / (kRingCols * kChunkVecs);
+    copy_dst[k] = ring_base + col * kChunkBytes + vec * 16;
+    copy_src[k] = copy_live[k] ? (unsigned)(copy_row[k] * row_bytes + jj * pixel_bytes) + vec * 16 : 0;
+  }
+  if (j0 == 0 || j0 + kStageCols >= W || chunk_bytes < kChunkBytes) {
+    // The zero cells of every ring row (ordered before the first reads by
+    // the loop's first barrier; the copies write other cells).
+    for (int v = threadIdx.x; v < kStageRing * kRingCols * kChunkVecs; v += kStageThreads) {
+      const int col = v / kChunkVecs % kRingCols, vec = v % kChunkVecs, jj = j0 - 1 + col;
+      if (jj < 0 || jj >= W || vec * 16 >= chunk_bytes)
+        *reinterpret_cast<uint4 *>(&ring[v / (kRingCols * kChunkVecs)][col][vec * 16]) = make_uint4(0, 0, 0, 0);
+    }
   }
   auto copy_step = [&](int s) {
+    const char *step_rows = img + (int64_t)(i0 - 1 + s * kStageRowsPerStep) * row_bytes;  // uniform
 #pragma unroll
     for (int k = 0; k < kCopiesPerThread; k++) {
-      const int q = s * kStageRowsPerStep + copy_row[k], r = i0 - 1 + q;
-      if (copy_row[k] >= kStageRowsPerStep || q >= rows || r < 0 || r >= H) continue;
-      const bool zero = copy_src[k] < 0;
-      copy16_async(&ring[q & (kStageRing - 1)][0][copy_dst[k]], zero ? img : img + r * row_bytes + copy_src[k],
-                   zero ? 0 : 16);
+      const int q = s * kStageRowsPerStep + copy_row[k];
+      if (copy_live[k] && (unsigned)(i0 - 1 + q) < (unsigned)row_end)
+        copy16_async(copy_dst[k] + (q & (kStageRing - 1)) * kRingRowBytes, step_rows + copy_src[k]);
     }
     commit_copies();
   };
@@ -587,13 +619,17 @@ __global__ void __launch_bounds__(kStageThreads, kStagedBlocksPerSm<T>) conv_sta
   T *out = (T *)p.y + ((int64_t)n * H + i0) * row_stride + (int64_t)j * p.C + c0;  // output row i0
 
   // Local input row q: done = output q-2 (stored), mid = q-1, fresh = q
-  // (outputs counted from i0), as in conv_rows_kernel's step.
-  auto row_step = [&](int q, float(&done)[E], float(&mid)[E], float(&fresh)[E]) {
+  // (outputs counted from i0), as in conv_rows_kernel's step.  Checked:
+  // whether row q may lie outside the image or before the first store;
+  // the steps between a band's first and last take the unchecked form.
+  // A thread's 8 bytes of a ring row's column are at threadIdx.x·8 (col
+  // · kChunkBytes + unit · 8).
+  const unsigned char *cells = &ring[0][0][0] + threadIdx.x * 8;
+  auto row_step = [&](int q, bool checked, float(&done)[E], float(&mid)[E], float(&fresh)[E]) {
 #pragma unroll
     for (int e = 0; e < E; e++) fresh[e] = 0.0f;
-    const int r = i0 - 1 + q;
-    if (r >= 0 && r < H) {  // the same for the whole block
-      const unsigned char *px = &ring[q & (kStageRing - 1)][col][unit * 8];
+    if (!checked || (unsigned)(i0 - 1 + q) < (unsigned)H) {  // the same for the whole block
+      const unsigned char *px = cells + (q & (kStageRing - 1)) * kRingRowBytes;
 #pragma unroll
       for (int kx = 0; kx < 3; kx++) {
         float v[E];
@@ -606,7 +642,7 @@ __global__ void __launch_bounds__(kStageThreads, kStagedBlocksPerSm<T>) conv_sta
         }
       }
     }
-    if (q >= 2) {  // q < rows, so output q-2 is a row of the band
+    if (!checked || q >= 2) {  // q < rows, so output q-2 is a row of the band
 #pragma unroll
       for (int e = 0; e < E; e++) done[e] += b[e];
       store_column(out, done);
@@ -624,9 +660,15 @@ __global__ void __launch_bounds__(kStageThreads, kStagedBlocksPerSm<T>) conv_sta
     copy_step(s + kStageStepsAhead);
     if (!active) continue;
     const int q = s * kStageRowsPerStep;
-    row_step(q, a0, a1, a2);
-    if (q + 1 < rows) row_step(q + 1, a1, a2, a0);
-    if (q + 2 < rows) row_step(q + 2, a2, a0, a1);
+    if (q >= 2 && q + 2 < rows && i0 + q + 1 < H) {  // rows i0-1+q .. i0+q+1 all in the image, all stored
+      row_step(q, false, a0, a1, a2);
+      row_step(q + 1, false, a1, a2, a0);
+      row_step(q + 2, false, a2, a0, a1);
+      continue;
+    }
+    row_step(q, true, a0, a1, a2);
+    if (q + 1 < rows) row_step(q + 1, true, a1, a2, a0);
+    if (q + 2 < rows) row_step(q + 2, true, a2, a0, a1);
   }
 }
 
@@ -638,7 +680,7 @@ void launch_conv(zk_ctx *ctx, cudaStream_t stream, const ConvParams &p, bool sta
     const StagedGrid g = {(int)((p.C * (int64_t)sizeof(T) + kChunkBytes - 1) / kChunkBytes),
                           (int)((p.W + kStageCols - 1) / kStageCols), (int)((p.H + kStageBand - 1) / kStageBand)};
     const int64_t blocks = (int64_t)g.chunks * g.col_tiles * g.bands * p.N;
-    const bool fits = p.H < INT32_MAX - kStageBand && p.W * p.C * (int64_t)sizeof(T) < INT32_MAX && blocks < INT32_MAX;
+    const bool fits = p.H < INT32_MAX - kStageBand && p.W * p.C * (int64_t)sizeof(T) < kStagedRowBytesMax && blocks < INT32_MAX;
     if (staged && fits) {
       conv_staged_kernel<T><<<(unsigned)blocks, kStageThreads, 0, stream>>>(p, g);
       return;
