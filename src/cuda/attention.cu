@@ -33,10 +33,8 @@
 // partial dots across the lanes so that each lane runs the online softmax
 // of one (token, head), and where HKV is a multiple of 8 and the grid
 // keeps 256 CTAs serves the 8 KV heads of whole cache rows in one CTA (so
-// it reads contiguous rows); where a unit's heads × splits are few, the
-// last of its CTAs to finish merges its splits (the combine fused, over
-// arrival counters zeroed by a small kernel ahead of it), else the combine
-// is a programmatic dependent launch on sm_90.  Head dims, head groups or
+// it reads contiguous rows); its combine is a programmatic dependent
+// launch on sm_90.  Head dims, head groups or
 // rows the vector kernel does not cover (D·GP > 1024, unaligned caches)
 // run a plain kernel: one CTA per (sequence, query head), tiles of 256
 // tokens with the scores in shared memory and the accumulator in the
@@ -246,7 +244,6 @@ struct PagedParams {
   int passes;                       // head passes per KV head: ceil(G / GP)
   int64_t part, splits;             // tokens per split (P); splits of MB·BS (S)
   float *ws_m, *ws_l, *ws_acc;      // partials [B, H, S] (m, l) and [B, H, S, D] (acc)
-  int *arrivals;                    // scatter kernel with its combine fused: splits done per unit, or NULL
   int *error_flag;
 };
 
@@ -689,124 +686,6 @@ __device__ __forceinline__ float reduce_scatter(float (&v)[NL], int sub) {
   return v[0];
 }
 
-// The combine fused into the scatter kernel (p.arrivals set: the host does
-// so where a unit's heads × splits fit FUSED_MAX_WEIGHTS).  The CTAs of a
-// unit (one sequence, head pass and group of KVC KV heads) count their
-// arrivals as they finish, each after its partials (or its bad-block
-// marker) are visible device-wide; the CTA that arrives last, whichever
-// split it serves, merges every split of the unit in split order with the
-// sums of paged_combine_kernel, so the result depends on the shapes only,
-// not on the order of arrival.  This saves the combine's launch and its
-// chain of L2 round trips after the split grid (a one-wave grid pays them
-// unhidden).  The counters live in the workspace, which other ops reuse
-// between calls, so paged_reset_kernel zeroes them ahead of the scatter
-// grid, which is its programmatic dependent and waits for it only at the
-// arrival.
-constexpr int FUSED_MAX_WEIGHTS = 4096;  // heads × splits of a unit: (w, l) in 32 KB of the stages
-
-__global__ void __launch_bounds__(256) paged_reset_kernel(int *arrivals, int64_t n) {
-  zk_allow_dependent_launch();  // the scatter grid starts now; it reads the counters after this grid's end
-  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
-    arrivals[i] = 0;
-}
-
-// The unit's elements (head j of heads, d): out = Σ_s w[j][s]·acc_s[d] ·
-// inv[j], splits ascending; a thread takes EL elements at once and issues
-// SB splits' loads of each before their additions (EL·SB = 32 in flight).
-template <int EL, int SB>
-__device__ __forceinline__ void fused_combine_elements(const PagedParams &p, const PagedItem &it, int heads,
-                                                       const float *w, const float *inv, const int *skip) {
-  const int64_t D = p.D, n = heads * D, nsplit = it.nsplit;
-  for (int64_t i0 = threadIdx.x; i0 < n; i0 += EL * PAGED_THREADS) {
-    int j[EL];
-    int64_t row[EL];  // element d of split 0 of its (sequence, head) in ws_acc
-    float num[EL];
-#pragma unroll
-    for (int e = 0; e < EL; e++) {
-      const int64_t idx = i0 + (int64_t)e * PAGED_THREADS;
-      j[e] = idx < n ? (int)(idx / D) : 0;
-      const int64_t h = it.h0 + (int64_t)(j[e] / it.gn) * p.G + j[e] % it.gn;
-      row[e] = (it.b * p.H + h) * p.splits * D + (idx - j[e] * D);
-      num[e] = 0.0f;
-    }
-    for (int64_t s0 = 0; s0 < nsplit; s0 += SB) {
-      float a[EL][SB];
-#pragma unroll
-      for (int e = 0; e < EL; e++)
-#pragma unroll
-        for (int k = 0; k < SB; k++)
-          a[e][k] = i0 + (int64_t)e * PAGED_THREADS < n && s0 + k < nsplit ? __ldcg(p.ws_acc + row[e] + (s0 + k) * D) : 0.0f;
-#pragma unroll
-      for (int e = 0; e < EL; e++)
-#pragma unroll
-        for (int k = 0; k < SB; k++)
-          if (s0 + k < nsplit) num[e] += a[e][k] * w[j[e] * nsplit + s0 + k];
-    }
-#pragma unroll
-    for (int e = 0; e < EL; e++) {
-      const int64_t idx = i0 + (int64_t)e * PAGED_THREADS;
-      if (idx < n && !skip[j[e]]) {
-        const int64_t h = it.h0 + (int64_t)(j[e] / it.gn) * p.G + j[e] % it.gn, d = idx - j[e] * D;
-        zk_st_param(p.out, p.q_dtype, it.b * p.out_stride + h * D + d, num[e] * inv[j[e]]);
-      }
-    }
-  }
-}
-
-// The end of every scatter CTA whose split's partials were written (or
-// marked bad): the arrival, and for the last CTA of the unit the merge.
-// buf: the stages (free: the merge before has passed its barriers).  Every
-// CTA waits for the reset grid before it ends (its dependent's rule).
-template <int KVC, int GP>
-__device__ __forceinline__ void paged_arrive_and_combine(const PagedParams &p, const PagedItem &it, float *buf) {
-  zk_wait_for_primary_grid();
-  if (p.arrivals == nullptr || it.nsplit == 1) return;
-  __shared__ int is_last;
-  __shared__ float inv[KVC * GP];
-  __shared__ int skip[KVC * GP];
-  __threadfence();  // this thread's partials, device-wide, before the CTA's arrival
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    const int64_t units_per_seq = p.passes * (p.HKV / KVC);  // blockIdx: the unit within the sequence fastest
-    is_last = atomicAdd(p.arrivals + it.b * units_per_seq + blockIdx.x % units_per_seq, 1) == it.nsplit - 1;
-    __threadfence();  // the other CTAs' partials, seen by their arrivals, before this CTA reads them
-  }
-  __syncthreads();
-  if (!is_last) return;
-
-  // A warp per head: the max and bad marker over the splits, the weights
-  // e^(m_s - M) into buf, den by lane (its splits ascending) then
-  // zk_warp_sum's tree, as paged_combine_kernel.
-  const int heads = KVC * it.gn, lane = threadIdx.x & 31;
-  const int64_t nsplit = it.nsplit;
-  float *w = buf, *ls = buf + heads * nsplit;
-  for (int j = threadIdx.x >> 5; j < heads; j += PAGED_WARPS) {
-    const int64_t h = it.h0 + (int64_t)(j / it.gn) * p.G + j % it.gn, base = (it.b * p.H + h) * p.splits;
-    float M = -INFINITY;
-    bool bad = false;
-    for (int64_t s = lane; s < nsplit; s += 32) {
-      const float m_s = __ldcg(p.ws_m + base + s), l_s = __ldcg(p.ws_l + base + s);
-      bad |= l_s < 0.0f;
-      M = fmaxf(M, m_s);
-      w[j * nsplit + s] = m_s, ls[j * nsplit + s] = l_s;
-    }
-#pragma unroll
-    for (int o = 16; o; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
-    float den = 0.0f;
-    for (int64_t s = lane; s < nsplit; s += 32) {
-      const float ws = rescale(w[j * nsplit + s], M);
-      w[j * nsplit + s] = ws;
-      den += ls[j * nsplit + s] * ws;
-    }
-    den = zk_warp_sum(den);
-    const bool any_bad = __any_sync(0xffffffffu, bad);
-    if (lane == 0) inv[j] = 1.0f / den, skip[j] = any_bad;
-  }
-  __syncthreads();
-  if (nsplit >= 16) fused_combine_elements<2, 16>(p, it, heads, w, inv, skip);
-  else fused_combine_elements<4, 8>(p, it, heads, w, inv, skip);
-}
-
 template <typename Tkv, int E, int NL, int GP, int KVC>
 __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_kernel(PagedParams p) {
   constexpr int TT = scatter_tokens<NL, GP>(), ST = scatter_stages<TT>();
@@ -821,10 +700,7 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
   uint4 *stage_buf = dyn + p.part / 4;                   // part: a multiple of 512
 
   PagedItem it;
-  if (!paged_item(p, GP, it, KVC)) {
-    zk_wait_for_primary_grid();  // launched after the arrivals' reset: never end ahead of it
-    return;
-  }
+  if (!paged_item(p, GP, it, KVC)) return;
   const int ntok = (int)(it.t_end - it.t_begin);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, sub = lane & (NL - 1), grp = threadIdx.x / NL;
   const int kv_lane = grp % KVC, tok_lane = grp / KVC;  // the group's KV head (from it.kvh) and token lane
@@ -853,10 +729,7 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
     }
     slot_of[j] = slot;
   }
-  if (paged_block_ids_bad(p, it, bad, KVC)) {
-    paged_arrive_and_combine<KVC, GP>(p, it, reinterpret_cast<float *>(stage_buf));  // its marker counts
-    return;
-  }
+  if (paged_block_ids_bad(p, it, bad, KVC)) return;
 
   const bool has_chunk = sub < p.D / E;
   float m_own = -INFINITY, l_own = 0.0f;  // of head sub % GP, over token slot sub / GP
@@ -969,7 +842,6 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
     l[g] = __shfl_sync(0xffffffffu, l_own, g, NL);
   }
   paged_merge_store<E, 1, GP, KVC, NR>(p, it, m, l, acc, reinterpret_cast<float *>(stage_buf), red_m, red_l);
-  paged_arrive_and_combine<KVC, GP>(p, it, reinterpret_cast<float *>(stage_buf));
 }
 
 // The splits of one (sequence, query head) merged in order: out = Σ w_s
@@ -1143,18 +1015,14 @@ int pow2_at_least(int64_t n) {
 
 // A paged kernel's launch with its dynamic shared memory (the K/V stages;
 // over the default 48 KB, so the limit is raised once, to max_bytes).
-// ctx: launched as the programmatic dependent of the kernel ahead (NULL:
-// an ordinary launch).
 template <auto KERNEL>
-void launch_with_smem(cudaStream_t stream, const PagedParams &p, unsigned grid, size_t max_bytes, size_t bytes,
-                      zk_ctx *ctx = nullptr) {
+void launch_with_smem(cudaStream_t stream, const PagedParams &p, unsigned grid, size_t max_bytes, size_t bytes) {
   static bool raised = false;  // per kernel; a benign race (the call is idempotent)
   if (!raised) {
     cudaFuncSetAttribute(KERNEL, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)max_bytes);
     raised = true;
   }
-  if (ctx) zk_launch_dependent(ctx, KERNEL, dim3(grid), dim3(PAGED_THREADS), bytes, stream, p);
-  else KERNEL<<<grid, PAGED_THREADS, bytes, stream>>>(p);
+  KERNEL<<<grid, PAGED_THREADS, bytes, stream>>>(p);
 }
 
 template <typename Tkv, int E, int CPL, int GP>
@@ -1167,22 +1035,11 @@ void launch_split_gp(cudaStream_t stream, const PagedParams &p, unsigned grid) {
 // a pass, TT = NL / GP tokens a step.
 bool scatter_covers(int nl, int gp) { return (nl == 8 || nl == 16) && (gp == 4 || gp == 8); }
 
-// With the combine fused where the unit's weights fit (p.arrivals, from
-// the workspace, is then set and zeroed first): true when the combine
-// kernel is left to run.
 template <typename Tkv, int E, int NL, int GP, int KVC>
-bool launch_scatter_kvc(zk_ctx *ctx, cudaStream_t stream, PagedParams p, int *arrivals, int64_t units) {
+void launch_scatter_kvc(cudaStream_t stream, const PagedParams &p, unsigned grid) {
   constexpr int TT = scatter_tokens<NL, GP>();
-  const bool fused = p.splits > 1 && (int64_t)KVC * GP * p.splits <= FUSED_MAX_WEIGHTS;
-  if (fused) {
-    p.arrivals = arrivals;
-    const int64_t n = units / KVC;
-    paged_reset_kernel<<<(unsigned)(n < 256 * 64 ? zk_div_up(n, 256) : 64), 256, 0, stream>>>(arrivals, n);
-  }
-  launch_with_smem<paged_scatter_kernel<Tkv, E, NL, GP, KVC>>(stream, p, (unsigned)(units / KVC * p.splits),
-                                                              scatter_smem_bytes<TT>(PAGED_MAX_PART),
-                                                              scatter_smem_bytes<TT>(p.part), fused ? ctx : nullptr);
-  return p.splits > 1 && !fused;
+  launch_with_smem<paged_scatter_kernel<Tkv, E, NL, GP, KVC>>(stream, p, grid, scatter_smem_bytes<TT>(PAGED_MAX_PART),
+                                                              scatter_smem_bytes<TT>(p.part));
 }
 
 // A CTA serves a whole cache row's SCATTER_ROW_HEADS KV heads where HKV is
@@ -1191,25 +1048,25 @@ bool launch_scatter_kvc(zk_ctx *ctx, cudaStream_t stream, PagedParams p, int *ar
 // 4096: 512); else one KV head (b1 × 32768: 256 CTAs of one).  units: the
 // (sequence, KV head, head pass) count.
 template <typename Tkv, int E, int NL, int GP>
-bool launch_scatter_gp(zk_ctx *ctx, cudaStream_t stream, const PagedParams &p, int *arrivals, int64_t units) {
+void launch_scatter_gp(cudaStream_t stream, const PagedParams &p, int64_t units) {
   constexpr int ROW = SCATTER_ROW_HEADS;
   if constexpr (scatter_merge_fits<E, NL, GP, ROW>()) {
-    if (p.HKV % ROW == 0 && units / ROW * p.splits >= 256)
-      return launch_scatter_kvc<Tkv, E, NL, GP, ROW>(ctx, stream, p, arrivals, units);
+    if (p.HKV % ROW == 0 && units / ROW * p.splits >= 256) {
+      launch_scatter_kvc<Tkv, E, NL, GP, ROW>(stream, p, (unsigned)(units / ROW * p.splits));
+      return;
+    }
   }
-  return launch_scatter_kvc<Tkv, E, NL, GP, 1>(ctx, stream, p, arrivals, units);
+  launch_scatter_kvc<Tkv, E, NL, GP, 1>(stream, p, (unsigned)(units * p.splits));
 }
 
-// combine: set when the combine kernel is still to run.
 template <typename Tkv, int E>
-zk_status launch_scatter(zk_ctx *ctx, const zk_call *call, cudaStream_t stream, const PagedParams &p, int gp,
-                         int *arrivals, int64_t units, bool *combine) {
+zk_status launch_scatter(const zk_call *call, cudaStream_t stream, const PagedParams &p, int gp, int64_t units) {
   if (p.lanes == 16) {
-    if (gp == 4) *combine = launch_scatter_gp<Tkv, E, 16, 4>(ctx, stream, p, arrivals, units);
-    else *combine = launch_scatter_gp<Tkv, E, 16, 8>(ctx, stream, p, arrivals, units);
+    if (gp == 4) launch_scatter_gp<Tkv, E, 16, 4>(stream, p, units);
+    else launch_scatter_gp<Tkv, E, 16, 8>(stream, p, units);
   } else {
-    if (gp == 4) *combine = launch_scatter_gp<Tkv, E, 8, 4>(ctx, stream, p, arrivals, units);
-    else *combine = launch_scatter_gp<Tkv, E, 8, 8>(ctx, stream, p, arrivals, units);
+    if (gp == 4) launch_scatter_gp<Tkv, E, 8, 4>(stream, p, units);
+    else launch_scatter_gp<Tkv, E, 8, 8>(stream, p, units);
   }
   return ZK_CUDA_LAUNCHED(call);
 }
@@ -1282,23 +1139,17 @@ zk_status paged(zk_ctx *ctx, const zk_call *call, PagedParams p, bool vec) {
   p.splits = splits_of(p.part);
   const int64_t grid = units * p.splits;
   if (grid > 0x7fffffff) return zk_fail(call, ZK_ERR_UNSUPPORTED, "%lld attention splits are too many", (long long)grid);
-  int *arrivals = nullptr;  // after the partials: a counter per unit, for a fused combine
   if (p.splits > 1) {
-    const size_t bhs = (size_t)p.B * (size_t)p.H * (size_t)p.splits, partials = bhs * (size_t)(p.D + 2);
-    float *ws = (float *)zk_cuda_workspace(ctx, call, (partials + (size_t)units) * sizeof(float), &st);
+    const size_t bhs = (size_t)p.B * (size_t)p.H * (size_t)p.splits;
+    float *ws = (float *)zk_cuda_workspace(ctx, call, bhs * (size_t)(p.D + 2) * sizeof(float), &st);
     if (!ws) return st;
     p.ws_m = ws;
     p.ws_l = ws + bhs;
     p.ws_acc = ws + 2 * bhs;
-    arrivals = reinterpret_cast<int *>(ws + partials);
   }
   const bool scatter_fits = p.NB * p.BS <= INT32_MAX && p.HKV * p.D * (int64_t)sizeof(Tkv) <= UINT32_MAX;  // slots, row bytes
   if (vec && cpl == 1 && scatter_covers(p.lanes, gp) && scatter_fits) {
-    bool combine = false;
-    st = launch_scatter<Tkv, EV>(ctx, call, stream, p, gp, arrivals, units, &combine);
-    if (st != ZK_OK || !combine) return st;
-    launch_combine(ctx, stream, p);
-    return ZK_CUDA_LAUNCHED(call);
+    st = launch_scatter<Tkv, EV>(call, stream, p, gp, units);
   } else if (vec) {
     st = cpl == 1 ? launch_split<Tkv, EV, 1>(call, stream, p, gp, (unsigned)grid)
                   : launch_split<Tkv, EV, 2>(call, stream, p, gp, (unsigned)grid);
