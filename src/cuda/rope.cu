@@ -68,6 +68,7 @@ struct RopePart {
   int64_t in_head, out_head;      // elements from one head of a token to the next
   int64_t heads, half;            // half = R/2; 0 = a copy (V rows)
   bool to_slot;                   // output row = the addressing's slot, else t
+  bool tokens_fastest;            // thread rows walk the tokens of a head group first (set at launch)
   int64_t rows;                   // thread rows: tokens × ⌈heads / G⌉ (set at launch)
   unsigned first_block;           // the part's blocks start here (set at launch)
 };
@@ -84,6 +85,28 @@ struct RopeJob {
   Addressing at;
   int *error_flag;
 };
+
+// Token t and first head h0 of thread row w of a part (G heads a row).
+// The rows walk whichever of the part's two dimensions lies closer in
+// memory first, so that a block's accesses are a few contiguous runs: the
+// head groups of a token where a token's heads sit side by side (gqa's
+// [B, S, H, D]), the tokens of a head group where heads are whole
+// sequences apart (apply's [B, S, D] as S tokens of B heads, 2 MB apart
+// at the bar shape).  There a block of 32 bf16 rows reads 4 runs of 8 KB
+// (4 heads × 32 tokens) where it read 32 runs of 1 KB, and touches 8
+// pages of 2 MB (x and y) where it touched 64.
+__device__ __forceinline__ void token_and_head(const RopePart &pt, int64_t tokens, int G, int64_t w, int64_t &t,
+                                               int64_t &h0) {
+  if (pt.tokens_fastest) {
+    int64_t g = zk_idiv(w, tokens);
+    t = w - g * tokens;
+    h0 = g * G;
+  } else {
+    const int64_t groups = (pt.heads + G - 1) / G;
+    t = zk_idiv(w, groups);
+    h0 = (w - t * groups) * G;
+  }
+}
 
 // Heads of a token a thread serves.  Half rotation has two vectors a head
 // in a unit, interleaved one, so interleaved serves twice the heads for the
@@ -257,7 +280,8 @@ __device__ __forceinline__ void load_words(const T *p, uint32_t (&w)[N]) {
 // keeps the table values packed (widened where used) and rotates each word
 // of two elements in place, so the inputs' registers hold the outputs.
 // Each element's rotation is rope_kernel's expression and its rounding
-// zk_vec_set_all's, so the bits are the same.
+// zk_vec_set_all's, so the bits are the same.  Its thread rows follow
+// token_and_head: apply_rope's walk the tokens of 4 heads first.
 //
 // Four heads a thread either way: half rotation holds 8 vectors (64
 // registers in all: 4 blocks of 256 an SM, twice the warps and the bytes
@@ -274,11 +298,11 @@ __global__ void __launch_bounds__(256, kLeanBlocksPerSM<INTERLEAVED>)
   constexpr int V = INTERLEAVED ? 1 : 2;       // vectors of a head in a unit: at j (and j + R/2)
   constexpr int NP = INTERLEAVED ? E / 2 : E;  // pairs of a head in a unit, one table column each
   const RopePart &pt = j.part[j.parts > 1 && blockIdx.x >= j.part[1].first_block ? 1 : 0];
-  const int64_t groups = (pt.heads + G - 1) / G;
   const int64_t units = INTERLEAVED ? 2 * pt.half / E : pt.half / E;
   int64_t w = (int64_t)(blockIdx.x - pt.first_block) * blockDim.y + threadIdx.y;
   if (w >= pt.rows || threadIdx.x >= units) return;
-  int64_t t = zk_idiv(w, groups), h0 = (w - t * groups) * G;
+  int64_t t, h0;
+  token_and_head(pt, j.tokens, G, w, t, h0);
   const int nh = pt.heads - h0 < G ? (int)(pt.heads - h0) : G;
   const int64_t col = threadIdx.x * (int64_t)E;  // first element of the unit in a head
   const T *x = (const T *)pt.in + t * pt.in_stride + h0 * pt.in_head + col;
@@ -370,6 +394,7 @@ zk_status launch_typed(zk_ctx *ctx, const zk_call *call, RopeJob j) {
   for (int i = 0; i < j.parts; i++) {
     RopePart &pt = j.part[i];
     pt.rows = j.tokens * ((pt.heads + heads_per_thread - 1) / heads_per_thread);
+    pt.tokens_fastest = lean && pt.in_head > pt.in_stride;  // rope_kernel: groups first
     pt.first_block = (unsigned)blocks;
     blocks += (pt.rows + block.y - 1) / block.y;
     if (blocks > 0x7fffffff)
