@@ -438,7 +438,10 @@ static int extra_gqa_pairings(zk_ctx *ctx, zk_backend be, char *msg, size_t cap)
 
 /* Every op with 9 and 18 query heads (3 and 6 KV heads; apply_rope rows
  * of 9 and 18 batches): groups of heads a thread that are full, partial
- * and single, for every dtype and both the vector and the scalar path. */
+ * and single, for every dtype and both the vector and the scalar path.
+ * R = 70 (apply: S = 35 positions of each batch) gives more tokens than a
+ * CUDA block has thread rows, so where the rows walk the tokens of a head
+ * group first (apply's [B, S, D]) blocks start and end inside a group. */
 static int extra_many_heads(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
   static const char *ops[] = {"apply_rope", "apply_rope_interleaved", "apply_rope_grad",
                               "apply_rope_interleaved_grad", "apply_gqa_rope", "apply_gqa_rope_grad",
@@ -451,6 +454,7 @@ static int extra_many_heads(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
       for (int d = 0; d < 3 && !fail; d++) {
         zk_op_test t = variant(ops[o], NAN, NAN, NAN, NAN);
         fail = run(&t, ctx, be, all_dtypes[d], 6, 128, 0, 61 + (uint64_t)(h * 32 + o * 4 + d), msg, cap) ||
+               run(&t, ctx, be, all_dtypes[d], 70, 128, 0, 63 + (uint64_t)(h * 32 + o * 4 + d), msg, cap) ||
                run(&t, ctx, be, all_dtypes[d], 5, 33, 1, 62 + (uint64_t)(h * 32 + o * 4 + d), msg, cap);
       }
   }

@@ -11,8 +11,10 @@
 // position, so the table values are loaded once for all of them, and the
 // loads of every head are issued before the first rotation (G·32 bytes in
 // flight a thread, one index computation per G heads).  A thread block is
-// (units of a head) × (groups of G heads); the x extent follows the head's
-// unit count, so a 128-wide bf16 head is 8 threads.  One pass: every
+// (units of a head) × (thread rows of G heads); the x extent follows the
+// head's unit count, so a 128-wide bf16 head is 8 threads.  Thread rows
+// walk the head groups of a token, or the tokens of a head group where
+// heads lie further apart than tokens (token_and_head).  One pass: every
 // element is read and written once; the table rows come through L1/L2.  A V
 // row is the same launch with no rotary columns (a copy).  apply_rope's
 // rows [B, S, D] are seen as S tokens of B heads (rows s, S + s, ... share
@@ -68,6 +70,7 @@ struct RopePart {
   int64_t in_head, out_head;      // elements from one head of a token to the next
   int64_t heads, half;            // half = R/2; 0 = a copy (V rows)
   bool to_slot;                   // output row = the addressing's slot, else t
+  bool tokens_fastest;            // thread rows walk the tokens of a head group first (set at launch)
   int64_t rows;                   // thread rows: tokens × ⌈heads / G⌉ (set at launch)
   unsigned first_block;           // the part's blocks start here (set at launch)
 };
@@ -84,6 +87,28 @@ struct RopeJob {
   Addressing at;
   int *error_flag;
 };
+
+// Token t and first head h0 of thread row w of a part (G heads a row).
+// The rows walk whichever of the part's two dimensions lies closer in
+// memory first, so that a block's accesses are a few contiguous runs: the
+// head groups of a token where a token's heads sit side by side (gqa's
+// [B, S, H, D]), the tokens of a head group where heads are whole
+// sequences apart (apply's [B, S, D] as S tokens of B heads, 2 MB apart
+// at the bar shape).  There a block of 32 bf16 rows reads 4 runs of 8 KB
+// (4 heads × 32 tokens) where it read 32 runs of 1 KB, and touches 8
+// pages of 2 MB (x and y) where it touched 64.
+__device__ __forceinline__ void token_and_head(const RopePart &pt, int64_t tokens, int G, int64_t w, int64_t &t,
+                                               int64_t &h0) {
+  if (pt.tokens_fastest) {
+    int64_t g = zk_idiv(w, tokens);
+    t = w - g * tokens;
+    h0 = g * G;
+  } else {
+    const int64_t groups = (pt.heads + G - 1) / G;
+    t = zk_idiv(w, groups);
+    h0 = (w - t * groups) * G;
+  }
+}
 
 // Heads of a token a thread serves.  Half rotation has two vectors a head
 // in a unit, interleaved one, so interleaved serves twice the heads for the
@@ -117,7 +142,7 @@ __device__ __forceinline__ void copy_unit(const Ti *x, int64_t in_head, To *y, i
 
 // E: elements of a unit (16 bytes of Ti), or 1 on the scalar path.  Thread
 // row w of a part (its block's rank in the part · blockDim.y + threadIdx.y)
-// serves token w / groups, heads from (w mod groups)·G.  The job is a
+// serves the token and G heads token_and_head gives.  The job is a
 // __grid_constant__ so that the block's part is read in place, not copied
 // to local memory by the run-time index.
 template <typename Ti, typename To, bool INTERLEAVED, int E>
@@ -126,10 +151,10 @@ __global__ void __launch_bounds__(256) rope_kernel(const __grid_constant__ RopeJ
   int i = 0;
   while (i + 1 < j.parts && blockIdx.x >= j.part[i + 1].first_block) i++;
   const RopePart &pt = j.part[i];
-  const int64_t groups = (pt.heads + G - 1) / G;  // thread rows a token
   int64_t w = (int64_t)(blockIdx.x - pt.first_block) * blockDim.y + threadIdx.y;
   if (w >= pt.rows) return;
-  int64_t t = zk_idiv(w, groups), h0 = (w - t * groups) * G, p, slot;
+  int64_t t, h0, p, slot;
+  token_and_head(pt, j.tokens, G, w, t, h0);
   if (!resolve(j.at, t, p, slot)) {
     if (threadIdx.x == 0) atomicOr(j.error_flag, 1);
     return;
@@ -274,11 +299,11 @@ __global__ void __launch_bounds__(256, kLeanBlocksPerSM<INTERLEAVED>)
   constexpr int V = INTERLEAVED ? 1 : 2;       // vectors of a head in a unit: at j (and j + R/2)
   constexpr int NP = INTERLEAVED ? E / 2 : E;  // pairs of a head in a unit, one table column each
   const RopePart &pt = j.part[j.parts > 1 && blockIdx.x >= j.part[1].first_block ? 1 : 0];
-  const int64_t groups = (pt.heads + G - 1) / G;
   const int64_t units = INTERLEAVED ? 2 * pt.half / E : pt.half / E;
   int64_t w = (int64_t)(blockIdx.x - pt.first_block) * blockDim.y + threadIdx.y;
   if (w >= pt.rows || threadIdx.x >= units) return;
-  int64_t t = zk_idiv(w, groups), h0 = (w - t * groups) * G;
+  int64_t t, h0;
+  token_and_head(pt, j.tokens, G, w, t, h0);
   const int nh = pt.heads - h0 < G ? (int)(pt.heads - h0) : G;
   const int64_t col = threadIdx.x * (int64_t)E;  // first element of the unit in a head
   const T *x = (const T *)pt.in + t * pt.in_stride + h0 * pt.in_head + col;
@@ -370,6 +395,7 @@ zk_status launch_typed(zk_ctx *ctx, const zk_call *call, RopeJob j) {
   for (int i = 0; i < j.parts; i++) {
     RopePart &pt = j.part[i];
     pt.rows = j.tokens * ((pt.heads + heads_per_thread - 1) / heads_per_thread);
+    pt.tokens_fastest = pt.in_head > pt.in_stride;
     pt.first_block = (unsigned)blocks;
     blocks += (pt.rows + block.y - 1) / block.y;
     if (blocks > 0x7fffffff)
