@@ -308,6 +308,27 @@ static int extra_topk_k(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
         zk_case_opts o = opts(b, dtypes[d], 7, tie_cols[ci], ci == 1, (uint64_t)(260 + d * 8 + ci * 2 + (k > 8)));
         if (zk_run_case(&t, ctx, &o, msg, cap)) return 1;
       }
+  /* 16-bit rows of whole 16-byte vectors take a warp a row on CUDA: rows
+   * shorter than a vector a lane (8, 64: fewer than k vector maxima, every
+   * element a candidate), lanes with unequal vector counts (1000, 2056),
+   * the edge rows (all-equal and all -Inf rows overflow its candidate list
+   * and take its radix select) and tie-heavy rows, more rows than a block's
+   * warps. */
+  static const int64_t warp_cols[] = {8, 64, 1000, 2056};
+  static const int64_t warp_ks[] = {1, 8, 50};
+  static const enum fill_mode warp_fills[] = {FILL_NORMAL, FILL_EDGE, FILL_LEVELS};
+  for (int d = 1; d < 3; d++)
+    for (int ci = 0; ci < 4; ci++)
+      for (int ki = 0; ki < 3; ki++)
+        for (int fi = 0; fi < 3; fi++) {
+          const enum fill_mode mode = warp_fills[fi];
+          if (warp_ks[ki] > warp_cols[ci]) continue;
+          zk_op_test t = with_fill(OP_TOPK, mode);
+          t.scalars[0] = (double)warp_ks[ki];
+          zk_case_opts o = opts(b, dtypes[d], mode == FILL_EDGE ? EDGE_PATTERNS : 9, warp_cols[ci], 0,
+                                (uint64_t)(400 + d * 64 + ci * 16 + ki * 3 + fi));
+          if (zk_run_case(&t, ctx, &o, msg, cap)) return 1;
+        }
   /* k = D on short rows, several rows (the full sort of every row). */
   zk_op_test t = with_fill(OP_TOPK, FILL_EDGE);
   t.scalars[0] = 257;

@@ -12,10 +12,10 @@
 //             merged by Chan's formula; a constant row gives 0;
 //   argmax    the largest zk_rank_key (src/common/zk_math.h), which encodes
 //             the total order and the lower-index tie rule.
-// topk is a block per row.  For k <= 64 on rows of up to 4096 elements
-// (the tuned case) the row is read once into registers and filtered down
-// to a few more than k candidates, ranked among themselves (see
-// topk_filter_kernel).  Otherwise, and on the filter's rare overflow, a
+// topk is a block per row, or a warp per 16-bit row of 16-byte vectors
+// (topk_warp_kernel).  For k <= 64 on rows of up to 4096 elements (the
+// tuned case) the row is read once and filtered down to a few more than k
+// candidates, ranked among themselves (see topk_filter_kernel).  Otherwise, and on the filter's rare overflow, a
 // radix select over the same 64-bit keys finds the k-th key T (8 bits a
 // pass, stopping once a bin holds exactly the keys still wanted), the keys
 // >= T are collected (exactly k: keys are distinct), and each is written
@@ -354,18 +354,36 @@ struct TopkCandidate {
 };
 static_assert(TOPK_FILTER_ROW <= 65536, "16-bit candidate keys hold a 16-bit index");
 // zk_order_key's map on the 16-bit storage bits (for bf16 the high half of
-// the f32 key): NaN above all, ±0 equal, negatives complemented.
+// the f32 key), in integer operations only: NaN above all, ±0 equal,
+// negatives complemented.  Both 16-bit formats are sign-magnitude with
+// every exponent bit set for the infinities and NaNs.
+template <typename T16>
+struct Format16;
+template <>
+struct Format16<__half> {
+  static constexpr uint32_t INF_BITS = 0x7c00u;
+  using Pair = __half2;
+};
+template <>
+struct Format16<__nv_bfloat16> {
+  static constexpr uint32_t INF_BITS = 0x7f80u;
+  using Pair = __nv_bfloat162;
+};
+template <typename T16>
+__device__ __forceinline__ uint32_t order_key16(uint32_t bits) {
+  const uint32_t magnitude = bits & 0x7fffu;
+  if (magnitude > Format16<T16>::INF_BITS) return 0xffffu;
+  if (magnitude == 0) return 0x8000u;
+  return (bits & 0x8000u) ? ~bits & 0xffffu : bits | 0x8000u;
+}
 template <typename T16>
 struct TopkCandidate16 {
   using Key = uint32_t;
+  static __device__ __forceinline__ Key key_of(uint32_t bits, uint32_t j) {
+    return order_key16<T16>(bits) << 16 | (~j & 0xffffu);
+  }
   static __device__ __forceinline__ Key key(const T16 *row, uint32_t j) {
-    const T16 v = row[j];
-    unsigned short bits;
-    memcpy(&bits, &v, sizeof bits);
-    const float x = zk_type<T16>::load(v);
-    const uint32_t u = bits;
-    const uint32_t order = x != x ? 0xffffu : x == 0.0f ? 0x8000u : (u & 0x8000u) ? ~u & 0xffffu : u | 0x8000u;
-    return order << 16 | (~j & 0xffffu);
+    return key_of(reinterpret_cast<const unsigned short *>(row)[j], j);
   }
   static __device__ __forceinline__ uint32_t index(Key key) { return ~key & 0xffffu; }
 };
@@ -373,6 +391,39 @@ template <>
 struct TopkCandidate<__half> : TopkCandidate16<__half> {};
 template <>
 struct TopkCandidate<__nv_bfloat16> : TopkCandidate16<__nv_bfloat16> {};
+
+// The candidates' ranks (n distinct keys in shared memory, 16-byte
+// aligned): each rank is the count of larger keys, n^2 compares a row
+// (k = 50: ~55 candidates), read a 16-byte broadcast at a time.  Thread
+// `first` of `step` takes candidates first, first + step, ...; a candidate
+// ranked below k is written at its rank.
+template <typename T>
+__device__ __forceinline__ void write_ranked(const typename TopkCandidate<T>::Key *keys, unsigned n, unsigned first,
+                                             unsigned step, const T *row, T *values, uint32_t *indices, int64_t k) {
+  using Key = typename TopkCandidate<T>::Key;
+  constexpr unsigned KEYS_A_READ = 16 / sizeof(Key);
+  union KeyVector {
+    uint4 raw;
+    Key key[KEYS_A_READ];
+  };
+  for (unsigned i = first; i < n; i += step) {
+    const Key ki = keys[i];
+    unsigned rank = 0;
+    unsigned c = 0;
+    for (; c + KEYS_A_READ <= n; c += KEYS_A_READ) {
+      KeyVector some;
+      some.raw = *reinterpret_cast<const uint4 *>(keys + c);
+#pragma unroll
+      for (unsigned e = 0; e < KEYS_A_READ; e++) rank += some.key[e] > ki;
+    }
+    for (; c < n; c++) rank += keys[c] > ki;
+    if (rank < k) {
+      const uint32_t j = TopkCandidate<T>::index(ki);
+      values[rank] = row[j];
+      indices[rank] = j;
+    }
+  }
+}
 
 // The filter path, for k <= TOPK_FILTER_K and rows of at most
 // TOPK_FILTER_ROW elements, TOPK_THREADS threads a row (PER = ROW /
@@ -487,31 +538,195 @@ __global__ void __launch_bounds__(TOPK_THREADS, topk_filter_min_blocks<T, VEC>()
     }
     T *values = (T *)p.values + r * p.v_stride;
     uint32_t *indices = p.indices + r * p.i_stride;
-    // Each candidate's rank is the count of larger keys: n^2 compares a
-    // row (k = 50: ~60 candidates), read a 16-byte broadcast at a time.
-    constexpr unsigned KEYS_A_READ = 16 / sizeof(Key);
-    union KeyVector {
-      uint4 raw;
-      Key key[KEYS_A_READ];
-    };
-    for (unsigned i = tid; i < n; i += NT) {
-      const Key ki = keys[i];
-      unsigned rank = 0;
-      unsigned c = 0;
-      for (; c + KEYS_A_READ <= n; c += KEYS_A_READ) {
-        KeyVector some;
-        some.raw = *reinterpret_cast<const uint4 *>(keys + c);
+    write_ranked<T>(keys, n, tid, NT, row, values, indices, p.k);
+    __syncthreads();  // cand and s are reused by the next row
+  }
+}
+
+// ------------------------------------------- topk, a warp a 16-bit row
+// For 16-bit rows of whole 16-byte vectors, k <= TOPK_FILTER_K and rows of
+// at most TOPK_FILTER_ROW elements.  The block kernel's per-row fixed
+// costs (its barriers, the floor's two steps, a tail where few threads
+// rank) outweighed its 16 elements a thread on these 8 KB rows (64% of the
+// copy rate at k = 8, 43% at k = 50); a warp owns a row here and meets no
+// block barrier.  Lane l reads vectors l, l + 32, ... (16 loads in flight
+// on a row of 4096), keeps each vector's maximum as a 16-bit order key,
+// and lists its TOPK_WARP_LIST largest.  The floor is the k-th largest
+// listed key, found bit by bit (16 warp counts); at least k elements reach
+// it (listed maxima are distinct elements).  Only vectors whose maximum
+// reaches the floor are read again (L1 or L2) and their elements compared
+// with it: on N(0, 1) rows of 4096 (simulated) ~51 vectors and ~54
+// candidates at k = 50, ~8 and ~8 at k = 8, as tight as the k-th of all
+// 512 maxima.  Candidates are packed into the warp's shared list in lane
+// order (a prefix sum of the lanes' counts) and ranked by the warp.  More
+// than TOPK_WARP_CAP candidates (ties at the floor: an all-equal row) take
+// a warp radix select over the row.
+#define TOPK_WARP_CAP 256  // candidates a warp keeps; also its radix select's 256 bins
+#define TOPK_WARP_BATCH 8  // vectors a lane reads at once
+#define TOPK_WARP_LIST 4   // vector maxima a lane lists for the floor (32 * 4 >= TOPK_FILTER_K)
+static_assert(32 * TOPK_WARP_LIST >= TOPK_FILTER_K, "the lanes list at least k keys");
+
+// A 16-bit element's value from its bits.
+template <typename T16>
+__device__ __forceinline__ float value_of_bits16(uint32_t bits) {
+  const unsigned short b = (unsigned short)bits;
+  T16 v;
+  memcpy(&v, &b, sizeof b);
+  return zk_type<T16>::load(v);
+}
+
+// The value F with !(x < F) exactly for the 16-bit x whose order key is at
+// least floor_key (as floor_value): 0 gives -Inf, a NaN floor +Inf.
+template <typename T16>
+__device__ __forceinline__ float floor_value16(uint32_t floor_key) {
+  if (floor_key == 0) return -INFINITY;
+  if (floor_key == 0xffffu) return INFINITY;
+  return value_of_bits16<T16>((floor_key & 0x8000u) ? floor_key & 0x7fffu : ~floor_key & 0xffffu);
+}
+
+// Element e (0..7) of a vector of eight 16-bit elements, as its bits
+// (compile-time word selects, so that the vector stays in registers).
+__device__ __forceinline__ uint32_t element_bits16(const uint4 &raw, int e) {
+  const uint32_t word = e < 2 ? raw.x : e < 4 ? raw.y : e < 6 ? raw.z : raw.w;
+  return (e & 1) ? word >> 16 : word & 0xffffu;
+}
+
+// The order key of a vector's largest element (a NaN if it holds one): its
+// four pairs folded packed, then against the pair swapped, so that the low
+// half holds the maximum and one key is computed.
+template <typename T16>
+__device__ __forceinline__ uint32_t vector_max_key16(const uint4 &raw) {
+  using T2 = typename Format16<T16>::Pair;
+  const T2 *pair = reinterpret_cast<const T2 *>(&raw);
+  const T2 m = __hmax2_nan(__hmax2_nan(pair[0], pair[1]), __hmax2_nan(pair[2], pair[3]));
+  const T2 both = __hmax2_nan(m, __lowhigh2highlow(m));
+  uint32_t bits;
+  memcpy(&bits, &both, sizeof bits);
+  return order_key16<T16>(bits & 0xffffu);
+}
+
+// Row r's k largest by a warp alone: a radix select over the 32-bit
+// candidate keys (8 bits a pass, stopping once a bin holds exactly the
+// keys still wanted), in buf's 256 bins; then the keys >= the k-th (exactly
+// k: keys are distinct) gathered in buf in index order and ranked.
+template <typename T>
+__device__ void topk_warp_radix_row(const TopkParams &p, const T *row, T *values, uint32_t *indices, uint32_t *buf) {
+  using Cand = TopkCandidate<T>;
+  const int lane = threadIdx.x & 31;
+  uint32_t prefix = 0, mask = 0;
+  long long want = p.k;
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    for (int b = lane; b < 256; b += 32) buf[b] = 0;
+    __syncwarp();
+    for (int64_t j = lane; j < p.cols; j += 32) {
+      const uint32_t key = Cand::key(row, (uint32_t)j);
+      if ((key & mask) == prefix) atomicAdd(&buf[key >> shift & 255], 1u);
+    }
+    __syncwarp();
+    bool exact;
+    const int bin = pick_bin(buf, &want, &exact);
+    prefix |= (uint32_t)bin << shift;
+    mask |= 255u << shift;
+    __syncwarp();  // every lane has read the bins before they are reused
+    if (exact) break;
+  }
+  unsigned n = 0;
+  for (int64_t j0 = 0; j0 < p.cols; j0 += 32) {
+    const int64_t j = j0 + lane;
+    const bool take = j < p.cols && Cand::key(row, (uint32_t)j) >= prefix;
+    const unsigned takers = __ballot_sync(0xffffffffu, take);
+    if (take) buf[n + __popc(takers & ((1u << lane) - 1))] = Cand::key(row, (uint32_t)j);
+    n += __popc(takers);
+  }
+  __syncwarp();
+  write_ranked<T>(buf, n, lane, 32, row, values, indices, p.k);
+}
+
+template <typename T>
+__global__ void __launch_bounds__(TOPK_THREADS, 3) topk_warp_kernel(TopkParams p) {
+  static_assert(sizeof(T) == 2, "16-bit rows");
+  constexpr int WARPS = TOPK_THREADS / 32, EPV = zk_vec<T>::EPV, LOADS = TOPK_FILTER_ROW / EPV / 32;
+  constexpr int BATCH = TOPK_WARP_BATCH;
+  using Cand = TopkCandidate<T>;
+  __shared__ __align__(16) uint32_t warp_keys[WARPS][TOPK_WARP_CAP];  // 16: ranked four keys a read
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  uint32_t *const keys = warp_keys[warp];
+  const int vectors = (int)(p.cols / EPV);
+  for (int64_t r = (int64_t)blockIdx.x * WARPS + warp; r < p.rows; r += (int64_t)gridDim.x * WARPS) {
+    const T *row = (const T *)p.x + r * p.x_stride;
+    const uint4 *row_vectors = reinterpret_cast<const uint4 *>(row);
+    // Each vector's maximum key (0: no vector; every element's key is > 0;
+    // 16 bits, two a register, vector 2i in the low half), and the lane's
+    // TOPK_WARP_LIST largest, descending (an insertion).  Read in batches
+    // of BATCH vectors: all LOADS at once took 106 registers.
+    uint32_t vector_keys[LOADS / 2] = {}, listed[TOPK_WARP_LIST] = {};
 #pragma unroll
-        for (unsigned e = 0; e < KEYS_A_READ; e++) rank += some.key[e] > ki;
-      }
-      for (; c < n; c++) rank += keys[c] > ki;
-      if (rank < p.k) {
-        const uint32_t j = TopkCandidate<T>::index(ki);
-        values[rank] = row[j];
-        indices[rank] = j;
+    for (int l0 = 0; l0 < LOADS; l0 += BATCH) {
+      uint4 raw[BATCH];
+#pragma unroll
+      for (int b = 0; b < BATCH; b++)
+        if ((l0 + b) * 32 + lane < vectors) raw[b] = row_vectors[(l0 + b) * 32 + lane];
+#pragma unroll
+      for (int b = 0; b < BATCH; b++) {
+        const int l = l0 + b;
+        uint32_t carry = l * 32 + lane < vectors ? vector_max_key16<T>(raw[b]) : 0u;
+        vector_keys[l / 2] |= carry << (l % 2 * 16);
+#pragma unroll
+        for (int i = 0; i < TOPK_WARP_LIST; i++) {
+          const uint32_t larger = max(listed[i], carry);
+          carry = min(listed[i], carry);
+          listed[i] = larger;
+        }
       }
     }
-    __syncthreads();  // cand and s are reused by the next row
+    // The largest key that at least k listed keys reach, a bit at a time
+    // from the top; 0 (every element a candidate) when fewer than k are
+    // listed (a short row).
+    uint32_t floor_key = 0;
+    for (int b = 15; b >= 0; b--) {
+      const uint32_t trial = floor_key | 1u << b;
+      unsigned reach = 0;
+#pragma unroll
+      for (int i = 0; i < TOPK_WARP_LIST; i++) reach += listed[i] >= trial;
+      if (__reduce_add_sync(0xffffffffu, reach) >= p.k) floor_key = trial;
+    }
+    const float F = floor_value16<T>(floor_key);
+    const uint32_t least = max(floor_key, 1u);  // a floor of 0 takes every vector there is, none past the row
+    uint32_t pending = 0;  // bit l: vector l * 32 + lane reaches the floor
+#pragma unroll
+    for (int l = 0; l < LOADS; l++) pending |= (uint32_t)((vector_keys[l / 2] >> (l % 2 * 16) & 0xffffu) >= least) << l;
+    // A vector a lane a step, read again; the step's candidates go to the
+    // list in lane order.  n is the same in every lane.
+    unsigned n = 0;
+    while (__any_sync(0xffffffffu, pending)) {
+      uint4 v = {};
+      uint32_t hits = 0, first = 0;  // bit e: element e of the vector is a candidate
+      if (pending) {
+        const int l = __ffs(pending) - 1;
+        pending &= pending - 1;
+        first = (uint32_t)(l * 32 + lane) * EPV;
+        v = row_vectors[l * 32 + lane];
+#pragma unroll
+        for (int e = 0; e < EPV; e++) hits |= (uint32_t)!(value_of_bits16<T>(element_bits16(v, e)) < F) << e;
+      }
+      const unsigned mine = __popc(hits), through = zk_warp_inclusive_sum(mine);
+      unsigned at = n + through - mine;
+      n += __shfl_sync(0xffffffffu, through, 31);
+#pragma unroll
+      for (int e = 0; e < EPV; e++)
+        if (hits >> e & 1) {
+          if (at < TOPK_WARP_CAP) keys[at] = Cand::key_of(element_bits16(v, e), first + e);
+          at++;
+        }
+    }
+    __syncwarp();
+    T *values = (T *)p.values + r * p.v_stride;
+    uint32_t *indices = p.indices + r * p.i_stride;
+    if (n > TOPK_WARP_CAP)
+      topk_warp_radix_row<T>(p, row, values, indices, keys);
+    else
+      write_ranked<T>(keys, n, lane, 32, row, values, indices, p.k);
+    __syncwarp();  // keys are reused by the next row
   }
 }
 
@@ -524,10 +739,18 @@ static zk_status topk(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
   TopkParams p = {x->data, x->stride, x->rows, x->cols, a->i[0], v->data, v->stride, (uint32_t *)ix->data,
                   ix->stride, nullptr};
   if (p.k <= TOPK_FILTER_K && p.cols <= TOPK_FILTER_ROW) {
+    constexpr int EPV = zk_vec<T>::EPV;
+    if constexpr (sizeof(T) == 2) {
+      if (p.cols % EPV == 0 && zk_rows_aligned(x, 16)) {
+        constexpr int64_t ROWS_A_BLOCK = TOPK_THREADS / 32;
+        const int64_t blocks = (x->rows + ROWS_A_BLOCK - 1) / ROWS_A_BLOCK;
+        topk_warp_kernel<T><<<(unsigned)(blocks < (1 << 30) ? blocks : (1 << 30)), TOPK_THREADS, 0, stream>>>(p);
+        return ZK_CUDA_LAUNCHED(call);
+      }
+    }
     // A block a row: the row is one load per thread and slot, and the
     // blocks of a multiprocessor overlap one another's tails.
     const unsigned blocks = (unsigned)(x->rows < (1 << 30) ? x->rows : (1 << 30));
-    constexpr int EPV = zk_vec<T>::EPV;
     if (p.cols % EPV == 0 && zk_rows_aligned(x, 16))
       topk_filter_kernel<T, true><<<blocks, TOPK_THREADS, 0, stream>>>(p);
     else
