@@ -68,7 +68,9 @@ __device__ __forceinline__ uint32_t zk_inf_pair(bool negative) {
 // loaded chunk before accumulate sees it (the masked softmaxes' scale and
 // -Inf at masked entries); keep<W>(bits, e) is that chunk's keep bit.
 // ROW_OUT ops write one value per row through store_row(Out, r) (first
-// thread of the group) instead of a row of outputs.
+// thread of the group) instead of a row of outputs.  walk(i) -> the row
+// that the kernel takes i-th (a permutation of the rows, for the order in
+// which rows meet their side data; each row's arithmetic is unchanged).
 //
 // Packed 16-bit rows (PACKABLE ops, see softmax_rows_kernel): z(x) is what
 // apply makes of a kept element; apply_packed<W>(bits, chunk) rewrites every
@@ -83,6 +85,7 @@ struct RowOpBase {
   template <int W>
   struct Bits {};
   __device__ __forceinline__ Row row(int64_t) const { return {}; }
+  __device__ __forceinline__ int64_t walk(int64_t i) const { return i; }
   template <int W, class R>  // R: the op's Row, which may hide this one
   __device__ __forceinline__ void load(Bits<W> &, const R &, int64_t) const {}
   template <int W, int K>
@@ -417,9 +420,9 @@ __global__ void __launch_bounds__(MAXT) softmax_rows_kernel(RowsParams p, Op op)
   // iteration (shuffles and barriers), rows past the end only skip memory.
   for (int64_t base = (int64_t)(blockIdx.x / C) * rows_per_block; base < p.rows;
        base += (int64_t)(gridDim.x / C) * rows_per_block, parity ^= 1) {
-    const int64_t r = base + sub;
-    const bool valid = r < p.rows;
-    const int64_t rr = valid ? r : base;
+    const int64_t i = base + sub;
+    const bool valid = i < p.rows;
+    const int64_t rr = op.walk(valid ? i : base);
     // Tile t: its input and output pointers, and its chunk count (0 for a
     // row past the end).
     auto tile_at = [&](int64_t t, const T *(&in)[NIN], T *&out) {
