@@ -11,10 +11,8 @@
 // position, so the table values are loaded once for all of them, and the
 // loads of every head are issued before the first rotation (G·32 bytes in
 // flight a thread, one index computation per G heads).  A thread block is
-// (units of a head) × (thread rows of G heads); the x extent follows the
-// head's unit count, so a 128-wide bf16 head is 8 threads.  Thread rows
-// walk the head groups of a token, or the tokens of a head group where
-// heads lie further apart than tokens (token_and_head).  One pass: every
+// (units of a head) × (groups of G heads); the x extent follows the head's
+// unit count, so a 128-wide bf16 head is 8 threads.  One pass: every
 // element is read and written once; the table rows come through L1/L2.  A V
 // row is the same launch with no rotary columns (a copy).  apply_rope's
 // rows [B, S, D] are seen as S tokens of B heads (rows s, S + s, ... share
@@ -142,7 +140,7 @@ __device__ __forceinline__ void copy_unit(const Ti *x, int64_t in_head, To *y, i
 
 // E: elements of a unit (16 bytes of Ti), or 1 on the scalar path.  Thread
 // row w of a part (its block's rank in the part · blockDim.y + threadIdx.y)
-// serves the token and G heads token_and_head gives.  The job is a
+// serves token w / groups, heads from (w mod groups)·G.  The job is a
 // __grid_constant__ so that the block's part is read in place, not copied
 // to local memory by the run-time index.
 template <typename Ti, typename To, bool INTERLEAVED, int E>
@@ -151,10 +149,10 @@ __global__ void __launch_bounds__(256) rope_kernel(const __grid_constant__ RopeJ
   int i = 0;
   while (i + 1 < j.parts && blockIdx.x >= j.part[i + 1].first_block) i++;
   const RopePart &pt = j.part[i];
+  const int64_t groups = (pt.heads + G - 1) / G;  // thread rows a token
   int64_t w = (int64_t)(blockIdx.x - pt.first_block) * blockDim.y + threadIdx.y;
   if (w >= pt.rows) return;
-  int64_t t, h0, p, slot;
-  token_and_head(pt, j.tokens, G, w, t, h0);
+  int64_t t = zk_idiv(w, groups), h0 = (w - t * groups) * G, p, slot;
   if (!resolve(j.at, t, p, slot)) {
     if (threadIdx.x == 0) atomicOr(j.error_flag, 1);
     return;
@@ -282,7 +280,8 @@ __device__ __forceinline__ void load_words(const T *p, uint32_t (&w)[N]) {
 // keeps the table values packed (widened where used) and rotates each word
 // of two elements in place, so the inputs' registers hold the outputs.
 // Each element's rotation is rope_kernel's expression and its rounding
-// zk_vec_set_all's, so the bits are the same.
+// zk_vec_set_all's, so the bits are the same.  Its thread rows follow
+// token_and_head: apply_rope's walk the tokens of 4 heads first.
 //
 // Four heads a thread either way: half rotation holds 8 vectors (64
 // registers in all: 4 blocks of 256 an SM, twice the warps and the bytes
@@ -395,7 +394,7 @@ zk_status launch_typed(zk_ctx *ctx, const zk_call *call, RopeJob j) {
   for (int i = 0; i < j.parts; i++) {
     RopePart &pt = j.part[i];
     pt.rows = j.tokens * ((pt.heads + heads_per_thread - 1) / heads_per_thread);
-    pt.tokens_fastest = pt.in_head > pt.in_stride;
+    pt.tokens_fastest = lean && pt.in_head > pt.in_stride;  // rope_kernel: groups first
     pt.first_block = (unsigned)blocks;
     blocks += (pt.rows + block.y - 1) / block.y;
     if (blocks > 0x7fffffff)
