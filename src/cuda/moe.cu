@@ -180,7 +180,7 @@ __device__ __forceinline__ uint32_t warp_kth_largest(uint32_t v, int lane, int k
 // The floor is the k-th largest of the lanes' maxima: those k maxima are
 // k distinct experts at or above it, so every winner is too.  The experts
 // at or above the floor (typically k plus a few) are gathered one a lane,
-// in expert order, and the rounds run over them as the sorted-lane path
+// lane by lane, and the rounds run over them as the sorted-lane path
 // does (largest key first, equal keys by the lower expert): the same
 // winners in the same order, from ~5 instructions an expert instead of an
 // insertion into each lane's sorted M.  Returns false, with nothing
@@ -294,21 +294,20 @@ __global__ void __launch_bounds__(GATING_WARPS * 32) gating_warp_kernel(GatingJo
   const bool raw_is_sel = !j.bias || !j.select_only;
   uint32_t my_e = 0, my_key = 0;
   float sum = 0.0f;
-  if (PER >= 8 && select_candidates<PER, V>(key, lane, j.k, my_e, my_key, raw_is_sel ? &sum : nullptr)) {
-    // done: the winners came from the candidates above the floor
-  } else {
-  LaneBest<M> best;
-  best.template refill<PER, V, false>(key, lane, 0);
-  for (int r = 0; r < j.k; r++) {
-    const uint32_t hi = __reduce_max_sync(0xffffffffu, best.key[0]);
-    const uint32_t lo = __reduce_max_sync(0xffffffffu, best.key[0] == hi ? ~best.e[0] : 0u);
-    if (lane == r) my_e = ~lo, my_key = hi;
-    if (raw_is_sel) sum += zk_order_key_value(hi);
-    if (best.key[0] == hi && ~best.e[0] == lo) {
-      best.pop();
-      if (best.key[0] == 0 && r + 1 < j.k) best.template refill<PER, V, true>(key, lane, (uint64_t)hi << 32 | lo);
+  // Wide rows try the few candidates above a floor first (select_candidates).
+  if (!(PER >= 8 && select_candidates<PER, V>(key, lane, j.k, my_e, my_key, raw_is_sel ? &sum : nullptr))) {
+    LaneBest<M> best;
+    best.template refill<PER, V, false>(key, lane, 0);
+    for (int r = 0; r < j.k; r++) {
+      const uint32_t hi = __reduce_max_sync(0xffffffffu, best.key[0]);
+      const uint32_t lo = __reduce_max_sync(0xffffffffu, best.key[0] == hi ? ~best.e[0] : 0u);
+      if (lane == r) my_e = ~lo, my_key = hi;
+      if (raw_is_sel) sum += zk_order_key_value(hi);
+      if (best.key[0] == hi && ~best.e[0] == lo) {
+        best.pop();
+        if (best.key[0] == 0 && r + 1 < j.k) best.template refill<PER, V, true>(key, lane, (uint64_t)hi << 32 | lo);
+      }
     }
-  }
   }
   float my_raw = 0.0f;
   bool in_order = false;
