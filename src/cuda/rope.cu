@@ -68,7 +68,7 @@ struct RopePart {
   int64_t in_head, out_head;      // elements from one head of a token to the next
   int64_t heads, half;            // half = R/2; 0 = a copy (V rows)
   bool to_slot;                   // output row = the addressing's slot, else t
-  bool tokens_fastest;            // thread rows walk the tokens of a head group first (set at launch)
+  bool tokens_fastest;            // rope_lean_kernel: thread rows walk the tokens of a head group first (set at launch)
   int64_t rows;                   // thread rows: tokens × ⌈heads / G⌉ (set at launch)
   unsigned first_block;           // the part's blocks start here (set at launch)
 };
