@@ -52,13 +52,10 @@ static inline float fold_lanes(const float *a) {
 
 #define EXP_CHUNK 512
 
-/* Row r + 1 of up to two tensors (read and written by this row's op), and
- * of the mask: a full [R, D] mask is a third stream from DRAM (a byte an
- * element), which the masked rows otherwise wait for in their first pass. */
+/* Row r + 1 of up to two tensors (read and written by this row's op). */
 typedef struct next_row {
   const zk_rows *in, *out; /* out may be NULL */
   int64_t r;               /* past the last row: nothing to prefetch */
-  const uint8_t *keep;     /* mask row of row r, or NULL */
 } next_row;
 
 static void prefetch_next(const next_row *next, int64_t j, int64_t k) {
@@ -70,8 +67,6 @@ static void prefetch_next(const next_row *next, int64_t j, int64_t k) {
     __builtin_prefetch(in + b, 0);
     if (out) __builtin_prefetch(out + b, 1);
   }
-  if (next->keep)
-    for (int64_t b = 0; b < k; b += 64) __builtin_prefetch(next->keep + j + b, 0);
 #else
   (void)next, (void)j, (void)k;
 #endif
@@ -117,7 +112,7 @@ static float lse_row(const lse_job *job, int64_t r, const float *x, int64_t n, f
                      float *s) {
   *m = zk_cpu_max(x, n);
   if (!(*m > -INFINITY && *m < INFINITY)) return *m;
-  next_row next = {job->x, job->dy ? job->out : NULL, r + 1, NULL};
+  next_row next = {job->x, job->dy ? job->out : NULL, r + 1};
   *s = exp_sum_row(e, x, *m, n, partial, &next);
   return *m + logf(*s);
 }
@@ -222,11 +217,6 @@ typedef struct masked_job {
   float scale;
 } masked_job;
 
-/* The mask row of row r (NULL when every entry is kept). */
-static const uint8_t *mask_row(const zk_rows *mask, int64_t r) {
-  return zk_present(mask) ? (const uint8_t *)zk_row_ptr(mask, r % mask->rows, 0) : NULL;
-}
-
 /* Scratch: [n] the converted row (x, then y), [n] z, the chunk sums. */
 static int64_t masked_scratch(int64_t n) { return 2 * padded(n) + exp_partials(n); }
 
@@ -236,7 +226,7 @@ static void masked_row(int64_t r, float *scratch, const void *arg) {
   float *z = scratch + padded(n), *partial = z + padded(n);
   const float *x = zk_cpu_view(job->x, r, 0, n, scratch);
   float *y = zk_cpu_target(job->y, r, 0, scratch);
-  const uint8_t *keep = mask_row(job->mask, r);
+  const uint8_t *keep = zk_present(job->mask) ? (const uint8_t *)zk_row_ptr(job->mask, r % job->mask->rows, 0) : NULL;
   if (keep) masked_scores(z, x, keep, job->scale, n);
   else scaled_scores(z, x, job->scale, n);
   /* x is fully read: y (which may be x) is written from here on. */
@@ -246,7 +236,7 @@ static void masked_row(int64_t r, float *scratch, const void *arg) {
   } else if (!(m < INFINITY)) {
     nan_row(y, keep, n);
   } else {
-    next_row next = {job->x, job->y, r + 1, mask_row(job->mask, r + 1)};
+    next_row next = {job->x, job->y, r + 1};
     scale_into(y, z, 1.0f / exp_sum_row(z, z, m, n, partial, &next), n); /* the sum is >= 1 */
   }
   zk_cpu_commit(job->y, r, 0, n, y);
