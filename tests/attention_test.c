@@ -252,7 +252,8 @@ static void paged_fill(zk_case *c, int k, double *v, int64_t n) {
       int64_t o = (int64_t)(zk_rand_u64(&rng) % (uint64_t)(i + 1)), t = perm[i];
       perm[i] = perm[o], perm[o] = t;
     }
-    int64_t per_seq = d.B > 0 ? (d.NB - 3) / d.B : 0; /* blocks of the permutation a sequence takes: MB unless widened */
+    /* Blocks of the permutation a sequence takes: MB unless widened. */
+    int64_t per_seq = d.B > 0 ? (d.NB - 3) / d.B : 0;
     for (int64_t b = 0; b < d.B; b++) {
       int64_t used = (len_of(c, b) + d.BS - 1) / d.BS;
       for (int64_t kb = 0; kb < d.MB; kb++) v[b * d.MB + kb] = kb < used ? (double)perm[b * per_seq + kb] : -1.0;

@@ -318,9 +318,6 @@ template <int N, typename F>
 __device__ __forceinline__ void unrolled(F &&f) {
   unrolled_impl(f, std::make_integer_sequence<int, N>{});
 }
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int PENDING>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING)); }
 
 // The vector kernel's K/V stages: steps of the token walk in flight per
 // thread (cp.async into shared memory), so a CTA keeps several steps'
@@ -559,7 +556,7 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_split_ke
 #pragma unroll
     for (int i = 0; i < ST - 1; i++) {
       if (i < nsteps) issue(i);
-      cp_async_commit();  // empty groups past the end keep the count uniform
+      zk_cp_async_commit();  // empty groups past the end keep the count uniform
     }
 
   for (int64_t i = 0; i < nsteps; i++) {
@@ -569,8 +566,8 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_split_ke
       // Step i + ST - 1 takes the stage step i - 1 used (this thread's own
       // reads, done); then step i's group is the oldest outstanding.
       if (i + ST - 1 < nsteps) issue(i + ST - 1);
-      cp_async_commit();
-      cp_async_wait<ST - 1>();
+      zk_cp_async_commit();
+      zk_cp_async_wait<ST - 1>();
 #pragma unroll
       for (int k = 0; k < TT; k++)
 #pragma unroll
@@ -790,7 +787,7 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
 #pragma unroll
   for (int i = 0; i < ST - 1; i++) {
     if (i < nsteps) issue(i, i);
-    cp_async_commit();  // empty groups past the end keep the count uniform
+    zk_cp_async_commit();  // empty groups past the end keep the count uniform
   }
 
   int stage = 0;  // i mod ST
@@ -798,8 +795,8 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
     // Step i + ST - 1 takes the stage step i - 1 used (this thread's own
     // reads, done); then step i's group is the oldest outstanding.
     if (i + ST - 1 < nsteps) issue(i + ST - 1, stage == 0 ? ST - 1 : stage - 1);
-    cp_async_commit();
-    cp_async_wait<ST - 1>();
+    zk_cp_async_commit();
+    zk_cp_async_wait<ST - 1>();
 
     float part[NL];  // part[k·GP + g]: this lane's share of token k's dot with head g
 #pragma unroll
@@ -847,7 +844,7 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
     }
     stage = stage + 1 == ST ? 0 : stage + 1;
   }
-  cp_async_wait<0>();  // nothing of this thread's still lands in what the merge buffer aliases
+  zk_cp_async_wait<0>();  // nothing of this thread's still lands in what the merge buffer aliases
   zk_allow_dependent_launch();  // the combine's CTAs may take free slots during the merges
 
   // Every lane of the group gets each head's state: the max (the same in

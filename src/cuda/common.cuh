@@ -60,6 +60,17 @@ __device__ __forceinline__ void zk_wait_for_primary_grid() {
   asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
 }
+// Asynchronous 16-byte copies global -> shared (cp.async, sm_80+): a
+// thread's copies form groups by commit; wait<N> returns once at most N of
+// its groups are in flight (a barrier then makes every thread's visible).
+// The "memory" clobbers keep the compiler from moving shared-memory
+// accesses across them.
+__device__ __forceinline__ void zk_cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int PENDING>
+__device__ __forceinline__ void zk_cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING) : "memory");
+}
+
 template <typename... P, typename... A>
 static inline void zk_launch_dependent(zk_ctx *ctx, void (*kernel)(P...), dim3 grid, dim3 block, size_t smem,
                                        cudaStream_t stream, A... args) {

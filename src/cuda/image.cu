@@ -277,12 +277,13 @@ __global__ void __launch_bounds__(256) conv_kernel(ConvParams p) {
 // 8 bytes of channels a thread (four 16-bit channels, or two of f32): the
 // same sums in the same order, walked by input row.  Input row r,
 // converted once, gives output r-1 its last taps (ky = 2; r-1 is then
-// stored), output r its ky = 1 and output r+1 its first (ky = 0), each accumulator still summing ky, then kx, then
-// the bias.  So a thread holds three accumulators (12 floats) where the
-// output-row walk held a window of four rows (48), and the rows in flight
-// stay packed (8 bytes a column): kAhead rows are loaded ahead where the
-// output-row walk had one (ncu, bf16 at 128 registers: 25% occupancy,
-// latency-bound at 33% of DRAM).  f32 takes the same walk with two
+// stored), output r its ky = 1 and output r+1 its first (ky = 0), each
+// accumulator still summing ky, then kx, then the bias.  So a thread
+// holds three accumulators (12 floats) where the output-row walk held a
+// window of four rows (48), and the rows in flight stay packed (8 bytes a
+// column): kAhead rows are loaded ahead where the output-row walk had one
+// (ncu, bf16 at 128 registers: 25% occupancy, latency-bound at 33% of
+// DRAM).  f32 takes the same walk with two
 // channels a thread: conv_kernel's four (36 weights and a window of 48
 // floats, 124 registers, one row ahead) stayed at 71% of copy, and the
 // walk with four f32 channels took 172 registers (134 for the partial
@@ -531,11 +532,6 @@ constexpr int64_t kStagedRowBytesMax = (int64_t)1 << 30;
 __device__ __forceinline__ void copy16_async(unsigned dst, const void *src) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(src) : "memory");
 }
-__device__ __forceinline__ void commit_copies() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-template <int PENDING>
-__device__ __forceinline__ void wait_copies() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING) : "memory");
-}
 
 // The staged walk's blocks: chunk fastest, then column tile (neighbouring
 // tiles, which share halo columns, run side by side), band, image.
@@ -603,7 +599,7 @@ __global__ void __launch_bounds__(kStageThreads, kStagedBlocksPerSm<T>) conv_sta
       if (copy_live[k] && (unsigned)(i0 - 1 + q) < (unsigned)row_end)
         copy16_async(copy_dst[k] + (q & (kStageRing - 1)) * kRingRowBytes, step_rows + copy_src[k]);
     }
-    commit_copies();
+    zk_cp_async_commit();
   };
 
   const int col = threadIdx.x / kUnitsPerChunk, unit = threadIdx.x % kUnitsPerChunk, j = j0 + col;
@@ -655,7 +651,7 @@ __global__ void __launch_bounds__(kStageThreads, kStagedBlocksPerSm<T>) conv_sta
   for (int s = 0; s < kStageStepsAhead; s++) copy_step(s);
   float a0[E] = {}, a1[E] = {}, a2[E] = {};
   for (int s = 0; s < steps; s++) {
-    wait_copies<kStageStepsAhead - 1>();  // this thread's copies of step s
+    zk_cp_async_wait<kStageStepsAhead - 1>();  // this thread's copies of step s
     __syncthreads();                      // everyone's; and step s-1's rows are read
     copy_step(s + kStageStepsAhead);
     if (!active) continue;
@@ -680,7 +676,8 @@ void launch_conv(zk_ctx *ctx, cudaStream_t stream, const ConvParams &p, bool sta
     const StagedGrid g = {(int)((p.C * (int64_t)sizeof(T) + kChunkBytes - 1) / kChunkBytes),
                           (int)((p.W + kStageCols - 1) / kStageCols), (int)((p.H + kStageBand - 1) / kStageBand)};
     const int64_t blocks = (int64_t)g.chunks * g.col_tiles * g.bands * p.N;
-    const bool fits = p.H < INT32_MAX - kStageBand && p.W * p.C * (int64_t)sizeof(T) < kStagedRowBytesMax && blocks < INT32_MAX;
+    const bool fits =
+        p.H < INT32_MAX - kStageBand && p.W * p.C * (int64_t)sizeof(T) < kStagedRowBytesMax && blocks < INT32_MAX;
     if (staged && fits) {
       conv_staged_kernel<T><<<(unsigned)blocks, kStageThreads, 0, stream>>>(p, g);
       return;
