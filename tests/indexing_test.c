@@ -268,8 +268,7 @@ static int extra_sizes_and_modes(zk_ctx *ctx, zk_backend be, char *msg, size_t c
 /* On cuda: gather-add and deterministic scatter-add bit for bit equal to
  * the CPU backend (spec §16: both *bitwise*, the scatter's order fixed by
  * idx), on the vector and element paths, with many duplicates, every
- * index equal, accumulate, mixed dtypes and int64 indices, and on both of
- * the scatter's sorts (all bits by the radix sort; the low bits per group). */
+ * index equal, accumulate, mixed dtypes and int64 indices. */
 static int extra_cpu_equals_cuda(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
   static const struct {
     const char *op;
@@ -280,7 +279,7 @@ static int extra_cpu_equals_cuda(zk_ctx *ctx, zk_backend be, char *msg, size_t c
       {"fused_gather_add", 0, 700, 0, 3000, 256, 0, 0},  {"fused_gather_add", 0, 50, 0, 257, 33, 1, 1},
       {"fused_scatter_add", 0, 64, 0, 3000, 1024, 0, 0}, {"fused_scatter_add", 0, 5, 1, 2000, 64, 0, 1},
       {"fused_scatter_add", 1, 300, 0, 5000, 40, 0, 0},  {"fused_scatter_add", 0, 100, 0, 257, 33, 1, 1},
-      /* N of 12 and 11 bits: the sort leaves out 4 and 3 low bits, finished per group of rows */
+      /* N of 12 and 11 bits: two radix passes, the second of 4 and 3 bits */
       {"fused_scatter_add", 0, 3000, 0, 20000, 64, 0, 0}, {"fused_scatter_add", 0, 1500, 1, 3000, 40, 0, 1},
   };
   if (be != ZK_BACKEND_CUDA) return 0;

@@ -15,10 +15,7 @@
 //   2. CUB's radix sort of the (key, i) pairs over the bits N needs; the
 //      sort is stable, so each row's updates stay in ascending i;
 //   3. first[n] = the number of keys below n (one pass over the sorted
-//      keys: each position writes the rows it starts).  Where that saves
-//      a radix pass, step 2 leaves out the keys' low 3 or 4 bits, and a
-//      warp per group of 8 or 16 rows finishes the sort with a stable
-//      counting sort of the group (and writes its rows' first[]);
+//      keys: each position writes the rows it starts);
 //   4. one work item per (destination row, 16-byte unit of updates) sums
 //      its updates in sorted order, starting from +0 or f32(y_old), and
 //      rounds once.  Every element is written by one thread, with the
@@ -154,16 +151,14 @@ __global__ void keys_kernel(const void *idx, bool i64, int64_t M, int64_t N, uin
   }
 }
 
-// Step 3: first[g] = the number of sorted keys whose group, key >> shift,
-// is below g, g = 0 .. groups (shift 0: the rows, first[n] for n = 0 .. N).
-// Sorted position k (0 .. M) is the first of every group in
-// (group(k-1), group(k)] (group(-1) = -1, group(M) = groups), so one pass
-// over the keys writes each entry once: coalesced reads in place of a
-// binary search per group (log2 M dependent loads).  Most ranges hold one
-// group or none; a lane writes a short range itself, and a whole warp
-// writes a long one (a run of groups no index names) 32 entries a store,
-// so no thread walks a long run alone.
-__global__ void first_kernel(const uint32_t *keys, int64_t M, int shift, int64_t groups, uint32_t *first) {
+// Step 3: first[n] = the number of sorted keys below n, n = 0 .. N.  Sorted
+// position k (0 .. M) is the first of every row in (key[k-1], key[k]]
+// (key[-1] = -1, key[M] = N), so one pass over the keys writes each entry
+// once: coalesced reads in place of a binary search per row (log2 M
+// dependent loads).  Most ranges hold one row or none; a lane writes a
+// short range itself, and a whole warp writes a long one (a run of rows no
+// index names) 32 entries a store, so no thread walks a long run alone.
+__global__ void first_kernel(const uint32_t *keys, int64_t M, int64_t N, uint32_t *first) {
   constexpr int LONG_RANGE = 32;
   zk_allow_dependent_launch();  // the summing kernel may be scheduled (it waits for this grid's end)
   const int lane = threadIdx.x & 31;
@@ -172,69 +167,17 @@ __global__ void first_kernel(const uint32_t *keys, int64_t M, int shift, int64_t
   for (int64_t k = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; k - lane <= M; k += stride) {
     int64_t lo = 1, hi = 0;  // empty past k = M
     if (k <= M) {
-      lo = k == 0 ? 0 : (int64_t)(keys[k - 1] >> shift) + 1;
-      hi = k == M ? groups : (int64_t)(keys[k] >> shift);
+      lo = k == 0 ? 0 : (int64_t)keys[k - 1] + 1;
+      hi = k == M ? N : (int64_t)keys[k];
     }
     bool long_range = hi - lo >= LONG_RANGE;
     if (!long_range)
-      for (int64_t g = lo; g <= hi; g++) first[g] = (uint32_t)k;
+      for (int64_t n = lo; n <= hi; n++) first[n] = (uint32_t)k;
     for (unsigned todo = __ballot_sync(0xffffffffu, long_range); todo; todo &= todo - 1) {
       int src = __ffs(todo) - 1;
       int64_t a = __shfl_sync(0xffffffffu, lo, src), b = __shfl_sync(0xffffffffu, hi, src);
       uint32_t v = (uint32_t)__shfl_sync(0xffffffffu, k, src);
-      for (int64_t g = a + lane; g <= b; g += 32) first[g] = v;
-    }
-  }
-}
-
-// Step 3 when the sort left the low LOW bits of the keys out (one radix pass
-// fewer; its keys are grouped by key >> LOW, update numbers ascending in a
-// group): one warp a group of 2^LOW rows counts the group's updates of each
-// row (a ballot a row), then puts each in its row's place in order: the
-// lanes of a 32-update chunk by their rank among the chunk's updates of the
-// same row, the chunks one after another.  That is a stable counting sort
-// of the group, so order[] and first[] (rows 0 .. N: the bad indices' key N
-// is a row here) are exactly those of the full sort, and the work is linear
-// in the group's size.
-template <int LOW>
-__global__ void split_groups_kernel(const uint32_t *keys, const uint32_t *vals, const uint32_t *group_first,
-                                    int64_t groups, int64_t N, uint32_t *order, uint32_t *first) {
-  constexpr int ROWS = 1 << LOW;
-  constexpr unsigned ALL = 0xffffffffu;
-  zk_allow_dependent_launch();  // the summing kernel may be scheduled (it waits for this grid's end)
-  const unsigned lane = threadIdx.x & 31, lanes_below = (1u << lane) - 1;
-  const int64_t warps = ((int64_t)gridDim.x * blockDim.x) >> 5;
-  for (int64_t g = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5; g < groups; g += warps) {
-    const uint32_t begin = group_first[g], end = group_first[g + 1];
-    uint32_t place[ROWS] = {};  // each row's count, then its next place
-    for (uint32_t c = begin; c < end; c += 32) {
-      uint32_t k = c + lane;
-      int row = k < end ? (int)(keys[k] & (ROWS - 1)) : ROWS;
-#pragma unroll
-      for (int r = 0; r < ROWS; r++) place[r] += __popc(__ballot_sync(ALL, row == r));
-    }
-    uint32_t at = begin, mine = 0;
-#pragma unroll
-    for (int r = 0; r < ROWS; r++) {
-      uint32_t count = place[r];
-      place[r] = at;
-      if (lane == (unsigned)r) mine = at;
-      at += count;
-    }
-    int64_t n = (g << LOW) + lane;
-    if (lane < ROWS && n <= N) first[n] = mine;
-    for (uint32_t c = begin; c < end; c += 32) {
-      uint32_t k = c + lane;
-      bool in = k < end;
-      int row = in ? (int)(keys[k] & (ROWS - 1)) : ROWS;
-      uint32_t pos = 0;
-#pragma unroll
-      for (int r = 0; r < ROWS; r++) {
-        unsigned same = __ballot_sync(ALL, row == r);
-        if (row == r) pos = place[r] + __popc(same & lanes_below);
-        place[r] += __popc(same);
-      }
-      if (in) order[pos] = vals[k];
+      for (int64_t n = a + lane; n <= b; n += 32) first[n] = v;
     }
   }
 }
@@ -382,22 +325,19 @@ size_t round_up(size_t n) { return (n + 255) & ~(size_t)255; }
 // Device scratch of one scatter call, carved from the context's workspace.
 struct ScatterScratch {
   int *call_flag;
-  uint32_t *keys[2], *vals[2], *first, *group_first;
+  uint32_t *keys[2], *vals[2], *first;
   void *sort_tmp;
   size_t sort_bytes;
 };
 
-zk_status scratch_of(zk_ctx *ctx, const zk_call *call, int64_t M, int64_t N, int begin_bit, int end_bit,
-                     ScatterScratch *w) {
+zk_status scratch_of(zk_ctx *ctx, const zk_call *call, int64_t M, int64_t N, int end_bit, ScatterScratch *w) {
   cub::DoubleBuffer<uint32_t> k(nullptr, nullptr), v(nullptr, nullptr);
   w->sort_bytes = 0;
   if (M > 0)
-    ZK_CUDA_TRY(call, cub::DeviceRadixSort::SortPairs(nullptr, w->sort_bytes, k, v, (int)M, begin_bit, end_bit,
+    ZK_CUDA_TRY(call, cub::DeviceRadixSort::SortPairs(nullptr, w->sort_bytes, k, v, (int)M, 0, end_bit,
                                                       zk_cuda(ctx)->stream));
   size_t flag = round_up(sizeof(int)), arr = round_up((size_t)M * sizeof(uint32_t));
-  size_t first = round_up((size_t)(N + 1) * sizeof(uint32_t));
-  size_t group_first = begin_bit ? round_up((size_t)((N >> begin_bit) + 2) * sizeof(uint32_t)) : 0;
-  size_t total = flag + 4 * arr + first + group_first + w->sort_bytes;
+  size_t first = round_up((size_t)(N + 1) * sizeof(uint32_t)), total = flag + 4 * arr + first + w->sort_bytes;
   zk_status s;
   char *base = (char *)zk_cuda_workspace(ctx, call, total, &s);
   if (!base) return s;
@@ -409,8 +349,6 @@ zk_status scratch_of(zk_ctx *ctx, const zk_call *call, int64_t M, int64_t N, int
   }
   w->first = (uint32_t *)base;
   base += first;
-  w->group_first = group_first ? (uint32_t *)base : nullptr;
-  base += group_first;
   w->sort_tmp = w->sort_bytes ? base : nullptr;
   return ZK_OK;
 }
@@ -431,20 +369,12 @@ zk_status scatter(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
 
   int end_bit = 0;
   while (end_bit < 32 && (N >> end_bit) != 0) end_bit++;  // the bits of the largest key, N
-  // CUB sorts 8 bits a pass.  Where the bits past the last full digit are
-  // at most 4, the sort leaves out the low 3 or 4 bits (a pass fewer) and
-  // split_groups_kernel sorts those within each group of 8 or 16 rows, one
-  // warp a group: only where groups are small on average (a few chunks of
-  // 32 a warp), since a pass over many updates is cheaper than long walks.
-  constexpr int64_t MAX_MEAN_GROUP = 256;
-  int low_bits = end_bit > 8 && end_bit % 8 != 0 && end_bit % 8 <= 4 ? (end_bit % 8 == 4 ? 4 : 3) : 0;
-  if (low_bits && M > ((N >> low_bits) + 1) * MAX_MEAN_GROUP) low_bits = 0;
   cudaStream_t stream;
   zk_status s = zk_cuda_enter(ctx, call, &stream);  // the device for CUB's query and the workspace
   if (s != ZK_OK) return s;
   bool atomic = !deterministic && y->dtype == ZK_F32;
   ScatterScratch w;  // the atomic path needs only the call's flag
-  s = scratch_of(ctx, call, atomic ? 0 : M, atomic ? 0 : N, low_bits, end_bit, &w);
+  s = scratch_of(ctx, call, atomic ? 0 : M, atomic ? 0 : N, end_bit, &w);
   if (s != ZK_OK) return s;
   ZK_CUDA_TRY(call, cudaMemsetAsync(w.call_flag, 0, sizeof(int), stream));
   j.call_flag = w.call_flag;
@@ -465,28 +395,11 @@ zk_status scatter(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
       idx->data, idx->dtype == ZK_I64, M, N, w.keys[0], w.vals[0], zk_cuda(ctx)->error_flag, w.call_flag);
   ZK_CUDA_TRY(call, cudaGetLastError());
   cub::DoubleBuffer<uint32_t> keys(w.keys[0], w.keys[1]), vals(w.vals[0], w.vals[1]);
-  ZK_CUDA_TRY(call, cub::DeviceRadixSort::SortPairs(w.sort_tmp, w.sort_bytes, keys, vals, (int)M, low_bits, end_bit,
-                                                    stream));
-  j.first = w.first;
-  if (low_bits == 0) {
-    first_kernel<<<zk_grid_for(ctx, M + 1, threads), threads, 0, stream>>>(keys.Current(), M, 0, N, w.first);
-    j.order = vals.Current();
-  } else {
-    int64_t groups = (N >> low_bits) + 1;  // the last holds row N, the bad indices' key
-    first_kernel<<<zk_grid_for(ctx, M + 1, threads), threads, 0, stream>>>(keys.Current(), M, low_bits, groups,
-                                                                          w.group_first);
-    ZK_CUDA_TRY(call, cudaGetLastError());
-    uint32_t *order = vals.Alternate();  // free once the sort is done
-    unsigned grid = zk_grid_for(ctx, groups * 32, threads);
-    if (low_bits == 3)
-      split_groups_kernel<3><<<grid, threads, 0, stream>>>(keys.Current(), vals.Current(), w.group_first, groups, N,
-                                                           order, w.first);
-    else
-      split_groups_kernel<4><<<grid, threads, 0, stream>>>(keys.Current(), vals.Current(), w.group_first, groups, N,
-                                                           order, w.first);
-    j.order = order;
-  }
+  ZK_CUDA_TRY(call, cub::DeviceRadixSort::SortPairs(w.sort_tmp, w.sort_bytes, keys, vals, (int)M, 0, end_bit, stream));
+  first_kernel<<<zk_grid_for(ctx, M + 1, threads), threads, 0, stream>>>(keys.Current(), M, N, w.first);
   ZK_CUDA_TRY(call, cudaGetLastError());
+  j.first = w.first;
+  j.order = vals.Current();
   return launch_rows(ctx, call, j, u, y);
 }
 
