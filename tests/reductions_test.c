@@ -279,9 +279,10 @@ static int extra_known_answers(zk_ctx *ctx, zk_backend b, char *msg, size_t cap)
 
 /* topk for k in {1, 8, 50, 64, 1000} and k = D (a full stable sort), every
  * dtype, on plain and edge rows (-Inf, NaN, ties), at D = 4097 (the radix
- * select) and D = 4096 (k <= 64: the filter path, whose all-equal rows
- * overflow its candidate store; at k = 50, the benchmark's, its floor is
- * a listed thread maximum above the smallest).  Then the filter path's
+ * select) and D = 4096 (k <= 64: on CUDA the filter path for f32 and a
+ * warp a row for 16-bit rows, whose all-equal rows overflow their
+ * candidate stores; at k = 50, the benchmark's, the filter's floor is a
+ * listed thread maximum above the smallest).  Then the filter path's
  * tie-heavy rows: values on a grid of quarters, so many elements tie at
  * its floor, with k = 50 and odd row lengths (the unvectorized loads). */
 static int extra_topk_k(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {

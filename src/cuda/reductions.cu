@@ -15,8 +15,8 @@
 // topk is a block per row, or a warp per 16-bit row of 16-byte vectors
 // (topk_warp_kernel).  For k <= 64 on rows of up to 4096 elements (the
 // tuned case) the row is read once and filtered down to a few more than k
-// candidates, ranked among themselves (see topk_filter_kernel).  Otherwise, and on the filter's rare overflow, a
-// radix select over the same 64-bit keys finds the k-th key T (8 bits a
+// candidates, ranked among themselves (see topk_filter_kernel).
+// Otherwise, and on the filter's rare overflow, a radix select over the same 64-bit keys finds the k-th key T (8 bits a
 // pass, stopping once a bin holds exactly the keys still wanted), the keys
 // >= T are collected (exactly k: keys are distinct), and each is written
 // at its rank among them.
@@ -309,8 +309,8 @@ __global__ void __launch_bounds__(TOPK_THREADS) topk_radix_kernel(TopkParams p, 
 }
 
 // The largest element of a chunk (a NaN if it holds one: a row's maximum
-// must rank its NaNs first), one of its own values: 16-bit vectors fold
-// their four pairs packed first.
+// must rank its NaNs first), one of its own values.  (16-bit vectors take
+// topk_warp_kernel, which folds their pairs packed: vector_max_key16.)
 template <typename T, int W>
 __device__ __forceinline__ float chunk_max(const zk_chunk<T, W> &c) {
   float m = c.get(0);
@@ -318,16 +318,6 @@ __device__ __forceinline__ float chunk_max(const zk_chunk<T, W> &c) {
   for (int e = 1; e < W; e++) m = zk_fmax_nan(m, c.get(e));
   return m;
 }
-template <typename T2>
-__device__ __forceinline__ float packed_max(const uint4 &raw) {
-  const T2 *pair = reinterpret_cast<const T2 *>(&raw);
-  const T2 m = __hmax2_nan(__hmax2_nan(pair[0], pair[1]), __hmax2_nan(pair[2], pair[3]));
-  return zk_fmax_nan(__low2float(m), __high2float(m));
-}
-__device__ __forceinline__ float chunk_max(const zk_chunk<__nv_bfloat16, 8> &c) {
-  return packed_max<__nv_bfloat162>(c.raw);
-}
-__device__ __forceinline__ float chunk_max(const zk_chunk<__half, 8> &c) { return packed_max<__half2>(c.raw); }
 
 // The value F such that !(x < F) holds exactly for the x whose order key is
 // at least floor_key (the inverse of zk_order_key), so the filter compares
@@ -445,12 +435,12 @@ __device__ __forceinline__ void write_ranked(const typename TopkCandidate<T>::Ke
 // TOPK_FILTER_CAP candidates (many ties at F: an all-equal row) takes the
 // radix select, reading the row again.
 // Blocks an SM the filter kernel's registers allow, each the most that
-// compiles without spilling: 16-bit vector rows fit 40 registers (six
-// blocks), f32 vector rows 48, scalar rows (odd lengths) 64.  With no
-// minimum ptxas spent 68-72.
+// compiles without spilling: f32 vector rows fit 48 registers (five
+// blocks), scalar rows (odd lengths) 64.  With no minimum ptxas spent
+// 68-72.  (16-bit vector rows take topk_warp_kernel.)
 template <typename T, bool VEC>
 constexpr int topk_filter_min_blocks() {
-  return !VEC ? 4 : sizeof(T) == 2 ? 6 : 5;
+  return !VEC ? 4 : 5;
 }
 
 template <typename T, bool VEC>
@@ -739,22 +729,23 @@ static zk_status topk(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
   TopkParams p = {x->data, x->stride, x->rows, x->cols, a->i[0], v->data, v->stride, (uint32_t *)ix->data,
                   ix->stride, nullptr};
   if (p.k <= TOPK_FILTER_K && p.cols <= TOPK_FILTER_ROW) {
-    constexpr int EPV = zk_vec<T>::EPV;
-    if constexpr (sizeof(T) == 2) {
-      if (p.cols % EPV == 0 && zk_rows_aligned(x, 16)) {
-        constexpr int64_t ROWS_A_BLOCK = TOPK_THREADS / 32;
-        const int64_t blocks = (x->rows + ROWS_A_BLOCK - 1) / ROWS_A_BLOCK;
-        topk_warp_kernel<T><<<(unsigned)(blocks < (1 << 30) ? blocks : (1 << 30)), TOPK_THREADS, 0, stream>>>(p);
-        return ZK_CUDA_LAUNCHED(call);
-      }
-    }
-    // A block a row: the row is one load per thread and slot, and the
-    // blocks of a multiprocessor overlap one another's tails.
+    // Rows of 16-byte vectors: a warp a 16-bit row, a block an f32 row.
+    // Others: a block a row, one element a load.  (A block a row: the row
+    // is one load per thread and slot, and the blocks of a multiprocessor
+    // overlap one another's tails.)
     const unsigned blocks = (unsigned)(x->rows < (1 << 30) ? x->rows : (1 << 30));
-    if (p.cols % EPV == 0 && zk_rows_aligned(x, 16))
-      topk_filter_kernel<T, true><<<blocks, TOPK_THREADS, 0, stream>>>(p);
-    else
+    if (p.cols % zk_vec<T>::EPV == 0 && zk_rows_aligned(x, 16)) {
+      if constexpr (sizeof(T) == 2) {
+        constexpr int64_t ROWS_A_BLOCK = TOPK_THREADS / 32;
+        const int64_t warp_blocks = (x->rows + ROWS_A_BLOCK - 1) / ROWS_A_BLOCK;
+        const unsigned grid = (unsigned)(warp_blocks < (1 << 30) ? warp_blocks : (1 << 30));
+        topk_warp_kernel<T><<<grid, TOPK_THREADS, 0, stream>>>(p);
+      } else {
+        topk_filter_kernel<T, true><<<blocks, TOPK_THREADS, 0, stream>>>(p);
+      }
+    } else {
       topk_filter_kernel<T, false><<<blocks, TOPK_THREADS, 0, stream>>>(p);
+    }
     return ZK_CUDA_LAUNCHED(call);
   }
   int64_t blocks = x->rows < (int64_t)zk_cuda(ctx)->sm_count * 8 ? x->rows : (int64_t)zk_cuda(ctx)->sm_count * 8;
