@@ -10,6 +10,8 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
+#include <type_traits>
+
 #include "../common/zk_math.h"
 #include "../core/internal.h"
 
@@ -126,6 +128,15 @@ template <> struct zk_type<__nv_bfloat16> {
   }
 };
 
+// A 16-bit element's value from its storage bits (the low 16 of `bits`):
+// for elements taken out of a packed word or vector.
+template <typename T16>
+__device__ __forceinline__ float zk_bits16_to_f32(uint32_t bits) {
+  static_assert(sizeof(T16) == 2, "f16 or bf16");
+  const unsigned short b = (unsigned short)bits;
+  if constexpr (std::is_same<T16, __half>::value) return zk_type<T16>::load(__ushort_as_half(b));
+  else return zk_type<T16>::load(__ushort_as_bfloat16(b));
+}
 template <typename T> __device__ __forceinline__ float zk_ld(const T *p) { return zk_type<T>::load(*p); }
 template <typename T> __device__ __forceinline__ void zk_st(T *p, float v) { *p = zk_type<T>::store(v); }
 

@@ -556,22 +556,13 @@ __global__ void __launch_bounds__(TOPK_THREADS, topk_filter_min_blocks<T, VEC>()
 #define TOPK_WARP_LIST 4   // vector maxima a lane lists for the floor (32 * 4 >= TOPK_FILTER_K)
 static_assert(32 * TOPK_WARP_LIST >= TOPK_FILTER_K, "the lanes list at least k keys");
 
-// A 16-bit element's value from its bits.
-template <typename T16>
-__device__ __forceinline__ float value_of_bits16(uint32_t bits) {
-  const unsigned short b = (unsigned short)bits;
-  T16 v;
-  memcpy(&v, &b, sizeof b);
-  return zk_type<T16>::load(v);
-}
-
 // The value F with !(x < F) exactly for the 16-bit x whose order key is at
 // least floor_key (as floor_value): 0 gives -Inf, a NaN floor +Inf.
 template <typename T16>
 __device__ __forceinline__ float floor_value16(uint32_t floor_key) {
   if (floor_key == 0) return -INFINITY;
   if (floor_key == 0xffffu) return INFINITY;
-  return value_of_bits16<T16>((floor_key & 0x8000u) ? floor_key & 0x7fffu : ~floor_key & 0xffffu);
+  return zk_bits16_to_f32<T16>((floor_key & 0x8000u) ? floor_key & 0x7fffu : ~floor_key & 0xffffu);
 }
 
 // Element e (0..7) of a vector of eight 16-bit elements, as its bits
@@ -697,7 +688,7 @@ __global__ void __launch_bounds__(TOPK_THREADS, 3) topk_warp_kernel(TopkParams p
         first = (uint32_t)(l * 32 + lane) * EPV;
         v = row_vectors[l * 32 + lane];
 #pragma unroll
-        for (int e = 0; e < EPV; e++) hits |= (uint32_t)!(value_of_bits16<T>(element_bits16(v, e)) < F) << e;
+        for (int e = 0; e < EPV; e++) hits |= (uint32_t)!(zk_bits16_to_f32<T>(element_bits16(v, e)) < F) << e;
       }
       const unsigned mine = __popc(hits), through = zk_warp_inclusive_sum(mine);
       unsigned at = n + through - mine;

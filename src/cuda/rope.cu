@@ -236,9 +236,7 @@ __device__ __forceinline__ uint32_t &word(uint4 &r, int i) { return i == 0 ? r.x
 // Element k (0 low, 1 high) of a word of two 16-bit values, widened.
 template <typename T>
 __device__ __forceinline__ float widen(uint32_t w, int k) {
-  uint16_t bits = (uint16_t)(w >> (16 * k));
-  if constexpr (std::is_same<T, __half>::value) return zk_type<T>::load(__ushort_as_half(bits));
-  else return zk_type<T>::load(__ushort_as_bfloat16(bits));
+  return zk_bits16_to_f32<T>(w >> (16 * k));
 }
 
 // Two values rounded to a word of T: the bits of zk_vec_set_all (bf16
