@@ -11,62 +11,74 @@
  * 2^20 elements drifts by about 3e-5 relative (NMSE above ACC's 1e-10 in
  * f32); the two levels keep each chain short.  A NaN or Inf enters the
  * carry and reaches every later prefix, as IEEE running totals do. */
+#include <string.h>
 #include "cpu.h"
 
 #define SCAN_BLOCK 1024
 
-/* Blocks whose running sums are walked side by side: each block's chain of
- * dependent adds is as slow as the add's latency, so independent chains
- * interleaved keep the adder busy (about 3x on a 4-block row). */
-#define SCAN_CHAINS 4 /* local_prefixes is called for 1 .. 4 below */
+/* Within a block the running sum advances a vector of 16 at a time: the
+ * vector's own prefix by a shift-and-add ladder (lane i gains lane i - s for
+ * s = 1, 2, 4, 8), plus the block's sum so far in every lane.  The chain
+ * from one vector to the next is one add and one broadcast, where a scalar
+ * walk pays an add's latency per element.  The lanes' partial sums round in
+ * another order than one element at a time, within ACC like any order; a
+ * NaN or Inf reaches only its own and later lanes, as in a walk. */
+#define SCAN_LANES 16
+typedef float scan_vec __attribute__((vector_size(SCAN_LANES * sizeof(float))));
+typedef int32_t scan_mask __attribute__((vector_size(SCAN_LANES * sizeof(int32_t))));
 
-/* The running sums within `chains` blocks of len elements each, side by
- * side: block c starts at first[c] and walks by step (±1).  y gets the
- * block-local prefix (before x_j when exclusive), total[c] the block's
- * sum.  Inlined with a constant `chains`, so the sums live in registers. */
-static inline __attribute__((always_inline)) void local_prefixes(float *y, const float *x, const int64_t *first,
-                                                                 int chains, int64_t len, int64_t step, int exclusive,
-                                                                 float *total) {
-  float local[SCAN_CHAINS] = {0};
-  for (int64_t k = 0; k < len; k++)
-    for (int c = 0; c < chains; c++) {
-      int64_t j = first[c] + k * step;
-      float v = x[j];
-      if (exclusive) y[j] = local[c];
-      local[c] += v;
-      if (!exclusive) y[j] = local[c];
-    }
-  for (int c = 0; c < chains; c++) total[c] = local[c];
+/* Lane i takes lane i - s, or 0 (a lane of the zero operand) below s. */
+#define SCAN_SHIFT(s)                                                                                     \
+  (scan_mask) {                                                                                           \
+    0 < s ? 16 : 0 - s, 1 < s ? 17 : 1 - s, 2 < s ? 18 : 2 - s, 3 < s ? 19 : 3 - s, 4 < s ? 20 : 4 - s,   \
+        5 < s ? 21 : 5 - s, 6 < s ? 22 : 6 - s, 7 < s ? 23 : 7 - s, 8 < s ? 24 : 8 - s,                   \
+        9 < s ? 25 : 9 - s, 10 < s ? 26 : 10 - s, 11 < s ? 27 : 11 - s, 12 < s ? 28 : 12 - s,             \
+        13 < s ? 29 : 13 - s, 14 < s ? 30 : 14 - s, 15 < s ? 31 : 15 - s                                  \
+  }
+static const scan_mask scan_reversed = {15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0};
+static const scan_mask scan_last = {15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15};
+
+/* The block of len elements that starts at x[0] (reverse: ends at x[0],
+ * walked downwards): y_j = carry + the block's running sum at j (before
+ * x_j when exclusive).  Returns the block's total. */
+ZK_HOT static float scan_block(float *y, const float *x, int64_t len, float carry, int exclusive, int reverse) {
+  const scan_vec zero = {0}, carry_v = zero + carry;
+  scan_vec run = zero; /* the block's sum so far, in every lane */
+  int64_t k = 0;
+  for (; k + SCAN_LANES <= len; k += SCAN_LANES) {
+    const float *src = reverse ? x - k - (SCAN_LANES - 1) : x + k;
+    scan_vec v;
+    memcpy(&v, src, sizeof v);
+    if (reverse) v = __builtin_shuffle(v, scan_reversed);
+    v += __builtin_shuffle(v, zero, SCAN_SHIFT(1));
+    v += __builtin_shuffle(v, zero, SCAN_SHIFT(2));
+    v += __builtin_shuffle(v, zero, SCAN_SHIFT(4));
+    v += __builtin_shuffle(v, zero, SCAN_SHIFT(8));
+    scan_vec inclusive = run + v;
+    /* exclusive: lane i takes lane i - 1's sum, lane 0 the sum before the vector */
+    scan_vec out = carry_v + (exclusive ? __builtin_shuffle(inclusive, run, SCAN_SHIFT(1)) : inclusive);
+    run = __builtin_shuffle(inclusive, scan_last);
+    if (reverse) out = __builtin_shuffle(out, scan_reversed);
+    memcpy(reverse ? y - k - (SCAN_LANES - 1) : y + k, &out, sizeof out);
+  }
+  float local = run[0];
+  for (; k < len; k++) { /* the tail, one element at a time */
+    int64_t j = reverse ? -k : k;
+    float v = x[j];
+    if (exclusive) y[j] = carry + local;
+    local += v;
+    if (!exclusive) y[j] = carry + local;
+  }
+  return local;
 }
 
-ZK_HOT static void add_carry(float *y, int64_t n, float carry) {
-  for (int64_t j = 0; j < n; j++) y[j] = carry + y[j];
-}
-
-/* y_j = Σ x over j's range, walking from the start (or, reverse, the end):
- * first the local prefixes of up to SCAN_CHAINS blocks (independent of each
- * other), then y_j = carry + local_j with the carry summed over the block
- * totals in order: the same adds, on the same operands, as one walk. */
+/* y_j = Σ x over j's range, walking from the start (or, reverse, the end),
+ * block by block with the carry summed over the block totals in order. */
 static void scan_row(float *y, const float *x, int64_t n, int exclusive, int reverse) {
-  int64_t step = reverse ? -1 : 1;
   float carry = 0.0f;
-  for (int64_t done = 0; done < n;) {
-    int64_t full = (n - done) / SCAN_BLOCK, len = full > 0 ? SCAN_BLOCK : n - done;
-    int chains = full > SCAN_CHAINS ? SCAN_CHAINS : full > 0 ? (int)full : 1;
-    int64_t first[SCAN_CHAINS];
-    float total[SCAN_CHAINS];
-    for (int c = 0; c < chains; c++) first[c] = reverse ? n - 1 - done - c * len : done + c * len;
-    switch (chains) { /* a constant count for each call, so the sums stay in registers */
-      case 4: local_prefixes(y, x, first, 4, len, step, exclusive, total); break;
-      case 3: local_prefixes(y, x, first, 3, len, step, exclusive, total); break;
-      case 2: local_prefixes(y, x, first, 2, len, step, exclusive, total); break;
-      default: local_prefixes(y, x, first, 1, len, step, exclusive, total); break;
-    }
-    for (int c = 0; c < chains; c++) {
-      add_carry(y + (reverse ? n - done - (c + 1) * len : done + c * len), len, carry);
-      carry += total[c];
-    }
-    done += chains * len;
+  for (int64_t done = 0; done < n; done += SCAN_BLOCK) {
+    int64_t len = n - done < SCAN_BLOCK ? n - done : SCAN_BLOCK, at = reverse ? n - 1 - done : done;
+    carry += scan_block(y + at, x + at, len, carry, exclusive, reverse);
   }
 }
 
