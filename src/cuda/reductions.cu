@@ -184,6 +184,7 @@ static OneValue one_value(const zk_rows *y) { return {y->data, y->stride, y->dty
 #define TOPK_FILTER_K 64      // filter path: the largest k
 #define TOPK_FILTER_CAP 1024  // filter path: candidates kept in shared memory
 #define TOPK_FILTER_LIST 8    // filter path: the most thread maxima a warp lists for the floor
+#define TOPK_RANK_PARTS 4     // filter path: threads ranking one candidate (TOPK_THREADS / 4 >= TOPK_FILTER_K)
 
 struct TopkParams {
   const void *x;
@@ -339,7 +340,8 @@ __device__ __forceinline__ float floor_value(uint32_t floor_key) {
 template <typename T>
 struct TopkCandidate {
   using Key = unsigned long long;
-  static __device__ __forceinline__ Key key(const T *row, uint32_t j) { return zk_rank_key(zk_ld(row + j), j); }
+  static __device__ __forceinline__ Key key_of_element(T x, uint32_t j) { return zk_rank_key(zk_type<T>::load(x), j); }
+  static __device__ __forceinline__ Key key(const T *row, uint32_t j) { return key_of_element(row[j], j); }
   static __device__ __forceinline__ uint32_t index(Key key) { return ~(uint32_t)key; }
 };
 static_assert(TOPK_FILTER_ROW <= 65536, "16-bit candidate keys hold a 16-bit index");
@@ -372,6 +374,11 @@ struct TopkCandidate16 {
   static __device__ __forceinline__ Key key_of(uint32_t bits, uint32_t j) {
     return order_key16<T16>(bits) << 16 | (~j & 0xffffu);
   }
+  static __device__ __forceinline__ Key key_of_element(T16 x, uint32_t j) {
+    unsigned short bits;
+    memcpy(&bits, &x, sizeof bits);
+    return key_of(bits, j);
+  }
   static __device__ __forceinline__ Key key(const T16 *row, uint32_t j) {
     return key_of(reinterpret_cast<const unsigned short *>(row)[j], j);
   }
@@ -382,36 +389,81 @@ struct TopkCandidate<__half> : TopkCandidate16<__half> {};
 template <>
 struct TopkCandidate<__nv_bfloat16> : TopkCandidate16<__nv_bfloat16> {};
 
+// Where write_ranked finds a candidate's value: candidate i is element j
+// of the row (RowValue, a reread), or the i-th of the values kept beside
+// the keys in shared memory (KeptValue).
+template <typename T>
+struct RowValue {
+  const T *row;
+  __device__ __forceinline__ T operator()(unsigned, uint32_t j) const { return row[j]; }
+};
+template <typename T>
+struct KeptValue {
+  const T *kept;
+  __device__ __forceinline__ T operator()(unsigned i, uint32_t) const { return kept[i]; }
+};
+
 // The candidates' ranks (n distinct keys in shared memory, 16-byte
 // aligned): each rank is the count of larger keys, n^2 compares a row
-// (k = 50: ~55 candidates), read a 16-byte broadcast at a time.  Thread
-// `first` of `step` takes candidates first, first + step, ...; a candidate
-// ranked below k is written at its rank.
-template <typename T>
+// (k = 50: ~55 candidates), read a 16-byte broadcast at a time.  PARTS
+// consecutive threads rank one candidate, each counting every PARTS-th
+// read, their counts summed by shuffles: the block kernel's ~58
+// candidates at k = 50 then keep all its warps busy for ~8 reads each,
+// where one thread a candidate was 29 reads in two warps while six
+// waited at the row's last barrier.  Thread `first` of `step` (multiples
+// of PARTS, a group in one warp) takes candidates first / PARTS,
+// (first + step) / PARTS, ...; a candidate ranked below k is written at
+// its rank.
+template <typename T, int PARTS = 1, class ValueAt>
 __device__ __forceinline__ void write_ranked(const typename TopkCandidate<T>::Key *keys, unsigned n, unsigned first,
-                                             unsigned step, const T *row, T *values, uint32_t *indices, int64_t k) {
+                                             unsigned step, const ValueAt &value_at, T *values, uint32_t *indices,
+                                             int64_t k) {
+  static_assert(PARTS >= 1 && PARTS <= 32 && (PARTS & (PARTS - 1)) == 0, "a power-of-two group within a warp");
   using Key = typename TopkCandidate<T>::Key;
   constexpr unsigned KEYS_A_READ = 16 / sizeof(Key);
   union KeyVector {
     uint4 raw;
     Key key[KEYS_A_READ];
   };
-  for (unsigned i = first; i < n; i += step) {
+  const unsigned part = first % PARTS;
+  for (unsigned i = first / PARTS; i < n; i += step / PARTS) {
     const Key ki = keys[i];
     unsigned rank = 0;
-    unsigned c = 0;
-    for (; c + KEYS_A_READ <= n; c += KEYS_A_READ) {
+    unsigned c = part * KEYS_A_READ;
+    for (; c + KEYS_A_READ <= n; c += PARTS * KEYS_A_READ) {
       KeyVector some;
       some.raw = *reinterpret_cast<const uint4 *>(keys + c);
 #pragma unroll
       for (unsigned e = 0; e < KEYS_A_READ; e++) rank += some.key[e] > ki;
     }
-    for (; c < n; c++) rank += keys[c] > ki;
-    if (rank < k) {
+    if (part == 0)  // the keys past the last whole read (one thread alone: where its reads ended)
+      for (c = PARTS == 1 ? c : n - n % KEYS_A_READ; c < n; c++) rank += keys[c] > ki;
+    if constexpr (PARTS > 1) {
+      // The group's threads share i, so they run this loop alike.
+      const unsigned group = (0xffffffffu >> (32 - PARTS)) << (threadIdx.x & 31 & ~(PARTS - 1));
+#pragma unroll
+      for (int o = 1; o < PARTS; o *= 2) rank += __shfl_xor_sync(group, rank, o);
+    }
+    if (part == 0 && rank < k) {
       const uint32_t j = TopkCandidate<T>::index(ki);
-      values[rank] = row[j];
+      values[rank] = value_at(i, j);
       indices[rank] = j;
     }
+  }
+}
+
+// Element e of a chunk in storage form, e known at run time only: a chain
+// of selects, so that the chunk stays in registers.
+template <typename T, int W>
+__device__ __forceinline__ T chunk_element(const zk_chunk<T, W> &c, int e) {
+  if constexpr (W == 1) {
+    return c.e;
+  } else {
+    T x = c.e[0];
+#pragma unroll
+    for (int i = 1; i < W; i++)
+      if (e == i) x = c.e[i];
+    return x;
   }
 }
 
@@ -451,6 +503,7 @@ __global__ void __launch_bounds__(TOPK_THREADS, topk_filter_min_blocks<T, VEC>()
   __shared__ __align__(16) unsigned long long cand[TOPK_FILTER_CAP];
   using Key = typename TopkCandidate<T>::Key;
   Key *const keys = reinterpret_cast<Key *>(cand);
+  __shared__ T cand_values[TOPK_FILTER_CAP];  // the candidates' values, beside their keys
   __shared__ __align__(16) uint32_t listed[WARPS * TOPK_FILTER_LIST];  // 16: read four at a time
   __shared__ uint32_t floor_shared;
   __shared__ TopkRadixShared s;
@@ -512,12 +565,24 @@ __global__ void __launch_bounds__(TOPK_THREADS, topk_filter_min_blocks<T, VEC>()
       if (((int64_t)l * NT + tid) * W < p.cols)
 #pragma unroll
         for (int e = 0; e < W; e++) keep |= (uint32_t)!(chunk[l].get(e) < F) << (l * W + e);
-    while (keep) {
-      const int b = __ffs(keep) - 1;
-      keep &= keep - 1;
-      const uint32_t j = (uint32_t)(((b / W) * NT + tid) * W + b % W);
-      const unsigned at = atomicAdd(&s.count, 1u);
-      if (at < TOPK_FILTER_CAP) keys[at] = TopkCandidate<T>::key(row, j);
+    // A thread's candidates take consecutive slots (one atomic), their keys
+    // and values made from the registers: rereading them from the row went
+    // to L2 (~100 scattered loads a row at k = 50, twice on its critical
+    // path: here and for the values written).
+    unsigned at = keep ? atomicAdd(&s.count, (unsigned)__popc(keep)) : 0u;
+#pragma unroll
+    for (int l = 0; l < LOADS; l++) {
+      uint32_t chunk_keep = keep >> (l * W) & ((1u << W) - 1);
+      while (chunk_keep) {
+        const int e = __ffs(chunk_keep) - 1;
+        chunk_keep &= chunk_keep - 1;
+        const T x = chunk_element(chunk[l], e);
+        if (at < TOPK_FILTER_CAP) {
+          keys[at] = TopkCandidate<T>::key_of_element(x, (uint32_t)((l * NT + tid) * W + e));
+          cand_values[at] = x;
+        }
+        at++;
+      }
     }
     __syncthreads();
     const unsigned n = s.count;
@@ -528,7 +593,7 @@ __global__ void __launch_bounds__(TOPK_THREADS, topk_filter_min_blocks<T, VEC>()
     }
     T *values = (T *)p.values + r * p.v_stride;
     uint32_t *indices = p.indices + r * p.i_stride;
-    write_ranked<T>(keys, n, tid, NT, row, values, indices, p.k);
+    write_ranked<T, TOPK_RANK_PARTS>(keys, n, tid, NT, KeptValue<T>{cand_values}, values, indices, p.k);
     __syncthreads();  // cand and s are reused by the next row
   }
 }
@@ -548,12 +613,14 @@ __global__ void __launch_bounds__(TOPK_THREADS, topk_filter_min_blocks<T, VEC>()
 // with it: on N(0, 1) rows of 4096 (simulated) ~51 vectors and ~54
 // candidates at k = 50, ~8 and ~8 at k = 8, as tight as the k-th of all
 // 512 maxima.  Candidates are packed into the warp's shared list in lane
-// order (a prefix sum of the lanes' counts) and ranked by the warp.  More
+// order (a prefix sum of the lanes' counts), their bits beside the keys,
+// and ranked by the warp (no reread of the row for the values).  More
 // than TOPK_WARP_CAP candidates (ties at the floor: an all-equal row) take
 // a warp radix select over the row.
 #define TOPK_WARP_CAP 256  // candidates a warp keeps; also its radix select's 256 bins
 #define TOPK_WARP_BATCH 8  // vectors a lane reads at once
 #define TOPK_WARP_LIST 4   // vector maxima a lane lists for the floor (32 * 4 >= TOPK_FILTER_K)
+#define TOPK_WARP_REREAD 2 // vectors reaching the floor a lane reads again at once (~51 a row at k = 50)
 static_assert(32 * TOPK_WARP_LIST >= TOPK_FILTER_K, "the lanes list at least k keys");
 
 // The value F with !(x < F) exactly for the 16-bit x whose order key is at
@@ -620,7 +687,7 @@ __device__ void topk_warp_radix_row(const TopkParams &p, const T *row, T *values
     n += __popc(takers);
   }
   __syncwarp();
-  write_ranked<T>(buf, n, lane, 32, row, values, indices, p.k);
+  write_ranked<T>(buf, n, lane, 32, RowValue<T>{row}, values, indices, p.k);
 }
 
 template <typename T>
@@ -630,8 +697,10 @@ __global__ void __launch_bounds__(TOPK_THREADS, 3) topk_warp_kernel(TopkParams p
   constexpr int BATCH = TOPK_WARP_BATCH;
   using Cand = TopkCandidate<T>;
   __shared__ __align__(16) uint32_t warp_keys[WARPS][TOPK_WARP_CAP];  // 16: ranked four keys a read
+  __shared__ unsigned short warp_values[WARPS][TOPK_WARP_CAP];  // each candidate's bits, written at its rank with no reread
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   uint32_t *const keys = warp_keys[warp];
+  unsigned short *const kept = warp_values[warp];
   const int vectors = (int)(p.cols / EPV);
   for (int64_t r = (int64_t)blockIdx.x * WARPS + warp; r < p.rows; r += (int64_t)gridDim.x * WARPS) {
     const T *row = (const T *)p.x + r * p.x_stride;
@@ -676,29 +745,47 @@ __global__ void __launch_bounds__(TOPK_THREADS, 3) topk_warp_kernel(TopkParams p
     uint32_t pending = 0;  // bit l: vector l * 32 + lane reaches the floor
 #pragma unroll
     for (int l = 0; l < LOADS; l++) pending |= (uint32_t)((vector_keys[l / 2] >> (l % 2 * 16) & 0xffffu) >= least) << l;
-    // A vector a lane a step, read again; the step's candidates go to the
-    // list in lane order.  n is the same in every lane.
+    // Up to TOPK_WARP_REREAD vectors a lane a step, read again together
+    // (one round trip where a vector a step paid one each: ~51 vectors on
+    // 32 lanes at k = 50); the step's candidates go to the list in lane
+    // order.  n is the same in every lane.
     unsigned n = 0;
     while (__any_sync(0xffffffffu, pending)) {
-      uint4 v = {};
-      uint32_t hits = 0, first = 0;  // bit e: element e of the vector is a candidate
-      if (pending) {
-        const int l = __ffs(pending) - 1;
-        pending &= pending - 1;
-        first = (uint32_t)(l * 32 + lane) * EPV;
-        v = row_vectors[l * 32 + lane];
+      uint4 v[TOPK_WARP_REREAD] = {};
+      uint32_t hits[TOPK_WARP_REREAD] = {}, first[TOPK_WARP_REREAD] = {};  // bit e: element e is a candidate
+      bool read[TOPK_WARP_REREAD] = {};
 #pragma unroll
-        for (int e = 0; e < EPV; e++) hits |= (uint32_t)!(zk_bits16_to_f32<T>(element_bits16(v, e)) < F) << e;
+      for (int q = 0; q < TOPK_WARP_REREAD; q++)  // the loads first, so they are in flight together
+        if (pending) {
+          const int l = __ffs(pending) - 1;
+          pending &= pending - 1;
+          first[q] = (uint32_t)(l * 32 + lane) * EPV;
+          v[q] = row_vectors[l * 32 + lane];
+          read[q] = true;
+        }
+      unsigned mine = 0;
+#pragma unroll
+      for (int q = 0; q < TOPK_WARP_REREAD; q++) {
+        if (read[q])
+#pragma unroll
+          for (int e = 0; e < EPV; e++) hits[q] |= (uint32_t)!(zk_bits16_to_f32<T>(element_bits16(v[q], e)) < F) << e;
+        mine += __popc(hits[q]);
       }
-      const unsigned mine = __popc(hits), through = zk_warp_inclusive_sum(mine);
+      const unsigned through = zk_warp_inclusive_sum(mine);
       unsigned at = n + through - mine;
       n += __shfl_sync(0xffffffffu, through, 31);
 #pragma unroll
-      for (int e = 0; e < EPV; e++)
-        if (hits >> e & 1) {
-          if (at < TOPK_WARP_CAP) keys[at] = Cand::key_of(element_bits16(v, e), first + e);
-          at++;
-        }
+      for (int q = 0; q < TOPK_WARP_REREAD; q++)
+#pragma unroll
+        for (int e = 0; e < EPV; e++)
+          if (hits[q] >> e & 1) {
+            if (at < TOPK_WARP_CAP) {
+              const uint32_t bits = element_bits16(v[q], e);
+              keys[at] = Cand::key_of(bits, first[q] + e);
+              kept[at] = (unsigned short)bits;
+            }
+            at++;
+          }
     }
     __syncwarp();
     T *values = (T *)p.values + r * p.v_stride;
@@ -706,7 +793,7 @@ __global__ void __launch_bounds__(TOPK_THREADS, 3) topk_warp_kernel(TopkParams p
     if (n > TOPK_WARP_CAP)
       topk_warp_radix_row<T>(p, row, values, indices, keys);
     else
-      write_ranked<T>(keys, n, lane, 32, row, values, indices, p.k);
+      write_ranked<T>(keys, n, lane, 32, KeptValue<T>{reinterpret_cast<const T *>(kept)}, values, indices, p.k);
     __syncwarp();  // keys are reused by the next row
   }
 }
