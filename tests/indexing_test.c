@@ -19,7 +19,8 @@
 #include "harness/harness.h"
 
 /* Scalars: s[0] accumulate, s[1] deterministic (scatter), s[2] N (< 0: R/2 + 3),
- * s[3] 1 = every index equal (N/2). */
+ * s[3] 1 = every index equal (N/2), 2 = skewed: every tenth index N/2 (an
+ * embedding gradient's frequent token). */
 static int is_gather(const zk_op_test *t) { return !strcmp(t->op, "fused_gather_add"); }
 
 static int64_t table_rows(const zk_case *c) { return c->s[2] >= 0 ? (int64_t)c->s[2] : c->R / 2 + 3; }
@@ -43,6 +44,8 @@ static void indexing_fill(zk_case *c, int k, double *v, int64_t n) {
   if (c->s[3] == 1) {
     for (int64_t i = 0; i < n; i++) v[i] = (double)(N / 2);
   } else if (N > 0 && n > 1) {
+    if (c->s[3] == 2)
+      for (int64_t i = 0; i < n; i += 10) v[i] = (double)(N / 2);
     v[0] = 0, v[n - 1] = (double)(N - 1);
   }
 }
@@ -92,9 +95,9 @@ static const zk_op_test indexing_tests[] = {
 static const zk_dtype all_dtypes[] = {ZK_F32, ZK_F16, ZK_BF16};
 
 /* op's descriptor with scalars replaced (NAN = keep). */
-static zk_op_test variant(const char *op, double accumulate, double deterministic, double N, double all_equal) {
+static zk_op_test variant(const char *op, double accumulate, double deterministic, double N, double index_pattern) {
   zk_op_test t = *zk_find_test(op);
-  double v[4] = {accumulate, deterministic, N, all_equal};
+  double v[4] = {accumulate, deterministic, N, index_pattern};
   for (int i = 0; i < 4; i++)
     if (!isnan(v[i])) t.scalars[i] = v[i];
   /* Accumulate updates y in place: its old values are the start. */
@@ -272,7 +275,7 @@ static int extra_sizes_and_modes(zk_ctx *ctx, zk_backend be, char *msg, size_t c
 static int extra_cpu_equals_cuda(zk_ctx *ctx, zk_backend be, char *msg, size_t cap) {
   static const struct {
     const char *op;
-    double accumulate, N, all_equal;
+    double accumulate, N, index_pattern; /* s[3] */
     int64_t M, D;
     int strided, index64;
   } cases[] = {
@@ -281,11 +284,15 @@ static int extra_cpu_equals_cuda(zk_ctx *ctx, zk_backend be, char *msg, size_t c
       {"fused_scatter_add", 1, 300, 0, 5000, 40, 0, 0},  {"fused_scatter_add", 0, 100, 0, 257, 33, 1, 1},
       /* N of 12 and 11 bits: two radix passes, the second of 4 and 3 bits */
       {"fused_scatter_add", 0, 3000, 0, 20000, 64, 0, 0}, {"fused_scatter_add", 0, 1500, 1, 3000, 40, 0, 1},
+      /* N of 17 to 19 bits (with the bad key N): the sort's two passes of
+       * 10-bit digits; uniform, every index equal, and skewed */
+      {"fused_scatter_add", 0, 70000, 0, 30000, 16, 0, 0}, {"fused_scatter_add", 1, 300000, 1, 4000, 8, 0, 1},
+      {"fused_scatter_add", 0, 140000, 2, 40000, 8, 0, 0},
   };
   if (be != ZK_BACKEND_CUDA) return 0;
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     if (!zk_op_supported(cases[i].op, be)) continue;
-    zk_op_test t = variant(cases[i].op, cases[i].accumulate, 1, cases[i].N, cases[i].all_equal);
+    zk_op_test t = variant(cases[i].op, cases[i].accumulate, 1, cases[i].N, cases[i].index_pattern);
     for (int d = 0; d < 3; d++) {
       zk_case_opts o = {be, all_dtypes[d], all_dtypes[(d + i) % 3], cases[i].M, cases[i].D, cases[i].strided, 0,
                         61 + i, -1, -1, 0, cases[i].index64};

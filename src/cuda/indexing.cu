@@ -11,8 +11,9 @@
 // sequential f32 sum over ascending i per destination row, so the work is
 // regrouped by destination instead of racing on it:
 //   1. keys: key[i] = idx[i] (a bad index gets the key N, sorting last,
-//      and raises both the context's flag and a flag of this call), val[i] = i;
-//   2. CUB's radix sort of the (key, i) pairs over the bits N needs; the
+//      and raises the context's flag), val[i] = i;
+//   2. CUB's radix sort of the (key, i) pairs over the bits N needs (with
+//      10-bit digits where that takes a pass fewer than CUB's 8); the
 //      sort is stable, so each row's updates stay in ascending i;
 //   3. first[n] = the number of keys below n (one pass over the sorted
 //      keys: each position writes the rows it starts);
@@ -21,8 +22,8 @@
 //      rounds once.  Every element is written by one thread, with the
 //      CPU's operation sequence: the bits match the CPU's on every run.
 // Keys, values, first[] and the sort's scratch come from the context's
-// device workspace.  Step 4 reads the call's flag first and writes nothing
-// when an index was bad.  The all-equal worst case serialises each column
+// device workspace.  Step 4 reads first[N] first: below M when a bad index
+// sorted last, and then it writes nothing (no per-call flag to clear).  The all-equal worst case serialises each column
 // over M updates (inherent in the sequential order); step 4 keeps four
 // update rows in flight per thread to hide their latency.
 //
@@ -130,7 +131,7 @@ zk_status launch_gather(zk_ctx *ctx, const zk_call *call, const GatherJob &j, bo
 // rather than several waves of one index a thread.
 constexpr int KEYS_PER_THREAD = 4;
 __global__ void keys_kernel(const void *idx, bool i64, int64_t M, int64_t N, uint32_t *keys, uint32_t *vals,
-                            int *ctx_flag, int *call_flag) {
+                            int *ctx_flag) {
   const int64_t stride = (int64_t)gridDim.x * blockDim.x;
   for (int64_t i0 = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i0 < M; i0 += KEYS_PER_THREAD * stride) {
     int64_t v[KEYS_PER_THREAD];
@@ -144,7 +145,7 @@ __global__ void keys_kernel(const void *idx, bool i64, int64_t M, int64_t N, uin
       int64_t i = i0 + r * stride;
       if (i >= M) break;
       bool ok = v[r] >= 0 && v[r] < N;
-      if (!ok) raise_flags(ctx_flag, call_flag);
+      if (!ok) atomicOr(ctx_flag, 1);
       keys[i] = (uint32_t)(ok ? v[r] : N);
       vals[i] = (uint32_t)i;
     }
@@ -188,9 +189,10 @@ struct ScatterJob {
   int64_t u_stride, y_stride;
   int64_t N, D;
   const uint32_t *first;  // null: no updates (M = 0, or the atomic path's zeroing)
+  int64_t M;              // updates: first[N] < M when an index was bad
   const uint32_t *order;  // update rows sorted by destination, ascending i within one
   bool accumulate;
-  const int *call_flag;   // nonzero: an index was bad, write nothing (null: none)
+  const int *call_flag;   // the atomic path's: nonzero when an index was bad (null: none)
 };
 
 // E values of update row i at column j0 as f32.
@@ -212,6 +214,7 @@ __global__ void scatter_rows_kernel(ScatterJob j) {
   constexpr int BATCH = 4;  // update rows in flight per thread
   zk_wait_for_primary_grid();  // a dependent launch: first[], order[] and the flag come from the kernels ahead
   if (j.call_flag && *j.call_flag) return;
+  if (j.first && j.first[j.N] != (uint32_t)j.M) return;  // a bad index: write nothing
   int64_t per_row = j.D / E, total = j.N * per_row;
   for (int64_t q = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; q < total; q += (int64_t)gridDim.x * blockDim.x) {
     int64_t n = zk_idiv(q, per_row), j0 = (q - n * per_row) * E;
@@ -320,6 +323,50 @@ zk_status launch_atomic(zk_ctx *ctx, const zk_call *call, const zk_rows *idx, co
   return ZK_CUDA_LAUNCHED(call);
 }
 
+// CUB's sort with 10-bit onesweep digits: 17 to 20 key bits (N = 2^16 ..
+// 2^20 - 1: the bench's 2^18 rows need 19 with the bad key N) in 2 passes
+// where CUB's 8-bit digits take 3, saving a pass (its memset and a kernel
+// moving every key and value in and out).  CUB's sm_90 tuning otherwise,
+// but 256 threads, not 384: the 1024-digit ranker keeps a histogram a warp
+// in static shared memory (12 warps: 48 KB, over the limit).
+constexpr int WIDE_DIGIT_BITS = 10;
+using SortOffset = cub::detail::choose_offset_t<int>;
+struct WideDigitSortPolicies {
+  using Cub = cub::detail::radix::policy_hub<uint32_t, uint32_t, SortOffset>::Policy900;
+  struct Policy : cub::ChainedPolicy<900, Policy, Policy> {
+    static constexpr bool ONESWEEP = true;
+    static constexpr int ONESWEEP_RADIX_BITS = WIDE_DIGIT_BITS;
+    using HistogramPolicy = cub::AgentRadixSortHistogramPolicy<128, 16, 1, uint32_t, ONESWEEP_RADIX_BITS>;
+    using ExclusiveSumPolicy = cub::AgentRadixSortExclusiveSumPolicy<256, ONESWEEP_RADIX_BITS>;
+    using OnesweepPolicy =
+        cub::AgentRadixSortOnesweepPolicy<256, 23, uint32_t, 1, cub::RADIX_RANK_MATCH_EARLY_COUNTS_ANY,
+                                          cub::BLOCK_SCAN_RAKING_MEMOIZE, cub::RADIX_SORT_STORE_DIRECT,
+                                          ONESWEEP_RADIX_BITS>;
+    // Never run with onesweep, but instantiated by the dispatch.
+    using ScanPolicy = Cub::ScanPolicy;
+    using DownsweepPolicy = Cub::DownsweepPolicy;
+    using AltDownsweepPolicy = Cub::AltDownsweepPolicy;
+    using UpsweepPolicy = Cub::UpsweepPolicy;
+    using AltUpsweepPolicy = Cub::AltUpsweepPolicy;
+    using SingleTilePolicy = Cub::SingleTilePolicy;
+    using SegmentedPolicy = Cub::SegmentedPolicy;
+    using AltSegmentedPolicy = Cub::AltSegmentedPolicy;
+  };
+  using MaxPolicy = Policy;
+};
+
+// The stable sort of M (key, update number) pairs over key bits [0, end_bit)
+// (tmp null: the scratch size into tmp_bytes).  The wide digits only where
+// they save a pass, so the sort of every other shape is CUB's own.
+cudaError_t sort_pairs(void *tmp, size_t &tmp_bytes, cub::DoubleBuffer<uint32_t> &keys,
+                       cub::DoubleBuffer<uint32_t> &vals, int M, int end_bit, cudaStream_t stream) {
+  if (zk_div_up(end_bit, WIDE_DIGIT_BITS) < zk_div_up(end_bit, 8))
+    return cub::DispatchRadixSort<cub::SortOrder::Ascending, uint32_t, uint32_t, SortOffset,
+                                  cub::detail::identity_decomposer_t, WideDigitSortPolicies>::
+        Dispatch(tmp, tmp_bytes, keys, vals, (SortOffset)M, 0, end_bit, true, stream);
+  return cub::DeviceRadixSort::SortPairs(tmp, tmp_bytes, keys, vals, M, 0, end_bit, stream);
+}
+
 size_t round_up(size_t n) { return (n + 255) & ~(size_t)255; }
 
 // Device scratch of one scatter call, carved from the context's workspace.
@@ -334,8 +381,7 @@ zk_status scratch_of(zk_ctx *ctx, const zk_call *call, int64_t M, int64_t N, int
   cub::DoubleBuffer<uint32_t> k(nullptr, nullptr), v(nullptr, nullptr);
   w->sort_bytes = 0;
   if (M > 0)
-    ZK_CUDA_TRY(call, cub::DeviceRadixSort::SortPairs(nullptr, w->sort_bytes, k, v, (int)M, 0, end_bit,
-                                                      zk_cuda(ctx)->stream));
+    ZK_CUDA_TRY(call, sort_pairs(nullptr, w->sort_bytes, k, v, (int)M, end_bit, zk_cuda(ctx)->stream));
   size_t flag = round_up(sizeof(int)), arr = round_up((size_t)M * sizeof(uint32_t));
   size_t first = round_up((size_t)(N + 1) * sizeof(uint32_t)), total = flag + 4 * arr + first + w->sort_bytes;
   zk_status s;
@@ -364,7 +410,7 @@ zk_status scatter(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
     return zk_fail(call, ZK_ERR_UNSUPPORTED,
                    "%lld updates into %lld rows: the CUDA scatter sorts at most %d updates into fewer than %u rows",
                    (long long)M, (long long)N, INT_MAX, UINT32_MAX);
-  ScatterJob j = {u->data, y->data, u->stride, y->stride, N, D, nullptr, nullptr, accumulate, nullptr};
+  ScatterJob j = {u->data, y->data, u->stride, y->stride, N, D, nullptr, M, nullptr, accumulate, nullptr};
   if (M == 0) return launch_rows(ctx, call, j, u, y);  // y = +0 (the API skips M = 0 with accumulate)
 
   int end_bit = 0;
@@ -376,11 +422,11 @@ zk_status scatter(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
   ScatterScratch w;  // the atomic path needs only the call's flag
   s = scratch_of(ctx, call, atomic ? 0 : M, atomic ? 0 : N, end_bit, &w);
   if (s != ZK_OK) return s;
-  ZK_CUDA_TRY(call, cudaMemsetAsync(w.call_flag, 0, sizeof(int), stream));
-  j.call_flag = w.call_flag;
   const int threads = 256;
 
   if (atomic) {
+    ZK_CUDA_TRY(call, cudaMemsetAsync(w.call_flag, 0, sizeof(int), stream));
+    j.call_flag = w.call_flag;
     s = launch_check(ctx, call, idx, N, w.call_flag);
     if (s == ZK_OK && !accumulate) s = launch_rows(ctx, call, j, u, y);  // zeroes y unless an index was bad
     if (s != ZK_OK) return s;
@@ -392,10 +438,10 @@ zk_status scatter(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
   }
 
   keys_kernel<<<zk_grid_for(ctx, zk_div_up(M, KEYS_PER_THREAD), threads), threads, 0, stream>>>(
-      idx->data, idx->dtype == ZK_I64, M, N, w.keys[0], w.vals[0], zk_cuda(ctx)->error_flag, w.call_flag);
+      idx->data, idx->dtype == ZK_I64, M, N, w.keys[0], w.vals[0], zk_cuda(ctx)->error_flag);
   ZK_CUDA_TRY(call, cudaGetLastError());
   cub::DoubleBuffer<uint32_t> keys(w.keys[0], w.keys[1]), vals(w.vals[0], w.vals[1]);
-  ZK_CUDA_TRY(call, cub::DeviceRadixSort::SortPairs(w.sort_tmp, w.sort_bytes, keys, vals, (int)M, 0, end_bit, stream));
+  ZK_CUDA_TRY(call, sort_pairs(w.sort_tmp, w.sort_bytes, keys, vals, (int)M, end_bit, stream));
   first_kernel<<<zk_grid_for(ctx, M + 1, threads), threads, 0, stream>>>(keys.Current(), M, N, w.first);
   ZK_CUDA_TRY(call, cudaGetLastError());
   j.first = w.first;
