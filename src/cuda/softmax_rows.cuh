@@ -47,6 +47,20 @@ __device__ __forceinline__ uint32_t zk_inf_pair(bool negative) {
   return negative ? inf | 0x80008000u : inf;
 }
 
+// Element e of a 16-byte vector of 16-bit elements as f32, the same bits
+// as get(e).  bf16 straight from its 32-bit word: a shift for the low half,
+// a mask for the high one, where get() extracts the 16 bits first (two
+// instructions for a high half).
+template <typename T>
+__device__ __forceinline__ float vec_elem(const zk_vec<T> &c, int e) {
+  if constexpr (std::is_same<T, __nv_bfloat16>::value) {
+    const uint32_t w = e < 2 ? c.raw.x : e < 4 ? c.raw.y : e < 6 ? c.raw.z : c.raw.w;
+    return __uint_as_float(e & 1 ? w & 0xffff0000u : w << 16);
+  } else {
+    return c.get(e);
+  }
+}
+
 // ------------------------------------------------------------------- ops
 // Op interface (an Op is passed to the kernel by value, so it may carry
 // per-launch parameters): NIN inputs; kmax(W) = elements a thread holds per
@@ -187,7 +201,7 @@ struct SoftmaxFwd : Side {
       float z[V], cm = m;
 #pragma unroll
       for (int e = 0; e < V; e++) {
-        z[e] = this->z(c[i].get(e));
+        z[e] = this->z(vec_elem(c[i], e));
         cm = zk_fmax_nan(cm, z[e]);
       }
       const float shift = cm == -INFINITY ? 0.0f : cm;  // all -Inf so far: every e is 0, not NaN
@@ -331,7 +345,7 @@ __device__ __forceinline__ void store_packed(const Op &op, const typename Op::Ou
       zk_vec_set_all(y, f);
     } else {
 #pragma unroll
-      for (int e = 0; e < W; e++) f[e] = op.output_packed(o, c[i].get(e));
+      for (int e = 0; e < W; e++) f[e] = op.output_packed(o, vec_elem(c[i], e));
       zk_vec_set_nan_free(y, f);
     }
     y.store(out + q * W);
@@ -339,6 +353,24 @@ __device__ __forceinline__ void store_packed(const Op &op, const typename Op::Ou
 }
 
 // ------------------------------------------------------------ group reduce
+
+// The total of n <= 32 states, state_of(0 .. n-1), in every lane of the
+// warp: each aligned group of p lanes (p the power of two >= n) reads the
+// same n states, identities past them, and runs the butterfly over its own
+// p lanes only, so every lane ends with the same bits.  A block of 4
+// warps takes 2 levels instead of 5; the levels left out only combined a
+// state with an identity, which leaves a forward state's bits as they are
+// (the grads' sums may differ in the sign of a zero total).
+template <class Op, typename F>
+__device__ __forceinline__ Pair lanes_total(int n, F state_of) {
+  const int p = n > 1 ? 1 << (32 - __clz(n - 1)) : 1;
+  const int j = (int)threadIdx.x & (p - 1);  // p <= 32: the lane's index in its group
+  Pair st = j < n ? state_of(j) : Op::identity();
+#pragma unroll
+  for (int o = 16; o; o >>= 1)
+    if (o < p) st = Op::combine(st, shfl_xor(st, o));
+  return st;
+}
 
 // The row total of every thread's state, in a fixed tree: a butterfly over
 // the group's lanes; then (block groups) over the warps' results through
@@ -358,17 +390,13 @@ __device__ __forceinline__ Pair group_reduce(Pair st, int G, int C, Pair *red, P
   __syncthreads();  // red[] may still be read by the previous row's reduction
   if (lane == 0) red[warp] = st;
   __syncthreads();
-  st = lane < warps ? red[lane] : Op::identity();
-#pragma unroll
-  for (int o = 16; o; o >>= 1) st = Op::combine(st, shfl_xor(st, o));
+  st = lanes_total<Op>(warps, [&](int w) { return red[w]; });
   if (C == 1) return st;
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   cooperative_groups::cluster_group cluster = cooperative_groups::this_cluster();
   if (threadIdx.x == 0) cross[parity] = st;
   cluster.sync();
-  st = lane < C ? *cluster.map_shared_rank(&cross[parity], (unsigned)lane) : Op::identity();
-#pragma unroll
-  for (int o = 16; o; o >>= 1) st = Op::combine(st, shfl_xor(st, o));
+  st = lanes_total<Op>(C, [&](int b) { return *cluster.map_shared_rank(&cross[parity], (unsigned)b); });
 #else
   (void)cross, (void)parity;
 #endif
