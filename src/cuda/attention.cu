@@ -865,42 +865,49 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
 // were written by the split kernel; a bad length or a split that saw a
 // bad block id (l = -1) leaves the output as it was.  A few KB a pair,
 // read from L2 right after the split grid: latency-bound, so one warp per
-// pair and no barrier.  Its lanes read the splits' (m, l) side by side
-// (lane j: split j of a chunk of 32, its weight then broadcast by
-// shuffles), and a lane sums COMBINE_DPL elements (d0 + lane + 32k: each
-// split's row read coalesced) over the splits with COMBINE_BATCH splits'
-// loads issued before their additions.  Fixed orders, shapes only: each
-// element's sum over the splits ascending; den by lane (its splits
-// ascending), then zk_warp_sum's tree.
-constexpr int COMBINE_WARPS = 4, COMBINE_THREADS = 32 * COMBINE_WARPS;
-constexpr int COMBINE_DPL = 4, COMBINE_DIMS = 32 * COMBINE_DPL;  // elements a lane, a warp per dim block
-constexpr int COMBINE_BATCH = 8;  // splits whose loads are in flight at once (32 a lane: 16 took 167 registers)
+// (pair, slice of 32 elements), no barrier, and every load of the first
+// COMBINE_AHEAD splits issued at once, beside the length they are masked
+// by (the workspace holds p.splits splits a pair, so the loads past the
+// sequence's own splits stay inside it; their stale values are never
+// used): at most p.splits <= 32 (every shape of up to 32 splits) one
+// round trip to L2, where a warp per pair took the length, then (m, l),
+// then batches of 8 splits' rows, one after the other.  Lane j reads split
+// j's (m, l) (its weight then broadcast by shuffles) and element
+// slice·32 + j of each split's row (coalesced).  Fixed orders, shapes
+// only, the same as before: each element's sum over the splits ascending;
+// den by lane (its splits ascending), then zk_warp_sum's tree.
+constexpr int COMBINE_WARPS = 8, COMBINE_THREADS = 32 * COMBINE_WARPS;
+constexpr int COMBINE_AHEAD = 32;  // splits whose rows a lane loads at once (one element each)
 
-// At most 80 registers: 6 CTAs an SM (792 on 132 SMs), so b64 × 32 heads
-// (512 CTAs) is one wave.  (8 CTAs, 64 registers, spilled 36 bytes.)
-__global__ void __launch_bounds__(COMBINE_THREADS, 6) paged_combine_kernel(PagedParams p) {
+__global__ void __launch_bounds__(COMBINE_THREADS) paged_combine_kernel(PagedParams p) {
   // Launched early (programmatic): wait for the splits' partials before
   // anything else, so that no CTA finishes ahead of the split kernel, even
   // one whose sequence has a single split and nothing to combine.
   zk_wait_for_primary_grid();
   const int lane = threadIdx.x & 31;
-  const int64_t bh = (int64_t)blockIdx.x * COMBINE_WARPS + (threadIdx.x >> 5);  // b·H + h
-  if (bh >= p.B * p.H) return;
-  const int64_t b = bh / p.H;
+  const int64_t slices = (p.D + 31) / 32;
+  const int64_t unit = (int64_t)blockIdx.x * COMBINE_WARPS + (threadIdx.x >> 5);  // (b·H + h)·slices + slice
+  if (unit >= p.B * p.H * slices) return;
+  const int64_t bh = unit / slices, d = (unit - bh * slices) * 32 + lane, b = bh / p.H;
   const int64_t L = p.lens[b];
+  const int64_t base = bh * p.splits;
+  const float *ws_m = p.ws_m + base, *ws_l = p.ws_l + base, *ws_acc = p.ws_acc + base * p.D + d;
+  const bool has_d = d < p.D;
+  const int ahead = (int)(p.splits < COMBINE_AHEAD ? p.splits : COMBINE_AHEAD);
+  const float m_first = lane < ahead ? ws_m[lane] : -INFINITY, l_first = lane < ahead ? ws_l[lane] : 0.0f;
+  float a[COMBINE_AHEAD];  // element d of splits s0 + j
+#pragma unroll
+  for (int j = 0; j < COMBINE_AHEAD; j++) a[j] = j < ahead && has_d ? ws_acc[(int64_t)j * p.D] : 0.0f;
   if (bad_length(p, L)) return;
   const int64_t nsplit = (L + p.part - 1) / p.part;
   if (nsplit <= 1) return;
-  const int64_t base = bh * p.splits;
-  const float *ws_m = p.ws_m + base, *ws_l = p.ws_l + base;
 
-  // Max and bad marker over the splits; the lane keeps its split of the
-  // first chunk (the only one when nsplit <= 32) for the weights.
-  float M = -INFINITY, m_first = -INFINITY, l_first = 0.0f;
+  // Max and bad marker over the splits (the first chunk's from the
+  // registers).
+  float M = -INFINITY;
   bool bad = false;
   for (int64_t s = lane; s < nsplit; s += 32) {
-    const float ms = ws_m[s], ls = ws_l[s];
-    if (s == lane) m_first = ms, l_first = ls;
+    const float ms = s == lane ? m_first : ws_m[s], ls = s == lane ? l_first : ws_l[s];
     bad |= ls < 0.0f;
     M = fmaxf(M, ms);  // a max: the same in any order
   }
@@ -924,39 +931,22 @@ __global__ void __launch_bounds__(COMBINE_THREADS, 6) paged_combine_kernel(Paged
   den = zk_warp_sum(den);
   const float inv = 1.0f / den;
 
-  for (int64_t d0 = 0; d0 < p.D; d0 += COMBINE_DIMS) {
-    float num[COMBINE_DPL];
+  float num = 0.0f;
+  for (int64_t s0 = 0; s0 < nsplit; s0 += COMBINE_AHEAD) {
+    float den_again = 0.0f;  // counted above
+    const float w_lane = s0 == 0 ? w0 : weigh(s0, den_again);
+    const int n = (int)(nsplit - s0 < COMBINE_AHEAD ? nsplit - s0 : COMBINE_AHEAD);
+    if (s0 > 0) {
 #pragma unroll
-    for (int k = 0; k < COMBINE_DPL; k++) num[k] = 0.0f;
-    for (int64_t s0 = 0; s0 < nsplit; s0 += 32) {
-      float den_again = 0.0f;  // counted above
-      const float w_lane = s0 == 0 ? w0 : weigh(s0, den_again);
-      const int n = (int)(nsplit - s0 < 32 ? nsplit - s0 : 32);
-      for (int j0 = 0; j0 < n; j0 += COMBINE_BATCH) {
-        float a[COMBINE_BATCH][COMBINE_DPL];
-#pragma unroll
-        for (int j = 0; j < COMBINE_BATCH; j++)
-#pragma unroll
-          for (int k = 0; k < COMBINE_DPL; k++) {
-            const int64_t d = d0 + lane + 32 * k;
-            a[j][k] = j0 + j < n && d < p.D ? p.ws_acc[(base + s0 + j0 + j) * p.D + d] : 0.0f;
-          }
-#pragma unroll
-        for (int j = 0; j < COMBINE_BATCH; j++) {
-          const float w = __shfl_sync(0xffffffffu, w_lane, j0 + j);
-          if (j0 + j < n) {
-#pragma unroll
-            for (int k = 0; k < COMBINE_DPL; k++) num[k] += a[j][k] * w;
-          }
-        }
-      }
+      for (int j = 0; j < COMBINE_AHEAD; j++) a[j] = j < n && has_d ? ws_acc[(s0 + j) * p.D] : 0.0f;
     }
 #pragma unroll
-    for (int k = 0; k < COMBINE_DPL; k++) {
-      const int64_t d = d0 + lane + 32 * k;
-      if (d < p.D) zk_st_param(p.out, p.q_dtype, b * p.out_stride + (bh - b * p.H) * p.D + d, num[k] * inv);
+    for (int j = 0; j < COMBINE_AHEAD; j++) {
+      const float w = __shfl_sync(0xffffffffu, w_lane, j);
+      if (j < n) num += a[j] * w;
     }
   }
+  if (has_d) zk_st_param(p.out, p.q_dtype, b * p.out_stride + (bh - b * p.H) * p.D + d, num * inv);
 }
 
 // Any D, any G, any alignment: one CTA per (sequence, query head), tiles
@@ -1111,7 +1101,8 @@ zk_status launch_split(const zk_call *call, cudaStream_t stream, const PagedPara
 // exited) and wait in the kernel for the split grid's end, so its launch
 // latency and the split CTAs' merges overlap (a small grid's few µs).
 void launch_combine(zk_ctx *ctx, cudaStream_t stream, const PagedParams &p) {
-  zk_launch_dependent(ctx, paged_combine_kernel, dim3(zk_div_up(p.B * p.H, COMBINE_WARPS)), dim3(COMBINE_THREADS), 0,
+  const int64_t warps = p.B * p.H * ((p.D + 31) / 32);  // a warp a (sequence, head, slice of 32 elements)
+  zk_launch_dependent(ctx, paged_combine_kernel, dim3(zk_div_up(warps, COMBINE_WARPS)), dim3(COMBINE_THREADS), 0,
                       stream, p);
 }
 
