@@ -343,14 +343,9 @@ struct PagedItem {
   int gn;
 };
 
-// The CTA's item; false when it has nothing to do (a bad length, which
-// raises the error flag, or a split past the sequence's context).  A CTA
-// serves kvc consecutive KV heads from kvh (1, or a whole cache row: see
-// the scatter kernel).  The KV heads vary fastest: the HKV / kvc CTAs that
-// together read whole cache rows (each a kvc/HKV slice of every token's
-// row) are dispatched back to back and walk in step, so each row's pieces
-// reach the memory controllers close together instead of some waves apart.
-__device__ __forceinline__ bool paged_item(const PagedParams &p, int gp, PagedItem &it, int kvc = 1) {
+// The part of the item that the block index alone gives (no load): the
+// sequence, KV heads, query heads and the split's first token.
+__device__ __forceinline__ void paged_item_place(const PagedParams &p, int gp, PagedItem &it, int kvc = 1) {
   int64_t item = blockIdx.x;
   const int64_t kv_ctas = p.HKV / kvc;
   it.kvh = item % kv_ctas * kvc;
@@ -359,19 +354,37 @@ __device__ __forceinline__ bool paged_item(const PagedParams &p, int gp, PagedIt
   item /= p.passes;
   it.split = item % p.splits;
   it.b = item / p.splits;
+  it.t_begin = it.split * p.part;
+  const int g0 = pass * gp;
+  it.h0 = it.kvh * p.G + g0;
+  it.gn = (int)(p.G - g0 < gp ? p.G - g0 : gp);
+}
+
+// The rest, from the sequence's length: false when the CTA has nothing
+// to do (a bad length, which raises the error flag, or a split past the
+// sequence's context).
+__device__ __forceinline__ bool paged_item_length(const PagedParams &p, PagedItem &it) {
   it.L = p.lens[it.b];
   if (bad_length(p, it.L)) {
     if (threadIdx.x == 0) atomicOr(p.error_flag, 1);
     return false;
   }
-  it.t_begin = it.split * p.part;
   if (it.split > 0 && it.t_begin >= it.L) return false;  // past this sequence's context
   it.t_end = it.L < it.t_begin + p.part ? it.L : it.t_begin + p.part;
   it.nsplit = it.L == 0 ? 1 : (it.L + p.part - 1) / p.part;
-  const int g0 = pass * gp;
-  it.h0 = it.kvh * p.G + g0;
-  it.gn = (int)(p.G - g0 < gp ? p.G - g0 : gp);
   return true;
+}
+
+// The CTA's item; false when it has nothing to do (a bad length, which
+// raises the error flag, or a split past the sequence's context).  A CTA
+// serves kvc consecutive KV heads from kvh (1, or a whole cache row: see
+// the scatter kernel).  The KV heads vary fastest: the HKV / kvc CTAs that
+// together read whole cache rows (each a kvc/HKV slice of every token's
+// row) are dispatched back to back and walk in step, so each row's pieces
+// reach the memory controllers close together instead of some waves apart.
+__device__ __forceinline__ bool paged_item(const PagedParams &p, int gp, PagedItem &it, int kvc = 1) {
+  paged_item_place(p, gp, it, kvc);
+  return paged_item_length(p, it);
 }
 
 // After each thread checked its share of the split's block ids: true (the
@@ -647,6 +660,10 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_split_ke
 // per lane and token.
 template <int NL, int GP>
 __host__ __device__ constexpr int scatter_tokens() { return NL / GP; }
+// Block ids a thread loads beside the sequence's length, before it is
+// known: the split's first SCATTER_EARLY · 256 tokens (every split of 512
+// and 1024 tokens: b64 × 4096 and b1 × 32768).
+constexpr int SCATTER_EARLY = 4;
 template <int TT>
 __host__ __device__ constexpr int scatter_stages() { return TT >= 4 ? 3 : 4; }
 // [stage][k, v][token][thread] 16-byte chunks; the merge buffer aliases it.
@@ -716,18 +733,30 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
   uint4 *stage_buf = dyn + p.part / 4;                   // part: a multiple of 512
 
   PagedItem it;
-  if (!paged_item(p, GP, it, KVC)) return;
-  const int ntok = (int)(it.t_end - it.t_begin);
+  paged_item_place(p, GP, it, KVC);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, sub = lane & (NL - 1), grp = threadIdx.x / NL;
   const int kv_lane = grp % KVC, tok_lane = grp / KVC;  // the group's KV head (from it.kvh) and token lane
-  // q first: its loads need no block id, so their latency overlaps the
-  // block table's (a one-wave grid pays this prologue once, unhidden).
+  // The prologue's loads in one round trip (a one-wave grid pays it once,
+  // unhidden; it was the length, then q and the block table): the block
+  // ids of the thread's first SCATTER_EARLY tokens of the split, read
+  // before the length is known (any token of the table's width is inside
+  // it; those past the length are not used), q, which needs no block id,
+  // and the length.
+  int32_t early_blk[SCATTER_EARLY];
+  const int64_t table_tokens = p.MB * p.BS;
+#pragma unroll
+  for (int u = 0; u < SCATTER_EARLY; u++) {
+    const int64_t t = it.t_begin + threadIdx.x + u * PAGED_THREADS;
+    early_blk[u] = t < it.t_begin + p.part && t < table_tokens ? p.tables[it.b * p.table_stride + zk_idiv(t, p.BS)] : 0;
+  }
   float q[GP][E], acc[GP][E];
   {
     PagedItem group_it = it;  // the group's KV head's heads
     group_it.h0 += (int64_t)kv_lane * p.G;
     paged_init<E, 1, GP>(p, group_it, sub, NL, q, acc);
   }
+  if (!paged_item_length(p, it)) return;
+  const int ntok = (int)(it.t_end - it.t_begin);
 
   // The slot of each of the split's tokens, its block id checked before
   // any is used (the host made sure slots fit in 31 bits); up to the last
@@ -735,16 +764,19 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
   // point inside the cache, and a step's slots are one aligned vector.
   const int padded = (ntok + STEP - 1) / STEP * STEP;
   int bad = 0;
-  for (int j = threadIdx.x; j < padded; j += PAGED_THREADS) {
+  auto checked_slot = [&](int j, int32_t blk) -> int32_t {
+    if (j >= ntok) return 0;
     const int64_t t = it.t_begin + j;
-    int32_t slot = 0;
-    if (j < ntok) {
-      const int32_t blk = p.tables[it.b * p.table_stride + t / p.BS];
-      bad |= blk < 0 || blk >= p.NB;
-      slot = (int32_t)((int64_t)blk * p.BS + t % p.BS);
-    }
-    slot_of[j] = slot;
+    bad |= blk < 0 || blk >= p.NB;
+    return (int32_t)((int64_t)blk * p.BS + (t - zk_idiv(t, p.BS) * p.BS));
+  };
+#pragma unroll
+  for (int u = 0; u < SCATTER_EARLY; u++) {
+    const int j = threadIdx.x + u * PAGED_THREADS;
+    if (j < padded) slot_of[j] = checked_slot(j, early_blk[u]);
   }
+  for (int j = threadIdx.x + SCATTER_EARLY * PAGED_THREADS; j < padded; j += PAGED_THREADS)
+    slot_of[j] = checked_slot(j, j < ntok ? p.tables[it.b * p.table_stride + zk_idiv(it.t_begin + j, p.BS)] : 0);
   if (paged_block_ids_bad(p, it, bad, KVC)) return;
 
   const bool has_chunk = sub < p.D / E;
