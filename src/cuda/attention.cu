@@ -898,19 +898,22 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
 // bad block id (l = -1) leaves the output as it was.  A few KB a pair,
 // read from L2 right after the split grid: latency-bound, so one warp per
 // (pair, slice of 32 elements), no barrier, and every load of the first
-// COMBINE_AHEAD splits issued at once, beside the length they are masked
-// by (the workspace holds p.splits splits a pair, so the loads past the
-// sequence's own splits stay inside it; their stale values are never
-// used): at most p.splits <= 32 (every shape of up to 32 splits) one
-// round trip to L2, where a warp per pair took the length, then (m, l),
-// then batches of 8 splits' rows, one after the other.  Lane j reads split
+// AHEAD splits (their rows; (m, l) of the first 32) issued at once, beside
+// the length they are masked by (the workspace holds p.splits splits a
+// pair, so the loads past the sequence's own splits stay inside it; their
+// stale values are never used): one round trip to L2 for up to AHEAD
+// splits, where a warp per pair took the length, then (m, l), then
+// batches of 8 splits' rows, one after the other.  AHEAD is 8 where
+// p.splits <= 8 (b64 × 4096: 61 registers, 4 CTAs an SM, where 32 take
+// 74 and 3), else 32.  Lane j reads split
 // j's (m, l) (its weight then broadcast by shuffles) and element
 // slice·32 + j of each split's row (coalesced).  Fixed orders, shapes
 // only, the same as before: each element's sum over the splits ascending;
-// den by lane (its splits ascending), then zk_warp_sum's tree.
+// den by lane (its splits ascending), then zk_warp_sum's tree: the same
+// bits whatever AHEAD.
 constexpr int COMBINE_WARPS = 8, COMBINE_THREADS = 32 * COMBINE_WARPS;
-constexpr int COMBINE_AHEAD = 32;  // splits whose rows a lane loads at once (one element each)
 
+template <int AHEAD>  // splits whose rows a lane loads at once (one element each)
 __global__ void __launch_bounds__(COMBINE_THREADS) paged_combine_kernel(PagedParams p) {
   // Launched early (programmatic): wait for the splits' partials before
   // anything else, so that no CTA finishes ahead of the split kernel, even
@@ -920,16 +923,16 @@ __global__ void __launch_bounds__(COMBINE_THREADS) paged_combine_kernel(PagedPar
   const int64_t slices = (p.D + 31) / 32;
   const int64_t unit = (int64_t)blockIdx.x * COMBINE_WARPS + (threadIdx.x >> 5);  // (b·H + h)·slices + slice
   if (unit >= p.B * p.H * slices) return;
-  const int64_t bh = unit / slices, d = (unit - bh * slices) * 32 + lane, b = bh / p.H;
+  const int64_t bh = zk_idiv(unit, slices), d = (unit - bh * slices) * 32 + lane, b = zk_idiv(bh, p.H);
   const int64_t L = p.lens[b];
   const int64_t base = bh * p.splits;
   const float *ws_m = p.ws_m + base, *ws_l = p.ws_l + base, *ws_acc = p.ws_acc + base * p.D + d;
   const bool has_d = d < p.D;
-  const int ahead = (int)(p.splits < COMBINE_AHEAD ? p.splits : COMBINE_AHEAD);
-  const float m_first = lane < ahead ? ws_m[lane] : -INFINITY, l_first = lane < ahead ? ws_l[lane] : 0.0f;
-  float a[COMBINE_AHEAD];  // element d of splits s0 + j
+  const int first = (int)(p.splits < 32 ? p.splits : 32), ahead = first < AHEAD ? first : AHEAD;
+  const float m_first = lane < first ? ws_m[lane] : -INFINITY, l_first = lane < first ? ws_l[lane] : 0.0f;
+  float a[AHEAD];  // element d of splits s0 + j
 #pragma unroll
-  for (int j = 0; j < COMBINE_AHEAD; j++) a[j] = j < ahead && has_d ? ws_acc[(int64_t)j * p.D] : 0.0f;
+  for (int j = 0; j < AHEAD; j++) a[j] = j < ahead && has_d ? ws_acc[(int64_t)j * p.D] : 0.0f;
   if (bad_length(p, L)) return;
   const int64_t nsplit = (L + p.part - 1) / p.part;
   if (nsplit <= 1) return;
@@ -964,16 +967,16 @@ __global__ void __launch_bounds__(COMBINE_THREADS) paged_combine_kernel(PagedPar
   const float inv = 1.0f / den;
 
   float num = 0.0f;
-  for (int64_t s0 = 0; s0 < nsplit; s0 += COMBINE_AHEAD) {
+  for (int64_t s0 = 0; s0 < nsplit; s0 += AHEAD) {
     float den_again = 0.0f;  // counted above
     const float w_lane = s0 == 0 ? w0 : weigh(s0, den_again);
-    const int n = (int)(nsplit - s0 < COMBINE_AHEAD ? nsplit - s0 : COMBINE_AHEAD);
+    const int n = (int)(nsplit - s0 < AHEAD ? nsplit - s0 : AHEAD);
     if (s0 > 0) {
 #pragma unroll
-      for (int j = 0; j < COMBINE_AHEAD; j++) a[j] = j < n && has_d ? ws_acc[(s0 + j) * p.D] : 0.0f;
+      for (int j = 0; j < AHEAD; j++) a[j] = j < n && has_d ? ws_acc[(s0 + j) * p.D] : 0.0f;
     }
 #pragma unroll
-    for (int j = 0; j < COMBINE_AHEAD; j++) {
+    for (int j = 0; j < AHEAD; j++) {
       const float w = __shfl_sync(0xffffffffu, w_lane, j);
       if (j < n) num += a[j] * w;
     }
@@ -1134,8 +1137,9 @@ zk_status launch_split(const zk_call *call, cudaStream_t stream, const PagedPara
 // latency and the split CTAs' merges overlap (a small grid's few µs).
 void launch_combine(zk_ctx *ctx, cudaStream_t stream, const PagedParams &p) {
   const int64_t warps = p.B * p.H * ((p.D + 31) / 32);  // a warp a (sequence, head, slice of 32 elements)
-  zk_launch_dependent(ctx, paged_combine_kernel, dim3(zk_div_up(warps, COMBINE_WARPS)), dim3(COMBINE_THREADS), 0,
-                      stream, p);
+  const dim3 grid(zk_div_up(warps, COMBINE_WARPS)), block(COMBINE_THREADS);
+  if (p.splits <= 8) zk_launch_dependent(ctx, paged_combine_kernel<8>, grid, block, 0, stream, p);
+  else zk_launch_dependent(ctx, paged_combine_kernel<32>, grid, block, 0, stream, p);
 }
 
 template <typename Tkv>
