@@ -689,6 +689,9 @@ static int extra_paged_decode_shapes(zk_ctx *ctx, zk_backend b, char *msg, size_
        * Most splits lie past the context (the CTA exits), a last step masked. */
       {1500, 16, 4, 128, ZK_BF16, ZK_BF16, 0, 8, 8192}, {1031, 16, 8, 128, ZK_F32, ZK_BF16, 0, 8, 8192},
       {700, 16, 4, 64, ZK_F16, ZK_F16, 1, 8, 8192},     {600, 16, 4, 64, ZK_F32, ZK_F32, 0, 8, 8192},
+      /* CUDA: a table of 32768 blocks, so splits of 4096 (3 x 8 x 128 of them, whole rows a CTA): the
+       * block ids past a thread's first four loaded in the slot loop, and a combine of two splits. */
+      {4500, 16, 4, 64, ZK_F16, ZK_F16, 0, 8, 32768},
   };
   for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
     zk_op_test t = variant(OP_PAGED, NAN, (double)(cases[i].L + 1), (double)cases[i].BS, (double)cases[i].G);

@@ -345,14 +345,9 @@ struct PagedItem {
   int gn;
 };
 
-// The CTA's item; false when it has nothing to do (a bad length, which
-// raises the error flag, or a split past the sequence's context).  A CTA
-// serves kvc consecutive KV heads from kvh (1, or a whole cache row: see
-// the scatter kernel).  The KV heads vary fastest: the HKV / kvc CTAs that
-// together read whole cache rows (each a kvc/HKV slice of every token's
-// row) are dispatched back to back and walk in step, so each row's pieces
-// reach the memory controllers close together instead of some waves apart.
-__device__ __forceinline__ bool paged_item(const PagedParams &p, int gp, PagedItem &it, int kvc = 1) {
+// The part of the item that the block index alone gives (no load): the
+// sequence, KV heads, query heads and the split's first token.
+__device__ __forceinline__ void paged_item_place(const PagedParams &p, int gp, PagedItem &it, int kvc = 1) {
   int64_t item = blockIdx.x;
   const int64_t kv_ctas = p.HKV / kvc;
   it.kvh = item % kv_ctas * kvc;
@@ -361,19 +356,37 @@ __device__ __forceinline__ bool paged_item(const PagedParams &p, int gp, PagedIt
   item /= p.passes;
   it.split = item % p.splits;
   it.b = item / p.splits;
+  it.t_begin = it.split * p.part;
+  const int g0 = pass * gp;
+  it.h0 = it.kvh * p.G + g0;
+  it.gn = (int)(p.G - g0 < gp ? p.G - g0 : gp);
+}
+
+// The rest, from the sequence's length: false when the CTA has nothing
+// to do (a bad length, which raises the error flag, or a split past the
+// sequence's context).
+__device__ __forceinline__ bool paged_item_length(const PagedParams &p, PagedItem &it) {
   it.L = p.lens[it.b];
   if (bad_length(p, it.L)) {
     if (threadIdx.x == 0) atomicOr(p.error_flag, 1);
     return false;
   }
-  it.t_begin = it.split * p.part;
   if (it.split > 0 && it.t_begin >= it.L) return false;  // past this sequence's context
   it.t_end = it.L < it.t_begin + p.part ? it.L : it.t_begin + p.part;
   it.nsplit = it.L == 0 ? 1 : (it.L + p.part - 1) / p.part;
-  const int g0 = pass * gp;
-  it.h0 = it.kvh * p.G + g0;
-  it.gn = (int)(p.G - g0 < gp ? p.G - g0 : gp);
   return true;
+}
+
+// The CTA's item; false when it has nothing to do (a bad length, which
+// raises the error flag, or a split past the sequence's context).  A CTA
+// serves kvc consecutive KV heads from kvh (1, or a whole cache row: see
+// the scatter kernel).  The KV heads vary fastest: the HKV / kvc CTAs that
+// together read whole cache rows (each a kvc/HKV slice of every token's
+// row) are dispatched back to back and walk in step, so each row's pieces
+// reach the memory controllers close together instead of some waves apart.
+__device__ __forceinline__ bool paged_item(const PagedParams &p, int gp, PagedItem &it, int kvc = 1) {
+  paged_item_place(p, gp, it, kvc);
+  return paged_item_length(p, it);
 }
 
 // After each thread checked its share of the split's block ids: true (the
@@ -649,6 +662,10 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_split_ke
 // per lane and token.
 template <int NL, int GP>
 __host__ __device__ constexpr int scatter_tokens() { return NL / GP; }
+// Block ids a thread loads beside the sequence's length, before it is
+// known: the split's first SCATTER_EARLY · 256 tokens (every split of 512
+// and 1024 tokens: b64 × 4096 and b1 × 32768).
+constexpr int SCATTER_EARLY = 4;
 template <int TT>
 __host__ __device__ constexpr int scatter_stages() { return TT >= 4 ? 3 : 4; }
 // [stage][k, v][token][thread] 16-byte chunks; the merge buffer aliases it.
@@ -718,18 +735,30 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
   uint4 *stage_buf = dyn + p.part / 4;                   // part: a multiple of 512
 
   PagedItem it;
-  if (!paged_item(p, GP, it, KVC)) return;
-  const int ntok = (int)(it.t_end - it.t_begin);
+  paged_item_place(p, GP, it, KVC);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, sub = lane & (NL - 1), grp = threadIdx.x / NL;
   const int kv_lane = grp % KVC, tok_lane = grp / KVC;  // the group's KV head (from it.kvh) and token lane
-  // q first: its loads need no block id, so their latency overlaps the
-  // block table's (a one-wave grid pays this prologue once, unhidden).
+  // The prologue's loads in one round trip (a one-wave grid pays it once,
+  // unhidden; it was the length, then q and the block table): the block
+  // ids of the thread's first SCATTER_EARLY tokens of the split, read
+  // before the length is known (any token of the table's width is inside
+  // it; those past the length are not used), q, which needs no block id,
+  // and the length.
+  int32_t early_blk[SCATTER_EARLY];
+  const int64_t table_tokens = p.MB * p.BS;
+#pragma unroll
+  for (int u = 0; u < SCATTER_EARLY; u++) {
+    const int64_t t = it.t_begin + threadIdx.x + u * PAGED_THREADS;
+    early_blk[u] = t < it.t_begin + p.part && t < table_tokens ? p.tables[it.b * p.table_stride + zk_idiv(t, p.BS)] : 0;
+  }
   float q[GP][E], acc[GP][E];
   {
     PagedItem group_it = it;  // the group's KV head's heads
     group_it.h0 += (int64_t)kv_lane * p.G;
     paged_init<E, 1, GP>(p, group_it, sub, NL, q, acc);
   }
+  if (!paged_item_length(p, it)) return;
+  const int ntok = (int)(it.t_end - it.t_begin);
 
   // The slot of each of the split's tokens, its block id checked before
   // any is used (the host made sure slots fit in 31 bits); up to the last
@@ -737,16 +766,19 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
   // point inside the cache, and a step's slots are one aligned vector.
   const int padded = (ntok + STEP - 1) / STEP * STEP;
   int bad = 0;
-  for (int j = threadIdx.x; j < padded; j += PAGED_THREADS) {
+  auto checked_slot = [&](int j, int32_t blk) -> int32_t {
+    if (j >= ntok) return 0;
     const int64_t t = it.t_begin + j;
-    int32_t slot = 0;
-    if (j < ntok) {
-      const int32_t blk = p.tables[it.b * p.table_stride + t / p.BS];
-      bad |= blk < 0 || blk >= p.NB;
-      slot = (int32_t)((int64_t)blk * p.BS + t % p.BS);
-    }
-    slot_of[j] = slot;
+    bad |= blk < 0 || blk >= p.NB;
+    return (int32_t)((int64_t)blk * p.BS + (t - zk_idiv(t, p.BS) * p.BS));
+  };
+#pragma unroll
+  for (int u = 0; u < SCATTER_EARLY; u++) {
+    const int j = threadIdx.x + u * PAGED_THREADS;
+    if (j < padded) slot_of[j] = checked_slot(j, early_blk[u]);
   }
+  for (int j = threadIdx.x + SCATTER_EARLY * PAGED_THREADS; j < padded; j += PAGED_THREADS)
+    slot_of[j] = checked_slot(j, j < ntok ? p.tables[it.b * p.table_stride + zk_idiv(it.t_begin + j, p.BS)] : 0);
   if (paged_block_ids_bad(p, it, bad, KVC)) return;
 
   const bool has_chunk = sub < p.D / E;
@@ -867,42 +899,52 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
 // were written by the split kernel; a bad length or a split that saw a
 // bad block id (l = -1) leaves the output as it was.  A few KB a pair,
 // read from L2 right after the split grid: latency-bound, so one warp per
-// pair and no barrier.  Its lanes read the splits' (m, l) side by side
-// (lane j: split j of a chunk of 32, its weight then broadcast by
-// shuffles), and a lane sums COMBINE_DPL elements (d0 + lane + 32k: each
-// split's row read coalesced) over the splits with COMBINE_BATCH splits'
-// loads issued before their additions.  Fixed orders, shapes only: each
-// element's sum over the splits ascending; den by lane (its splits
-// ascending), then zk_warp_sum's tree.
-constexpr int COMBINE_WARPS = 4, COMBINE_THREADS = 32 * COMBINE_WARPS;
-constexpr int COMBINE_DPL = 4, COMBINE_DIMS = 32 * COMBINE_DPL;  // elements a lane, a warp per dim block
-constexpr int COMBINE_BATCH = 8;  // splits whose loads are in flight at once (32 a lane: 16 took 167 registers)
+// (pair, slice of 32 elements), no barrier, and every load of the first
+// AHEAD splits (their rows; (m, l) of the first 32) issued at once, beside
+// the length they are masked by (the workspace holds p.splits splits a
+// pair, so the loads past the sequence's own splits stay inside it; their
+// stale values are never used): one round trip to L2 for up to AHEAD
+// splits, where a warp per pair took the length, then (m, l), then
+// batches of 8 splits' rows, one after the other.  AHEAD is 8 where
+// p.splits <= 8 (b64 × 4096: 61 registers, 4 CTAs an SM, where 32 take
+// 74 and 3), else 32.  Lane j reads split
+// j's (m, l) (its weight then broadcast by shuffles) and element
+// slice·32 + j of each split's row (coalesced).  Fixed orders, shapes
+// only, the same as before: each element's sum over the splits ascending;
+// den by lane (its splits ascending), then zk_warp_sum's tree: the same
+// bits whatever AHEAD.
+constexpr int COMBINE_WARPS = 8, COMBINE_THREADS = 32 * COMBINE_WARPS;
 
-// At most 80 registers: 6 CTAs an SM (792 on 132 SMs), so b64 × 32 heads
-// (512 CTAs) is one wave.  (8 CTAs, 64 registers, spilled 36 bytes.)
-__global__ void __launch_bounds__(COMBINE_THREADS, 6) paged_combine_kernel(PagedParams p) {
+template <int AHEAD>  // splits whose rows a lane loads at once (one element each)
+__global__ void __launch_bounds__(COMBINE_THREADS) paged_combine_kernel(PagedParams p) {
   // Launched early (programmatic): wait for the splits' partials before
   // anything else, so that no CTA finishes ahead of the split kernel, even
   // one whose sequence has a single split and nothing to combine.
   zk_wait_for_primary_grid();
   const int lane = threadIdx.x & 31;
-  const int64_t bh = (int64_t)blockIdx.x * COMBINE_WARPS + (threadIdx.x >> 5);  // b·H + h
-  if (bh >= p.B * p.H) return;
-  const int64_t b = bh / p.H;
+  const int64_t slices = (p.D + 31) / 32;
+  const int64_t unit = (int64_t)blockIdx.x * COMBINE_WARPS + (threadIdx.x >> 5);  // (b·H + h)·slices + slice
+  if (unit >= p.B * p.H * slices) return;
+  const int64_t bh = zk_idiv(unit, slices), d = (unit - bh * slices) * 32 + lane, b = zk_idiv(bh, p.H);
   const int64_t L = p.lens[b];
+  const int64_t base = bh * p.splits;
+  const float *ws_m = p.ws_m + base, *ws_l = p.ws_l + base, *ws_acc = p.ws_acc + base * p.D + d;
+  const bool has_d = d < p.D;
+  const int first = (int)(p.splits < 32 ? p.splits : 32), ahead = first < AHEAD ? first : AHEAD;
+  const float m_first = lane < first ? ws_m[lane] : -INFINITY, l_first = lane < first ? ws_l[lane] : 0.0f;
+  float a[AHEAD];  // element d of splits s0 + j
+#pragma unroll
+  for (int j = 0; j < AHEAD; j++) a[j] = j < ahead && has_d ? ws_acc[(int64_t)j * p.D] : 0.0f;
   if (bad_length(p, L)) return;
   const int64_t nsplit = (L + p.part - 1) / p.part;
   if (nsplit <= 1) return;
-  const int64_t base = bh * p.splits;
-  const float *ws_m = p.ws_m + base, *ws_l = p.ws_l + base;
 
-  // Max and bad marker over the splits; the lane keeps its split of the
-  // first chunk (the only one when nsplit <= 32) for the weights.
-  float M = -INFINITY, m_first = -INFINITY, l_first = 0.0f;
+  // Max and bad marker over the splits (the first chunk's from the
+  // registers).
+  float M = -INFINITY;
   bool bad = false;
   for (int64_t s = lane; s < nsplit; s += 32) {
-    const float ms = ws_m[s], ls = ws_l[s];
-    if (s == lane) m_first = ms, l_first = ls;
+    const float ms = s == lane ? m_first : ws_m[s], ls = s == lane ? l_first : ws_l[s];
     bad |= ls < 0.0f;
     M = fmaxf(M, ms);  // a max: the same in any order
   }
@@ -926,39 +968,22 @@ __global__ void __launch_bounds__(COMBINE_THREADS, 6) paged_combine_kernel(Paged
   den = zk_warp_sum(den);
   const float inv = 1.0f / den;
 
-  for (int64_t d0 = 0; d0 < p.D; d0 += COMBINE_DIMS) {
-    float num[COMBINE_DPL];
+  float num = 0.0f;
+  for (int64_t s0 = 0; s0 < nsplit; s0 += AHEAD) {
+    float den_again = 0.0f;  // counted above
+    const float w_lane = s0 == 0 ? w0 : weigh(s0, den_again);
+    const int n = (int)(nsplit - s0 < AHEAD ? nsplit - s0 : AHEAD);
+    if (s0 > 0) {
 #pragma unroll
-    for (int k = 0; k < COMBINE_DPL; k++) num[k] = 0.0f;
-    for (int64_t s0 = 0; s0 < nsplit; s0 += 32) {
-      float den_again = 0.0f;  // counted above
-      const float w_lane = s0 == 0 ? w0 : weigh(s0, den_again);
-      const int n = (int)(nsplit - s0 < 32 ? nsplit - s0 : 32);
-      for (int j0 = 0; j0 < n; j0 += COMBINE_BATCH) {
-        float a[COMBINE_BATCH][COMBINE_DPL];
-#pragma unroll
-        for (int j = 0; j < COMBINE_BATCH; j++)
-#pragma unroll
-          for (int k = 0; k < COMBINE_DPL; k++) {
-            const int64_t d = d0 + lane + 32 * k;
-            a[j][k] = j0 + j < n && d < p.D ? p.ws_acc[(base + s0 + j0 + j) * p.D + d] : 0.0f;
-          }
-#pragma unroll
-        for (int j = 0; j < COMBINE_BATCH; j++) {
-          const float w = __shfl_sync(0xffffffffu, w_lane, j0 + j);
-          if (j0 + j < n) {
-#pragma unroll
-            for (int k = 0; k < COMBINE_DPL; k++) num[k] += a[j][k] * w;
-          }
-        }
-      }
+      for (int j = 0; j < AHEAD; j++) a[j] = j < n && has_d ? ws_acc[(s0 + j) * p.D] : 0.0f;
     }
 #pragma unroll
-    for (int k = 0; k < COMBINE_DPL; k++) {
-      const int64_t d = d0 + lane + 32 * k;
-      if (d < p.D) zk_st_param(p.out, p.q_dtype, b * p.out_stride + (bh - b * p.H) * p.D + d, num[k] * inv);
+    for (int j = 0; j < AHEAD; j++) {
+      const float w = __shfl_sync(0xffffffffu, w_lane, j);
+      if (j < n) num += a[j] * w;
     }
   }
+  if (has_d) zk_st_param(p.out, p.q_dtype, b * p.out_stride + (bh - b * p.H) * p.D + d, num * inv);
 }
 
 // Any D, any G, any alignment: one CTA per (sequence, query head), tiles
@@ -1113,8 +1138,10 @@ zk_status launch_split(const zk_call *call, cudaStream_t stream, const PagedPara
 // exited) and wait in the kernel for the split grid's end, so its launch
 // latency and the split CTAs' merges overlap (a small grid's few µs).
 void launch_combine(zk_ctx *ctx, cudaStream_t stream, const PagedParams &p) {
-  zk_launch_dependent(ctx, paged_combine_kernel, dim3(zk_div_up(p.B * p.H, COMBINE_WARPS)), dim3(COMBINE_THREADS), 0,
-                      stream, p);
+  const int64_t warps = p.B * p.H * ((p.D + 31) / 32);  // a warp a (sequence, head, slice of 32 elements)
+  const dim3 grid(zk_div_up(warps, COMBINE_WARPS)), block(COMBINE_THREADS);
+  if (p.splits <= 8) zk_launch_dependent(ctx, paged_combine_kernel<8>, grid, block, 0, stream, p);
+  else zk_launch_dependent(ctx, paged_combine_kernel<32>, grid, block, 0, stream, p);
 }
 
 template <typename Tkv>
