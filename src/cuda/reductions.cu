@@ -620,7 +620,6 @@ __global__ void __launch_bounds__(TOPK_THREADS, topk_filter_min_blocks<T, VEC>()
 #define TOPK_WARP_CAP 256  // candidates a warp keeps; also its radix select's 256 bins
 #define TOPK_WARP_BATCH 8  // vectors a lane reads at once
 #define TOPK_WARP_LIST 4   // vector maxima a lane lists for the floor (32 * 4 >= TOPK_FILTER_K)
-#define TOPK_WARP_REREAD 2 // vectors reaching the floor a lane reads again at once (~51 a row at k = 50)
 static_assert(32 * TOPK_WARP_LIST >= TOPK_FILTER_K, "the lanes list at least k keys");
 
 // The value F with !(x < F) exactly for the 16-bit x whose order key is at
@@ -745,47 +744,33 @@ __global__ void __launch_bounds__(TOPK_THREADS, 3) topk_warp_kernel(TopkParams p
     uint32_t pending = 0;  // bit l: vector l * 32 + lane reaches the floor
 #pragma unroll
     for (int l = 0; l < LOADS; l++) pending |= (uint32_t)((vector_keys[l / 2] >> (l % 2 * 16) & 0xffffu) >= least) << l;
-    // Up to TOPK_WARP_REREAD vectors a lane a step, read again together
-    // (one round trip where a vector a step paid one each: ~51 vectors on
-    // 32 lanes at k = 50); the step's candidates go to the list in lane
-    // order.  n is the same in every lane.
+    // A vector a lane a step, read again; the step's candidates go to the
+    // list in lane order.  n is the same in every lane.
     unsigned n = 0;
     while (__any_sync(0xffffffffu, pending)) {
-      uint4 v[TOPK_WARP_REREAD] = {};
-      uint32_t hits[TOPK_WARP_REREAD] = {}, first[TOPK_WARP_REREAD] = {};  // bit e: element e is a candidate
-      bool read[TOPK_WARP_REREAD] = {};
+      uint4 v = {};
+      uint32_t hits = 0, first = 0;  // bit e: element e of the vector is a candidate
+      if (pending) {
+        const int l = __ffs(pending) - 1;
+        pending &= pending - 1;
+        first = (uint32_t)(l * 32 + lane) * EPV;
+        v = row_vectors[l * 32 + lane];
 #pragma unroll
-      for (int q = 0; q < TOPK_WARP_REREAD; q++)  // the loads first, so they are in flight together
-        if (pending) {
-          const int l = __ffs(pending) - 1;
-          pending &= pending - 1;
-          first[q] = (uint32_t)(l * 32 + lane) * EPV;
-          v[q] = row_vectors[l * 32 + lane];
-          read[q] = true;
-        }
-      unsigned mine = 0;
-#pragma unroll
-      for (int q = 0; q < TOPK_WARP_REREAD; q++) {
-        if (read[q])
-#pragma unroll
-          for (int e = 0; e < EPV; e++) hits[q] |= (uint32_t)!(zk_bits16_to_f32<T>(element_bits16(v[q], e)) < F) << e;
-        mine += __popc(hits[q]);
+        for (int e = 0; e < EPV; e++) hits |= (uint32_t)!(zk_bits16_to_f32<T>(element_bits16(v, e)) < F) << e;
       }
-      const unsigned through = zk_warp_inclusive_sum(mine);
+      const unsigned mine = __popc(hits), through = zk_warp_inclusive_sum(mine);
       unsigned at = n + through - mine;
       n += __shfl_sync(0xffffffffu, through, 31);
 #pragma unroll
-      for (int q = 0; q < TOPK_WARP_REREAD; q++)
-#pragma unroll
-        for (int e = 0; e < EPV; e++)
-          if (hits[q] >> e & 1) {
-            if (at < TOPK_WARP_CAP) {
-              const uint32_t bits = element_bits16(v[q], e);
-              keys[at] = Cand::key_of(bits, first[q] + e);
-              kept[at] = (unsigned short)bits;
-            }
-            at++;
+      for (int e = 0; e < EPV; e++)
+        if (hits >> e & 1) {
+          if (at < TOPK_WARP_CAP) {
+            const uint32_t bits = element_bits16(v, e);
+            keys[at] = Cand::key_of(bits, first + e);
+            kept[at] = (unsigned short)bits;
           }
+          at++;
+        }
     }
     __syncwarp();
     T *values = (T *)p.values + r * p.v_stride;
