@@ -613,8 +613,7 @@ __global__ void __launch_bounds__(TOPK_THREADS, topk_filter_min_blocks<T, VEC>()
 // with it: on N(0, 1) rows of 4096 (simulated) ~51 vectors and ~54
 // candidates at k = 50, ~8 and ~8 at k = 8, as tight as the k-th of all
 // 512 maxima.  Candidates are packed into the warp's shared list in lane
-// order (a prefix sum of the lanes' counts), their bits beside the keys,
-// and ranked by the warp (no reread of the row for the values).  More
+// order (a prefix sum of the lanes' counts) and ranked by the warp.  More
 // than TOPK_WARP_CAP candidates (ties at the floor: an all-equal row) take
 // a warp radix select over the row.
 #define TOPK_WARP_CAP 256  // candidates a warp keeps; also its radix select's 256 bins
@@ -696,10 +695,8 @@ __global__ void __launch_bounds__(TOPK_THREADS, 3) topk_warp_kernel(TopkParams p
   constexpr int BATCH = TOPK_WARP_BATCH;
   using Cand = TopkCandidate<T>;
   __shared__ __align__(16) uint32_t warp_keys[WARPS][TOPK_WARP_CAP];  // 16: ranked four keys a read
-  __shared__ unsigned short warp_values[WARPS][TOPK_WARP_CAP];  // each candidate's bits, written at its rank with no reread
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   uint32_t *const keys = warp_keys[warp];
-  unsigned short *const kept = warp_values[warp];
   const int vectors = (int)(p.cols / EPV);
   for (int64_t r = (int64_t)blockIdx.x * WARPS + warp; r < p.rows; r += (int64_t)gridDim.x * WARPS) {
     const T *row = (const T *)p.x + r * p.x_stride;
@@ -764,11 +761,7 @@ __global__ void __launch_bounds__(TOPK_THREADS, 3) topk_warp_kernel(TopkParams p
 #pragma unroll
       for (int e = 0; e < EPV; e++)
         if (hits >> e & 1) {
-          if (at < TOPK_WARP_CAP) {
-            const uint32_t bits = element_bits16(v, e);
-            keys[at] = Cand::key_of(bits, first + e);
-            kept[at] = (unsigned short)bits;
-          }
+          if (at < TOPK_WARP_CAP) keys[at] = Cand::key_of(element_bits16(v, e), first + e);
           at++;
         }
     }
@@ -778,7 +771,7 @@ __global__ void __launch_bounds__(TOPK_THREADS, 3) topk_warp_kernel(TopkParams p
     if (n > TOPK_WARP_CAP)
       topk_warp_radix_row<T>(p, row, values, indices, keys);
     else
-      write_ranked<T>(keys, n, lane, 32, KeptValue<T>{reinterpret_cast<const T *>(kept)}, values, indices, p.k);
+      write_ranked<T>(keys, n, lane, 32, RowValue<T>{row}, values, indices, p.k);
     __syncwarp();  // keys are reused by the next row
   }
 }
