@@ -184,7 +184,6 @@ static OneValue one_value(const zk_rows *y) { return {y->data, y->stride, y->dty
 #define TOPK_FILTER_K 64      // filter path: the largest k
 #define TOPK_FILTER_CAP 1024  // filter path: candidates kept in shared memory
 #define TOPK_FILTER_LIST 8    // filter path: the most thread maxima a warp lists for the floor
-#define TOPK_RANK_PARTS 4     // filter path: threads ranking one candidate (TOPK_THREADS / 4 >= TOPK_FILTER_K)
 
 struct TopkParams {
   const void *x;
@@ -405,46 +404,31 @@ struct KeptValue {
 
 // The candidates' ranks (n distinct keys in shared memory, 16-byte
 // aligned): each rank is the count of larger keys, n^2 compares a row
-// (k = 50: ~55 candidates), read a 16-byte broadcast at a time.  PARTS
-// consecutive threads rank one candidate, each counting every PARTS-th
-// read, their counts summed by shuffles: the block kernel's ~58
-// candidates at k = 50 then keep all its warps busy for ~8 reads each,
-// where one thread a candidate was 29 reads in two warps while six
-// waited at the row's last barrier.  Thread `first` of `step` (multiples
-// of PARTS, a group in one warp) takes candidates first / PARTS,
-// (first + step) / PARTS, ...; a candidate ranked below k is written at
-// its rank.
-template <typename T, int PARTS = 1, class ValueAt>
+// (k = 50: ~55 candidates), read a 16-byte broadcast at a time.  Thread
+// `first` of `step` takes candidates first, first + step, ...; a candidate
+// ranked below k is written at its rank.
+template <typename T, class ValueAt>
 __device__ __forceinline__ void write_ranked(const typename TopkCandidate<T>::Key *keys, unsigned n, unsigned first,
                                              unsigned step, const ValueAt &value_at, T *values, uint32_t *indices,
                                              int64_t k) {
-  static_assert(PARTS >= 1 && PARTS <= 32 && (PARTS & (PARTS - 1)) == 0, "a power-of-two group within a warp");
   using Key = typename TopkCandidate<T>::Key;
   constexpr unsigned KEYS_A_READ = 16 / sizeof(Key);
   union KeyVector {
     uint4 raw;
     Key key[KEYS_A_READ];
   };
-  const unsigned part = first % PARTS;
-  for (unsigned i = first / PARTS; i < n; i += step / PARTS) {
+  for (unsigned i = first; i < n; i += step) {
     const Key ki = keys[i];
     unsigned rank = 0;
-    unsigned c = part * KEYS_A_READ;
-    for (; c + KEYS_A_READ <= n; c += PARTS * KEYS_A_READ) {
+    unsigned c = 0;
+    for (; c + KEYS_A_READ <= n; c += KEYS_A_READ) {
       KeyVector some;
       some.raw = *reinterpret_cast<const uint4 *>(keys + c);
 #pragma unroll
       for (unsigned e = 0; e < KEYS_A_READ; e++) rank += some.key[e] > ki;
     }
-    if (part == 0)  // the keys past the last whole read (one thread alone: where its reads ended)
-      for (c = PARTS == 1 ? c : n - n % KEYS_A_READ; c < n; c++) rank += keys[c] > ki;
-    if constexpr (PARTS > 1) {
-      // The group's threads share i, so they run this loop alike.
-      const unsigned group = (0xffffffffu >> (32 - PARTS)) << (threadIdx.x & 31 & ~(PARTS - 1));
-#pragma unroll
-      for (int o = 1; o < PARTS; o *= 2) rank += __shfl_xor_sync(group, rank, o);
-    }
-    if (part == 0 && rank < k) {
+    for (; c < n; c++) rank += keys[c] > ki;
+    if (rank < k) {
       const uint32_t j = TopkCandidate<T>::index(ki);
       values[rank] = value_at(i, j);
       indices[rank] = j;
@@ -593,7 +577,7 @@ __global__ void __launch_bounds__(TOPK_THREADS, topk_filter_min_blocks<T, VEC>()
     }
     T *values = (T *)p.values + r * p.v_stride;
     uint32_t *indices = p.indices + r * p.i_stride;
-    write_ranked<T, TOPK_RANK_PARTS>(keys, n, tid, NT, KeptValue<T>{cand_values}, values, indices, p.k);
+    write_ranked<T>(keys, n, tid, NT, KeptValue<T>{cand_values}, values, indices, p.k);
     __syncthreads();  // cand and s are reused by the next row
   }
 }
