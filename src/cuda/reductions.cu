@@ -339,8 +339,7 @@ __device__ __forceinline__ float floor_value(uint32_t floor_key) {
 template <typename T>
 struct TopkCandidate {
   using Key = unsigned long long;
-  static __device__ __forceinline__ Key key_of_element(T x, uint32_t j) { return zk_rank_key(zk_type<T>::load(x), j); }
-  static __device__ __forceinline__ Key key(const T *row, uint32_t j) { return key_of_element(row[j], j); }
+  static __device__ __forceinline__ Key key(const T *row, uint32_t j) { return zk_rank_key(zk_ld(row + j), j); }
   static __device__ __forceinline__ uint32_t index(Key key) { return ~(uint32_t)key; }
 };
 static_assert(TOPK_FILTER_ROW <= 65536, "16-bit candidate keys hold a 16-bit index");
@@ -373,11 +372,6 @@ struct TopkCandidate16 {
   static __device__ __forceinline__ Key key_of(uint32_t bits, uint32_t j) {
     return order_key16<T16>(bits) << 16 | (~j & 0xffffu);
   }
-  static __device__ __forceinline__ Key key_of_element(T16 x, uint32_t j) {
-    unsigned short bits;
-    memcpy(&bits, &x, sizeof bits);
-    return key_of(bits, j);
-  }
   static __device__ __forceinline__ Key key(const T16 *row, uint32_t j) {
     return key_of(reinterpret_cast<const unsigned short *>(row)[j], j);
   }
@@ -388,29 +382,14 @@ struct TopkCandidate<__half> : TopkCandidate16<__half> {};
 template <>
 struct TopkCandidate<__nv_bfloat16> : TopkCandidate16<__nv_bfloat16> {};
 
-// Where write_ranked finds a candidate's value: candidate i is element j
-// of the row (RowValue, a reread), or the i-th of the values kept beside
-// the keys in shared memory (KeptValue).
-template <typename T>
-struct RowValue {
-  const T *row;
-  __device__ __forceinline__ T operator()(unsigned, uint32_t j) const { return row[j]; }
-};
-template <typename T>
-struct KeptValue {
-  const T *kept;
-  __device__ __forceinline__ T operator()(unsigned i, uint32_t) const { return kept[i]; }
-};
-
 // The candidates' ranks (n distinct keys in shared memory, 16-byte
 // aligned): each rank is the count of larger keys, n^2 compares a row
 // (k = 50: ~55 candidates), read a 16-byte broadcast at a time.  Thread
 // `first` of `step` takes candidates first, first + step, ...; a candidate
 // ranked below k is written at its rank.
-template <typename T, class ValueAt>
+template <typename T>
 __device__ __forceinline__ void write_ranked(const typename TopkCandidate<T>::Key *keys, unsigned n, unsigned first,
-                                             unsigned step, const ValueAt &value_at, T *values, uint32_t *indices,
-                                             int64_t k) {
+                                             unsigned step, const T *row, T *values, uint32_t *indices, int64_t k) {
   using Key = typename TopkCandidate<T>::Key;
   constexpr unsigned KEYS_A_READ = 16 / sizeof(Key);
   union KeyVector {
@@ -430,24 +409,9 @@ __device__ __forceinline__ void write_ranked(const typename TopkCandidate<T>::Ke
     for (; c < n; c++) rank += keys[c] > ki;
     if (rank < k) {
       const uint32_t j = TopkCandidate<T>::index(ki);
-      values[rank] = value_at(i, j);
+      values[rank] = row[j];
       indices[rank] = j;
     }
-  }
-}
-
-// Element e of a chunk in storage form, e known at run time only: a chain
-// of selects, so that the chunk stays in registers.
-template <typename T, int W>
-__device__ __forceinline__ T chunk_element(const zk_chunk<T, W> &c, int e) {
-  if constexpr (W == 1) {
-    return c.e;
-  } else {
-    T x = c.e[0];
-#pragma unroll
-    for (int i = 1; i < W; i++)
-      if (e == i) x = c.e[i];
-    return x;
   }
 }
 
@@ -487,7 +451,6 @@ __global__ void __launch_bounds__(TOPK_THREADS, topk_filter_min_blocks<T, VEC>()
   __shared__ __align__(16) unsigned long long cand[TOPK_FILTER_CAP];
   using Key = typename TopkCandidate<T>::Key;
   Key *const keys = reinterpret_cast<Key *>(cand);
-  __shared__ T cand_values[TOPK_FILTER_CAP];  // the candidates' values, beside their keys
   __shared__ __align__(16) uint32_t listed[WARPS * TOPK_FILTER_LIST];  // 16: read four at a time
   __shared__ uint32_t floor_shared;
   __shared__ TopkRadixShared s;
@@ -549,24 +512,12 @@ __global__ void __launch_bounds__(TOPK_THREADS, topk_filter_min_blocks<T, VEC>()
       if (((int64_t)l * NT + tid) * W < p.cols)
 #pragma unroll
         for (int e = 0; e < W; e++) keep |= (uint32_t)!(chunk[l].get(e) < F) << (l * W + e);
-    // A thread's candidates take consecutive slots (one atomic), their keys
-    // and values made from the registers: rereading them from the row went
-    // to L2 (~100 scattered loads a row at k = 50, twice on its critical
-    // path: here and for the values written).
-    unsigned at = keep ? atomicAdd(&s.count, (unsigned)__popc(keep)) : 0u;
-#pragma unroll
-    for (int l = 0; l < LOADS; l++) {
-      uint32_t chunk_keep = keep >> (l * W) & ((1u << W) - 1);
-      while (chunk_keep) {
-        const int e = __ffs(chunk_keep) - 1;
-        chunk_keep &= chunk_keep - 1;
-        const T x = chunk_element(chunk[l], e);
-        if (at < TOPK_FILTER_CAP) {
-          keys[at] = TopkCandidate<T>::key_of_element(x, (uint32_t)((l * NT + tid) * W + e));
-          cand_values[at] = x;
-        }
-        at++;
-      }
+    while (keep) {
+      const int b = __ffs(keep) - 1;
+      keep &= keep - 1;
+      const uint32_t j = (uint32_t)(((b / W) * NT + tid) * W + b % W);
+      const unsigned at = atomicAdd(&s.count, 1u);
+      if (at < TOPK_FILTER_CAP) keys[at] = TopkCandidate<T>::key(row, j);
     }
     __syncthreads();
     const unsigned n = s.count;
@@ -577,7 +528,7 @@ __global__ void __launch_bounds__(TOPK_THREADS, topk_filter_min_blocks<T, VEC>()
     }
     T *values = (T *)p.values + r * p.v_stride;
     uint32_t *indices = p.indices + r * p.i_stride;
-    write_ranked<T>(keys, n, tid, NT, KeptValue<T>{cand_values}, values, indices, p.k);
+    write_ranked<T>(keys, n, tid, NT, row, values, indices, p.k);
     __syncthreads();  // cand and s are reused by the next row
   }
 }
@@ -669,7 +620,7 @@ __device__ void topk_warp_radix_row(const TopkParams &p, const T *row, T *values
     n += __popc(takers);
   }
   __syncwarp();
-  write_ranked<T>(buf, n, lane, 32, RowValue<T>{row}, values, indices, p.k);
+  write_ranked<T>(buf, n, lane, 32, row, values, indices, p.k);
 }
 
 template <typename T>
@@ -755,7 +706,7 @@ __global__ void __launch_bounds__(TOPK_THREADS, 3) topk_warp_kernel(TopkParams p
     if (n > TOPK_WARP_CAP)
       topk_warp_radix_row<T>(p, row, values, indices, keys);
     else
-      write_ranked<T>(keys, n, lane, 32, RowValue<T>{row}, values, indices, p.k);
+      write_ranked<T>(keys, n, lane, 32, row, values, indices, p.k);
     __syncwarp();  // keys are reused by the next row
   }
 }
