@@ -47,20 +47,6 @@ __device__ __forceinline__ uint32_t zk_inf_pair(bool negative) {
   return negative ? inf | 0x80008000u : inf;
 }
 
-// Element e of a 16-byte vector of 16-bit elements as f32, the same bits
-// as get(e).  bf16 straight from its 32-bit word: a shift for the low half,
-// a mask for the high one, where get() extracts the 16 bits first (two
-// instructions for a high half).
-template <typename T>
-__device__ __forceinline__ float vec_elem(const zk_vec<T> &c, int e) {
-  if constexpr (std::is_same<T, __nv_bfloat16>::value) {
-    const uint32_t w = e < 2 ? c.raw.x : e < 4 ? c.raw.y : e < 6 ? c.raw.z : c.raw.w;
-    return __uint_as_float(e & 1 ? w & 0xffff0000u : w << 16);
-  } else {
-    return c.get(e);
-  }
-}
-
 // ------------------------------------------------------------------- ops
 // Op interface (an Op is passed to the kernel by value, so it may carry
 // per-launch parameters): NIN inputs; kmax(W) = elements a thread holds per
@@ -201,7 +187,7 @@ struct SoftmaxFwd : Side {
       float z[V], cm = m;
 #pragma unroll
       for (int e = 0; e < V; e++) {
-        z[e] = this->z(vec_elem(c[i], e));
+        z[e] = this->z(c[i].get(e));
         cm = zk_fmax_nan(cm, z[e]);
       }
       const float shift = cm == -INFINITY ? 0.0f : cm;  // all -Inf so far: every e is 0, not NaN
@@ -345,7 +331,7 @@ __device__ __forceinline__ void store_packed(const Op &op, const typename Op::Ou
       zk_vec_set_all(y, f);
     } else {
 #pragma unroll
-      for (int e = 0; e < W; e++) f[e] = op.output_packed(o, vec_elem(c[i], e));
+      for (int e = 0; e < W; e++) f[e] = op.output_packed(o, c[i].get(e));
       zk_vec_set_nan_free(y, f);
     }
     y.store(out + q * W);
