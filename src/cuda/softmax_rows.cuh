@@ -340,24 +340,6 @@ __device__ __forceinline__ void store_packed(const Op &op, const typename Op::Ou
 
 // ------------------------------------------------------------ group reduce
 
-// The total of n <= 32 states, state_of(0 .. n-1), in every lane of the
-// warp: each aligned group of p lanes (p the power of two >= n) reads the
-// same n states, identities past them, and runs the butterfly over its own
-// p lanes only, so every lane ends with the same bits.  A block of 4
-// warps takes 2 levels instead of 5; the levels left out only combined a
-// state with an identity, which leaves a forward state's bits as they are
-// (the grads' sums may differ in the sign of a zero total).
-template <class Op, typename F>
-__device__ __forceinline__ Pair lanes_total(int n, F state_of) {
-  const int p = n > 1 ? 1 << (32 - __clz(n - 1)) : 1;
-  const int j = (int)threadIdx.x & (p - 1);  // p <= 32: the lane's index in its group
-  Pair st = j < n ? state_of(j) : Op::identity();
-#pragma unroll
-  for (int o = 16; o; o >>= 1)
-    if (o < p) st = Op::combine(st, shfl_xor(st, o));
-  return st;
-}
-
 // The row total of every thread's state, in a fixed tree: a butterfly over
 // the group's lanes; then (block groups) over the warps' results through
 // red[]; then (clusters) over the blocks' results in rank order, read from
@@ -376,13 +358,17 @@ __device__ __forceinline__ Pair group_reduce(Pair st, int G, int C, Pair *red, P
   __syncthreads();  // red[] may still be read by the previous row's reduction
   if (lane == 0) red[warp] = st;
   __syncthreads();
-  st = lanes_total<Op>(warps, [&](int w) { return red[w]; });
+  st = lane < warps ? red[lane] : Op::identity();
+#pragma unroll
+  for (int o = 16; o; o >>= 1) st = Op::combine(st, shfl_xor(st, o));
   if (C == 1) return st;
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   cooperative_groups::cluster_group cluster = cooperative_groups::this_cluster();
   if (threadIdx.x == 0) cross[parity] = st;
   cluster.sync();
-  st = lanes_total<Op>(C, [&](int b) { return *cluster.map_shared_rank(&cross[parity], (unsigned)b); });
+  st = lane < C ? *cluster.map_shared_rank(&cross[parity], (unsigned)lane) : Op::identity();
+#pragma unroll
+  for (int o = 16; o; o >>= 1) st = Op::combine(st, shfl_xor(st, o));
 #else
   (void)cross, (void)parity;
 #endif
