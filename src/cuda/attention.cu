@@ -57,15 +57,14 @@ namespace {
 // z = scale·x where the mask keeps (nonzero byte), -Inf where it does not.
 // MASK = false: no mask, every entry kept (scale_mask_softmax with NULL).
 //
-// A mask of M rows under R = n·M f32 score rows (n > 1) is walked mask
-// row by mask row: the kernel's i-th row is row (i mod n)·M + ⌊i / n⌋, so
-// the n rows that read mask row q run side by side and all but the first
-// find it in L2.  In row order they come M rows apart: at 8192 x 4096 with
-// M = 1024, 32 MB of x and y stream through L2 between two reads of a mask
-// row, enough to evict it, and masked f32 took 10.6 us more than softmax
-// (session 5, run 3; the walk gained 5 points).  16-bit rows stay in row
-// order: half the bytes between two reads of a mask row, and the walk cost
-// them 1-3 points (a division a row, rows M apart in flight together).
+// A mask of M rows under R = n·M score rows (n > 1) is walked mask row by
+// mask row: the kernel's i-th row is row (i mod n)·M + ⌊i / n⌋, so the n
+// rows that read mask row q run side by side and all but the first find
+// it in L2.  In row order they come M rows apart: at 8192 x 4096 with
+// M = 1024, 32 MB of x and y (f32; 16 MB bf16) stream through L2 between
+// two reads of a mask row, enough to evict it, and masked f32 took
+// 10.6 us more than softmax (run 3), the time of 8 reads of the mask
+// from DRAM.
 template <bool MASK>
 struct ScaleMask : RowOpBase {
   const uint8_t *mask;
@@ -236,8 +235,7 @@ zk_status masked_forward(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
     op.mask_rows = m->rows;
     op.mask_vec = (uintptr_t)m->data % (uintptr_t)W == 0 && (m->rows <= 1 || m->stride % W == 0);
     const int64_t rows = a->t[0].rows;
-    const bool walk_by_mask = a->t[0].dtype == ZK_F32 && m->rows > 1 && m->rows < rows && rows % m->rows == 0 &&
-                              rows <= INT32_MAX;
+    const bool walk_by_mask = m->rows > 1 && m->rows < rows && rows % m->rows == 0 && rows <= INT32_MAX;
     op.mask_repeats = walk_by_mask ? (uint32_t)(rows / m->rows) : 1;
   }
   const zk_rows *in[] = {&a->t[0]};
