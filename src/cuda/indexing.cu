@@ -12,8 +12,7 @@
 // regrouped by destination instead of racing on it:
 //   1. keys: key[i] = idx[i] (a bad index gets the key N, sorting last,
 //      and raises the context's flag), val[i] = i;
-//   2. CUB's radix sort of the (key, i) pairs over the bits N needs (with
-//      10-bit digits where that takes a pass fewer than CUB's 8); the
+//   2. CUB's radix sort of the (key, i) pairs over the bits N needs; the
 //      sort is stable, so each row's updates stay in ascending i;
 //   3. first[n] = the number of keys below n (one pass over the sorted
 //      keys: each position writes the rows it starts);
@@ -23,9 +22,10 @@
 //      CPU's operation sequence: the bits match the CPU's on every run.
 // Keys, values, first[] and the sort's scratch come from the context's
 // device workspace.  Step 4 reads first[N] first: below M when a bad index
-// sorted last, and then it writes nothing (no per-call flag to clear).  The all-equal worst case serialises each column
-// over M updates (inherent in the sequential order); step 4 keeps four
-// update rows in flight per thread to hide their latency.
+// sorted last, and then it writes nothing (no per-call flag to clear).
+// The all-equal worst case serialises each column over M updates
+// (inherent in the sequential order); step 4 keeps four update rows in
+// flight per thread to hide their latency.
 //
 // deterministic = false with an f32 y: the call's flag from an index scan,
 // y zeroed (without accumulate) and one f32 atomicAdd per update element;
@@ -323,50 +323,6 @@ zk_status launch_atomic(zk_ctx *ctx, const zk_call *call, const zk_rows *idx, co
   return ZK_CUDA_LAUNCHED(call);
 }
 
-// CUB's sort with 10-bit onesweep digits: 17 to 20 key bits (N = 2^16 ..
-// 2^20 - 1: the bench's 2^18 rows need 19 with the bad key N) in 2 passes
-// where CUB's 8-bit digits take 3, saving a pass (its memset and a kernel
-// moving every key and value in and out).  CUB's sm_90 tuning otherwise,
-// but 256 threads, not 384: the 1024-digit ranker keeps a histogram a warp
-// in static shared memory (12 warps: 48 KB, over the limit).
-constexpr int WIDE_DIGIT_BITS = 10;
-using SortOffset = cub::detail::choose_offset_t<int>;
-struct WideDigitSortPolicies {
-  using Cub = cub::detail::radix::policy_hub<uint32_t, uint32_t, SortOffset>::Policy900;
-  struct Policy : cub::ChainedPolicy<900, Policy, Policy> {
-    static constexpr bool ONESWEEP = true;
-    static constexpr int ONESWEEP_RADIX_BITS = WIDE_DIGIT_BITS;
-    using HistogramPolicy = cub::AgentRadixSortHistogramPolicy<128, 16, 1, uint32_t, ONESWEEP_RADIX_BITS>;
-    using ExclusiveSumPolicy = cub::AgentRadixSortExclusiveSumPolicy<256, ONESWEEP_RADIX_BITS>;
-    using OnesweepPolicy =
-        cub::AgentRadixSortOnesweepPolicy<256, 23, uint32_t, 1, cub::RADIX_RANK_MATCH_EARLY_COUNTS_ANY,
-                                          cub::BLOCK_SCAN_RAKING_MEMOIZE, cub::RADIX_SORT_STORE_DIRECT,
-                                          ONESWEEP_RADIX_BITS>;
-    // Never run with onesweep, but instantiated by the dispatch.
-    using ScanPolicy = Cub::ScanPolicy;
-    using DownsweepPolicy = Cub::DownsweepPolicy;
-    using AltDownsweepPolicy = Cub::AltDownsweepPolicy;
-    using UpsweepPolicy = Cub::UpsweepPolicy;
-    using AltUpsweepPolicy = Cub::AltUpsweepPolicy;
-    using SingleTilePolicy = Cub::SingleTilePolicy;
-    using SegmentedPolicy = Cub::SegmentedPolicy;
-    using AltSegmentedPolicy = Cub::AltSegmentedPolicy;
-  };
-  using MaxPolicy = Policy;
-};
-
-// The stable sort of M (key, update number) pairs over key bits [0, end_bit)
-// (tmp null: the scratch size into tmp_bytes).  The wide digits only where
-// they save a pass, so the sort of every other shape is CUB's own.
-cudaError_t sort_pairs(void *tmp, size_t &tmp_bytes, cub::DoubleBuffer<uint32_t> &keys,
-                       cub::DoubleBuffer<uint32_t> &vals, int M, int end_bit, cudaStream_t stream) {
-  if (zk_div_up(end_bit, WIDE_DIGIT_BITS) < zk_div_up(end_bit, 8))
-    return cub::DispatchRadixSort<cub::SortOrder::Ascending, uint32_t, uint32_t, SortOffset,
-                                  cub::detail::identity_decomposer_t, WideDigitSortPolicies>::
-        Dispatch(tmp, tmp_bytes, keys, vals, (SortOffset)M, 0, end_bit, true, stream);
-  return cub::DeviceRadixSort::SortPairs(tmp, tmp_bytes, keys, vals, M, 0, end_bit, stream);
-}
-
 size_t round_up(size_t n) { return (n + 255) & ~(size_t)255; }
 
 // Device scratch of one scatter call, carved from the context's workspace.
@@ -381,7 +337,8 @@ zk_status scratch_of(zk_ctx *ctx, const zk_call *call, int64_t M, int64_t N, int
   cub::DoubleBuffer<uint32_t> k(nullptr, nullptr), v(nullptr, nullptr);
   w->sort_bytes = 0;
   if (M > 0)
-    ZK_CUDA_TRY(call, sort_pairs(nullptr, w->sort_bytes, k, v, (int)M, end_bit, zk_cuda(ctx)->stream));
+    ZK_CUDA_TRY(call, cub::DeviceRadixSort::SortPairs(nullptr, w->sort_bytes, k, v, (int)M, 0, end_bit,
+                                                      zk_cuda(ctx)->stream));
   size_t flag = round_up(sizeof(int)), arr = round_up((size_t)M * sizeof(uint32_t));
   size_t first = round_up((size_t)(N + 1) * sizeof(uint32_t)), total = flag + 4 * arr + first + w->sort_bytes;
   zk_status s;
@@ -441,7 +398,7 @@ zk_status scatter(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
       idx->data, idx->dtype == ZK_I64, M, N, w.keys[0], w.vals[0], zk_cuda(ctx)->error_flag);
   ZK_CUDA_TRY(call, cudaGetLastError());
   cub::DoubleBuffer<uint32_t> keys(w.keys[0], w.keys[1]), vals(w.vals[0], w.vals[1]);
-  ZK_CUDA_TRY(call, sort_pairs(w.sort_tmp, w.sort_bytes, keys, vals, (int)M, end_bit, stream));
+  ZK_CUDA_TRY(call, cub::DeviceRadixSort::SortPairs(w.sort_tmp, w.sort_bytes, keys, vals, (int)M, 0, end_bit, stream));
   first_kernel<<<zk_grid_for(ctx, M + 1, threads), threads, 0, stream>>>(keys.Current(), M, N, w.first);
   ZK_CUDA_TRY(call, cudaGetLastError());
   j.first = w.first;
