@@ -73,16 +73,6 @@ __device__ __forceinline__ void zk_cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING) : "memory");
 }
 
-// Asks L2 for bytes [p, p + bytes): the i-th of n threads hints lines i,
-// i + n, ... (128 bytes each).  A hint holds no register and returns
-// nothing, so a kernel whose occupancy caps its loads in flight can start
-// the DRAM reads of a row it takes later (the row a block in its slot will
-// take one wave on) and find that row in L2 then.
-__device__ __forceinline__ void zk_prefetch_l2(const void *p, int64_t bytes, int i, int n) {
-  const char *c = static_cast<const char *>(p);
-  for (int64_t off = (int64_t)i * 128; off < bytes; off += (int64_t)n * 128) asm volatile("prefetch.L2 [%0];" ::"l"(c + off));
-}
-
 template <typename... P, typename... A>
 static inline void zk_launch_dependent(zk_ctx *ctx, void (*kernel)(P...), dim3 grid, dim3 block, size_t smem,
                                        cudaStream_t stream, A... args) {

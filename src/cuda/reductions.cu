@@ -193,7 +193,6 @@ struct TopkParams {
   uint32_t *indices;
   int64_t i_stride;
   unsigned long long *spill;  // k > TOPK_SHARED_K: k candidates per block
-  int64_t ahead;              // rows resident at once: row r + ahead is prefetched into L2 while r runs (0: none)
 };
 
 struct TopkRadixShared {
@@ -462,7 +461,6 @@ __global__ void __launch_bounds__(TOPK_THREADS, topk_filter_min_blocks<T, VEC>()
   const int L = (int)min((p.k + WARPS - 1) / WARPS + 1, (int64_t)TOPK_FILTER_LIST), n_listed = WARPS * L;
   for (int64_t r = blockIdx.x; r < p.rows; r += gridDim.x) {
     const T *row = (const T *)p.x + r * p.x_stride;
-    if (p.ahead && r + p.ahead < p.rows) zk_prefetch_l2(row + p.ahead * p.x_stride, p.cols * (int64_t)sizeof(T), tid, NT);
     // Chunk l holds columns (l*NT + tid)*W ..+W-1: each load of the warp
     // reads one contiguous span.  Chunks past the row are never read.
     zk_chunk<T, W> chunk[LOADS];
@@ -556,7 +554,6 @@ __global__ void __launch_bounds__(TOPK_THREADS, topk_filter_min_blocks<T, VEC>()
 #define TOPK_WARP_CAP 256  // candidates a warp keeps; also its radix select's 256 bins
 #define TOPK_WARP_BATCH 8  // vectors a lane reads at once
 #define TOPK_WARP_LIST 4   // vector maxima a lane lists for the floor (32 * 4 >= TOPK_FILTER_K)
-#define TOPK_WARP_BLOCKS 3 // blocks an SM (72 registers)
 static_assert(32 * TOPK_WARP_LIST >= TOPK_FILTER_K, "the lanes list at least k keys");
 
 // The value F with !(x < F) exactly for the 16-bit x whose order key is at
@@ -627,7 +624,7 @@ __device__ void topk_warp_radix_row(const TopkParams &p, const T *row, T *values
 }
 
 template <typename T>
-__global__ void __launch_bounds__(TOPK_THREADS, TOPK_WARP_BLOCKS) topk_warp_kernel(TopkParams p) {
+__global__ void __launch_bounds__(TOPK_THREADS, 3) topk_warp_kernel(TopkParams p) {
   static_assert(sizeof(T) == 2, "16-bit rows");
   constexpr int WARPS = TOPK_THREADS / 32, EPV = zk_vec<T>::EPV, LOADS = TOPK_FILTER_ROW / EPV / 32;
   constexpr int BATCH = TOPK_WARP_BATCH;
@@ -639,7 +636,6 @@ __global__ void __launch_bounds__(TOPK_THREADS, TOPK_WARP_BLOCKS) topk_warp_kern
   for (int64_t r = (int64_t)blockIdx.x * WARPS + warp; r < p.rows; r += (int64_t)gridDim.x * WARPS) {
     const T *row = (const T *)p.x + r * p.x_stride;
     const uint4 *row_vectors = reinterpret_cast<const uint4 *>(row);
-    if (p.ahead && r + p.ahead < p.rows) zk_prefetch_l2(row + p.ahead * p.x_stride, p.cols * (int64_t)sizeof(T), lane, 32);
     // Each vector's maximum key (0: no vector; every element's key is > 0;
     // 16 bits, two a register, vector 2i in the low half), and the lane's
     // TOPK_WARP_LIST largest, descending (an insertion).  Read in batches
@@ -722,12 +718,7 @@ static zk_status topk(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
   if (s != ZK_OK) return s;
   const zk_rows *x = &a->t[0], *v = &a->t[1], *ix = &a->t[2];
   TopkParams p = {x->data, x->stride, x->rows, x->cols, a->i[0], v->data, v->stride, (uint32_t *)ix->data,
-                  ix->stride, nullptr, 0};
-  // The filter and warp kernels take one row a block (a warp) and one
-  // wave of rows resident at once: each prefetches the row its slot's
-  // next block will take, so that block starts on L2 hits (a hint only:
-  // the results do not depend on it).
-  const int64_t sms = zk_cuda(ctx)->sm_count;
+                  ix->stride, nullptr};
   if (p.k <= TOPK_FILTER_K && p.cols <= TOPK_FILTER_ROW) {
     // Rows of 16-byte vectors: a warp a 16-bit row, a block an f32 row.
     // Others: a block a row, one element a load.  (A block a row: the row
@@ -739,10 +730,8 @@ static zk_status topk(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
         constexpr int64_t ROWS_A_BLOCK = TOPK_THREADS / 32;
         const int64_t warp_blocks = (x->rows + ROWS_A_BLOCK - 1) / ROWS_A_BLOCK;
         const unsigned grid = (unsigned)(warp_blocks < (1 << 30) ? warp_blocks : (1 << 30));
-        p.ahead = sms * TOPK_WARP_BLOCKS * ROWS_A_BLOCK;
         topk_warp_kernel<T><<<grid, TOPK_THREADS, 0, stream>>>(p);
       } else {
-        p.ahead = sms * topk_filter_min_blocks<T, true>();
         topk_filter_kernel<T, true><<<blocks, TOPK_THREADS, 0, stream>>>(p);
       }
     } else {

@@ -383,7 +383,6 @@ struct RowsParams {
   int64_t rows, cols;
   int group;    // threads per row in a block: <= 32 = lanes (several rows per block), else blockDim.x
   int cluster;  // blocks per row: 1, or the cluster size (blocks c·C .. c·C+C-1 form cluster c)
-  int64_t ahead;  // rows resident at once: row i + ahead is prefetched into L2 while i runs (0: none)
 };
 
 // K elements per thread and input, in chunks of W.  ONE_TILE: the row fits
@@ -424,12 +423,6 @@ __global__ void __launch_bounds__(MAXT) softmax_rows_kernel(RowsParams p, Op op)
     const int64_t i = base + sub;
     const bool valid = i < p.rows;
     const int64_t rr = op.walk(valid ? i : base);
-    // Packed rows (16-bit, one tile, a row of outputs): a hint for the
-    // block that takes this slot one wave on.  (The other instantiations
-    // would pay registers for it.)
-    if constexpr (PACKED && !Op::ROW_OUT)
-      if (p.ahead && valid && i + p.ahead < p.rows)
-        zk_prefetch_l2((const T *)p.in[0] + op.walk(i + p.ahead) * p.in_stride[0], p.cols * (int64_t)sizeof(T), tid, G);
     // Tile t: its input and output pointers, and its chunk count (0 for a
     // row past the end).
     auto tile_at = [&](int64_t t, const T *(&in)[NIN], T *&out) {
@@ -586,8 +579,7 @@ static rows_kernel_fn<Op> kernel_for(const Plan &pl, bool packed) {
 }
 
 template <class Op, typename T>
-static cudaError_t launch_plan(const Plan &pl, RowsParams p, const Op &op, bool vec, int sm_count,
-                               cudaStream_t stream) {
+static cudaError_t launch_plan(const Plan &pl, RowsParams p, const Op &op, bool vec, cudaStream_t stream) {
   constexpr int E = zk_vec<T>::EPV;
   const bool packed = vec && sizeof(T) == 2 && op.packed_ok();
   rows_kernel_fn<Op> kernel = vec ? kernel_for<Op, T, E>(pl, packed) : kernel_for<Op, T, 1>(pl, false);
@@ -598,16 +590,6 @@ static cudaError_t launch_plan(const Plan &pl, RowsParams p, const Op &op, bool 
   if (units > ((int64_t)1 << 20)) units = (int64_t)1 << 20;
   const unsigned grid = (unsigned)(units * pl.cluster);
   if (pl.cluster == 1) {
-    // A grid of several waves, a row (or a group of rows) a block: each
-    // block prefetches the rows of the block that takes its slot one wave
-    // on (the resident blocks from the occupancy query: a hint only, the
-    // results do not depend on it).
-    int per_sm = 0;
-    if (grid > 2u * (unsigned)sm_count) {
-      if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, pl.threads, 0) != cudaSuccess)
-        cudaGetLastError(), per_sm = 0;
-      p.ahead = (int64_t)per_sm * sm_count * rows_per_block;
-    }
     kernel<<<grid, pl.threads, 0, stream>>>(p, op);
     return cudaGetLastError();
   }
@@ -640,12 +622,11 @@ static zk_status launch(zk_ctx *ctx, const zk_call *call, cudaStream_t stream, c
   // ops writing a row (softmax, masked softmax) lost 5-30% to the re-read.
   const bool warp_tiles = Op::ROW_OUT && p.rows >= WARP_TILES_MIN_ROWS;
   const Plan pl = plan_rows(p.cols, W, kmax, clusters, warp_tiles);
-  const int sms = zk_cuda(ctx)->sm_count;
-  cudaError_t err = launch_plan<Op, T>(pl, p, op, vec, sms, stream);
+  cudaError_t err = launch_plan<Op, T>(pl, p, op, vec, stream);
   // A device that cannot co-schedule the cluster (a small partition, say)
   // runs the plan without clusters instead.
   if (err != cudaSuccess && pl.cluster > 1)
-    err = launch_plan<Op, T>(plan_rows(p.cols, W, kmax, false, false), p, op, vec, sms, stream);
+    err = launch_plan<Op, T>(plan_rows(p.cols, W, kmax, false, false), p, op, vec, stream);
   return zk_cuda_check(call, err, "kernel launch");
 }
 
