@@ -11,7 +11,7 @@
 // sequential f32 sum over ascending i per destination row, so the work is
 // regrouped by destination instead of racing on it:
 //   1. keys: key[i] = idx[i] (a bad index gets the key N, sorting last,
-//      and raises the context's flag), val[i] = i;
+//      and raises both the context's flag and a flag of this call), val[i] = i;
 //   2. CUB's radix sort of the (key, i) pairs over the bits N needs; the
 //      sort is stable, so each row's updates stay in ascending i;
 //   3. first[n] = the number of keys below n (one pass over the sorted
@@ -21,11 +21,10 @@
 //      rounds once.  Every element is written by one thread, with the
 //      CPU's operation sequence: the bits match the CPU's on every run.
 // Keys, values, first[] and the sort's scratch come from the context's
-// device workspace.  Step 4 reads first[N] first: below M when a bad index
-// sorted last, and then it writes nothing (no per-call flag to clear).
-// The all-equal worst case serialises each column over M updates
-// (inherent in the sequential order); step 4 keeps four update rows in
-// flight per thread to hide their latency.
+// device workspace.  Step 4 reads the call's flag first and writes nothing
+// when an index was bad.  The all-equal worst case serialises each column
+// over M updates (inherent in the sequential order); step 4 keeps four
+// update rows in flight per thread to hide their latency.
 //
 // deterministic = false with an f32 y: the call's flag from an index scan,
 // y zeroed (without accumulate) and one f32 atomicAdd per update element;
@@ -131,7 +130,7 @@ zk_status launch_gather(zk_ctx *ctx, const zk_call *call, const GatherJob &j, bo
 // rather than several waves of one index a thread.
 constexpr int KEYS_PER_THREAD = 4;
 __global__ void keys_kernel(const void *idx, bool i64, int64_t M, int64_t N, uint32_t *keys, uint32_t *vals,
-                            int *ctx_flag) {
+                            int *ctx_flag, int *call_flag) {
   const int64_t stride = (int64_t)gridDim.x * blockDim.x;
   for (int64_t i0 = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i0 < M; i0 += KEYS_PER_THREAD * stride) {
     int64_t v[KEYS_PER_THREAD];
@@ -145,7 +144,7 @@ __global__ void keys_kernel(const void *idx, bool i64, int64_t M, int64_t N, uin
       int64_t i = i0 + r * stride;
       if (i >= M) break;
       bool ok = v[r] >= 0 && v[r] < N;
-      if (!ok) atomicOr(ctx_flag, 1);
+      if (!ok) raise_flags(ctx_flag, call_flag);
       keys[i] = (uint32_t)(ok ? v[r] : N);
       vals[i] = (uint32_t)i;
     }
@@ -189,10 +188,9 @@ struct ScatterJob {
   int64_t u_stride, y_stride;
   int64_t N, D;
   const uint32_t *first;  // null: no updates (M = 0, or the atomic path's zeroing)
-  int64_t M;              // updates: first[N] < M when an index was bad
   const uint32_t *order;  // update rows sorted by destination, ascending i within one
   bool accumulate;
-  const int *call_flag;   // the atomic path's: nonzero when an index was bad (null: none)
+  const int *call_flag;   // nonzero: an index was bad, write nothing (null: none)
 };
 
 // E values of update row i at column j0 as f32.
@@ -214,7 +212,6 @@ __global__ void scatter_rows_kernel(ScatterJob j) {
   constexpr int BATCH = 4;  // update rows in flight per thread
   zk_wait_for_primary_grid();  // a dependent launch: first[], order[] and the flag come from the kernels ahead
   if (j.call_flag && *j.call_flag) return;
-  if (j.first && j.first[j.N] != (uint32_t)j.M) return;  // a bad index: write nothing
   int64_t per_row = j.D / E, total = j.N * per_row;
   for (int64_t q = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; q < total; q += (int64_t)gridDim.x * blockDim.x) {
     int64_t n = zk_idiv(q, per_row), j0 = (q - n * per_row) * E;
@@ -367,7 +364,7 @@ zk_status scatter(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
     return zk_fail(call, ZK_ERR_UNSUPPORTED,
                    "%lld updates into %lld rows: the CUDA scatter sorts at most %d updates into fewer than %u rows",
                    (long long)M, (long long)N, INT_MAX, UINT32_MAX);
-  ScatterJob j = {u->data, y->data, u->stride, y->stride, N, D, nullptr, M, nullptr, accumulate, nullptr};
+  ScatterJob j = {u->data, y->data, u->stride, y->stride, N, D, nullptr, nullptr, accumulate, nullptr};
   if (M == 0) return launch_rows(ctx, call, j, u, y);  // y = +0 (the API skips M = 0 with accumulate)
 
   int end_bit = 0;
@@ -379,11 +376,11 @@ zk_status scatter(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
   ScatterScratch w;  // the atomic path needs only the call's flag
   s = scratch_of(ctx, call, atomic ? 0 : M, atomic ? 0 : N, end_bit, &w);
   if (s != ZK_OK) return s;
+  ZK_CUDA_TRY(call, cudaMemsetAsync(w.call_flag, 0, sizeof(int), stream));
+  j.call_flag = w.call_flag;
   const int threads = 256;
 
   if (atomic) {
-    ZK_CUDA_TRY(call, cudaMemsetAsync(w.call_flag, 0, sizeof(int), stream));
-    j.call_flag = w.call_flag;
     s = launch_check(ctx, call, idx, N, w.call_flag);
     if (s == ZK_OK && !accumulate) s = launch_rows(ctx, call, j, u, y);  // zeroes y unless an index was bad
     if (s != ZK_OK) return s;
@@ -395,7 +392,7 @@ zk_status scatter(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
   }
 
   keys_kernel<<<zk_grid_for(ctx, zk_div_up(M, KEYS_PER_THREAD), threads), threads, 0, stream>>>(
-      idx->data, idx->dtype == ZK_I64, M, N, w.keys[0], w.vals[0], zk_cuda(ctx)->error_flag);
+      idx->data, idx->dtype == ZK_I64, M, N, w.keys[0], w.vals[0], zk_cuda(ctx)->error_flag, w.call_flag);
   ZK_CUDA_TRY(call, cudaGetLastError());
   cub::DoubleBuffer<uint32_t> keys(w.keys[0], w.keys[1]), vals(w.vals[0], w.vals[1]);
   ZK_CUDA_TRY(call, cub::DeviceRadixSort::SortPairs(w.sort_tmp, w.sort_bytes, keys, vals, (int)M, 0, end_bit, stream));
