@@ -905,12 +905,11 @@ __global__ void __launch_bounds__(PAGED_THREADS, GP <= 4 ? 2 : 1) paged_scatter_
 // splits, where a warp per pair took the length, then (m, l), then
 // batches of 8 splits' rows, one after the other.  AHEAD is 8 where
 // p.splits <= 8 (b64 × 4096: 61 registers, 4 CTAs an SM, where 32 take
-// 74 and 3), else 32.  Lane j reads split
-// j's (m, l) (its weight then broadcast by shuffles) and element
-// slice·32 + j of each split's row (coalesced).  Fixed orders, shapes
-// only, the same as before: each element's sum over the splits ascending;
-// den by lane (its splits ascending), then zk_warp_sum's tree: the same
-// bits whatever AHEAD.
+// 74 and 3), else 32.  Lane j reads split j's (m, l) (its weight then
+// broadcast by shuffles) and element slice·32 + j of each split's row
+// (coalesced).  Fixed orders, shapes only: each element's sum over the
+// splits ascending; den by lane (its splits ascending), then
+// zk_warp_sum's tree: the same bits whatever AHEAD.
 constexpr int COMBINE_WARPS = 8, COMBINE_THREADS = 32 * COMBINE_WARPS;
 
 template <int AHEAD>  // splits whose rows a lane loads at once (one element each)
