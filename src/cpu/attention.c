@@ -1,13 +1,14 @@
 /* Attention on the CPU (spec §6).
  *
  * The row ops run one row per task through zk_cpu_for_rows, on f32 views
- * (an f32 row in place, an f16/bf16 row converted once into scratch), with
- * the softmax family's exponential sums (src/cpu/softmax.h) run chunk by
- * chunk so that the next row is prefetched meanwhile; the masked softmax
- * grads are that family's VJP with a scale.  Masked entries are replaced
- * by -Inf with a select before any arithmetic sees them, so a NaN under
- * the mask never reaches the max or the sum, and e^(-Inf - m) gives the
- * exact zeros.
+ * (an f32 row in place, an f16/bf16 row converted once into scratch; the
+ * masked softmaxes convert a piece at a time into their scores and round
+ * their outputs straight into the tensor), with the softmax family's
+ * exponential sums (src/cpu/softmax.h) run chunk by chunk so that the next
+ * row is prefetched meanwhile; the masked softmax grads are that family's
+ * VJP with a scale.  Masked entries are replaced by -Inf with a select
+ * before any arithmetic sees them, so a NaN under the mask never reaches
+ * the max or the sum, and e^(-Inf - m) gives the exact zeros.
  *
  * paged_attention runs one task per sequence and group of KV heads: the
  * task reads each block's K and V rows once (in place for f32, converted
@@ -180,6 +181,21 @@ ZK_HOT static void scaled_scores(float *z, const float *x, float scale, int64_t 
   for (int64_t j = 0; j < n; j++) z[j] = scale * x[j];
 }
 
+/* Elements of a 16-bit row converted and scored at a time (2 KB of f32). */
+#define SCORE_PIECE 512
+
+/* z for row r of x: scale·x where kept (keep NULL: everywhere), -Inf where
+ * masked.  A 16-bit row is converted a piece at a time into z and scored
+ * there while the piece is in L1, with no converted copy of the row. */
+static void row_scores(float *z, const zk_rows *x, int64_t r, const uint8_t *keep, float scale, int64_t n) {
+  for (int64_t j = 0; j < n; j += SCORE_PIECE) {
+    int64_t k = n - j < SCORE_PIECE ? n - j : SCORE_PIECE;
+    const float *xj = zk_cpu_view(x, r, j, k, z + j);
+    if (keep) masked_scores(z + j, xj, keep + j, scale, k);
+    else scaled_scores(z + j, xj, scale, k);
+  }
+}
+
 /* max z for the edge rules: +Inf when z holds a NaN or +Inf (either row
  * takes nan_row), else the max (-Inf when every entry is), in one
  * vectorised pass: zk_cpu_max reports a NaN but not a +Inf apart from the
@@ -217,28 +233,26 @@ typedef struct masked_job {
   float scale;
 } masked_job;
 
-/* Scratch: [n] the converted row (x, then y), [n] z, the chunk sums. */
+/* Scratch: [n] y (an edge row; f16: the scaled row), [n] z, the chunk sums. */
 static int64_t masked_scratch(int64_t n) { return 2 * padded(n) + exp_partials(n); }
 
 static void masked_row(int64_t r, float *scratch, const void *arg) {
   const masked_job *job = arg;
   int64_t n = job->x->cols;
   float *z = scratch + padded(n), *partial = z + padded(n);
-  const float *x = zk_cpu_view(job->x, r, 0, n, scratch);
-  float *y = zk_cpu_target(job->y, r, 0, scratch);
   const uint8_t *keep = zk_present(job->mask) ? (const uint8_t *)zk_row_ptr(job->mask, r % job->mask->rows, 0) : NULL;
-  if (keep) masked_scores(z, x, keep, job->scale, n);
-  else scaled_scores(z, x, job->scale, n);
+  row_scores(z, job->x, r, keep, job->scale, n);
   /* x is fully read: y (which may be x) is written from here on. */
   float m = score_max(z, n);
-  if (m == -INFINITY) {
-    fill_row(y, n, 0.0f); /* nothing kept, or all kept -Inf */
-  } else if (!(m < INFINITY)) {
-    nan_row(y, keep, n);
-  } else {
+  if (m < INFINITY && m > -INFINITY) {
     next_row next = {job->x, job->y, r + 1};
-    scale_into(y, z, 1.0f / exp_sum_row(z, z, m, n, partial, &next), n); /* the sum is >= 1 */
+    float s = exp_sum_row(z, z, m, n, partial, &next); /* >= 1 */
+    zk_cpu_store_scaled(job->y, r, 0, n, z, 1.0f / s, scratch);
+    return;
   }
+  float *y = zk_cpu_target(job->y, r, 0, scratch);
+  if (m == -INFINITY) fill_row(y, n, 0.0f); /* nothing kept, or all kept -Inf */
+  else nan_row(y, keep, n);
   zk_cpu_commit(job->y, r, 0, n, y);
 }
 

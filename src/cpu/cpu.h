@@ -37,6 +37,12 @@ const float *zk_cpu_view(const zk_rows *t, int64_t r, int64_t j, int64_t n, floa
  * it is f32, else buf (then call zk_cpu_commit). */
 float *zk_cpu_target(const zk_rows *t, int64_t r, int64_t j, float *buf);
 void zk_cpu_commit(const zk_rows *t, int64_t r, int64_t j, int64_t n, const float *target);
+/* Rounds k·src[i] (one f32 product each) into n elements of row r from
+ * column j: a scale and zk_cpu_store without an f32 row between them for
+ * bf16 and f32 (src may be the row itself); f16 scales into buf (n floats,
+ * src allowed) first. */
+void zk_cpu_store_scaled(const zk_rows *t, int64_t r, int64_t j, int64_t n, const float *src, float k,
+                         float *buf);
 
 /* Elementwise driver.  All views share rows × cols; fn gets f32 chunks of
  * every input and output, and flat0 = logical row-major index of the first

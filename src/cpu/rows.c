@@ -55,6 +55,14 @@ ZK_HOT static void store_bf16(uint16_t *dst, int64_t n, const float *src) {
   for (int64_t i = 0; i < n; i++) dst[i] = zk_f32_to_bf16(src[i]);
 }
 
+/* k·src[i], one f32 product each, then the dtype's rounding. */
+ZK_HOT static void store_f32_scaled(float *dst, int64_t n, const float *src, float k) {
+  for (int64_t i = 0; i < n; i++) dst[i] = src[i] * k;
+}
+ZK_HOT static void store_bf16_scaled(uint16_t *dst, int64_t n, const float *src, float k) {
+  for (int64_t i = 0; i < n; i++) dst[i] = zk_f32_to_bf16(src[i] * k);
+}
+
 void zk_cpu_load(const zk_rows *t, int64_t r, int64_t j, int64_t n, float *dst) {
   void *p = zk_row_ptr(t, r, j);
   switch (t->dtype) {
@@ -71,6 +79,20 @@ void zk_cpu_store(const zk_rows *t, int64_t r, int64_t j, int64_t n, const float
     case ZK_F32: if (p != (const void *)src) memmove(p, src, (size_t)n * 4); break;
     case ZK_F16: store_f16(p, n, src); break;
     case ZK_BF16: store_bf16(p, n, src); break;
+    default: break;
+  }
+}
+
+void zk_cpu_store_scaled(const zk_rows *t, int64_t r, int64_t j, int64_t n, const float *src, float k,
+                         float *buf) {
+  void *p = zk_row_ptr(t, r, j);
+  switch (t->dtype) {
+    case ZK_F32: store_f32_scaled(p, n, src, k); break;
+    case ZK_BF16: store_bf16_scaled(p, n, src, k); break;
+    case ZK_F16: /* the F16C stores take whole vectors: scaled into buf first */
+      store_f32_scaled(buf, n, src, k);
+      store_f16(p, n, buf);
+      break;
     default: break;
   }
 }

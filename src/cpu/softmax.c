@@ -1,7 +1,8 @@
 /* Softmax on the CPU (spec §2): one row per task through zk_cpu_for_rows.
  *
  * Forward, per row: the fixed-order max, then e^(x-m) into scratch with its
- * fixed-order (chunked) sum, then the output.  An f32 row is read and
+ * fixed-order (chunked) sum, then the output (softmax: scaled and rounded
+ * straight into the tensor, zk_cpu_store_scaled).  An f32 row is read and
  * written in place (zk_cpu_view and zk_cpu_target point into the tensors);
  * an f16/bf16 row is converted into one scratch buffer that serves as both
  * input and output.  Either way the row stays in L1/L2 across the passes,
@@ -24,10 +25,6 @@ ZK_HOT static void fill_row(float *y, int64_t n, float v) {
 /* e[j] = e^(x[j] - m); e may be x. */
 ZK_HOT static void exp_shifted(float *e, const float *x, float m, int64_t n) {
   for (int64_t j = 0; j < n; j++) e[j] = zk_exp_nonpos_f(x[j] - m);
-}
-
-ZK_HOT static void scale_into(float *y, const float *e, float k, int64_t n) {
-  for (int64_t j = 0; j < n; j++) y[j] = e[j] * k;
 }
 
 /* y[j] = (x[j] - m) - ls, as the spec writes it (not x - (m + ls)). */
@@ -119,8 +116,11 @@ static void forward_row(int64_t r, float *scratch, const void *arg) {
   float m = zk_cpu_max(x, n);
   if (!edge_row(y, n, m, job->log_form)) {
     float s = exp_sum_row(e, x, m, n, partial, &next);
-    if (job->log_form) log_row(y, x, m, logf(s), n);
-    else scale_into(y, e, 1.0f / s, n); /* s >= 1: the max contributes e^0 */
+    if (!job->log_form) { /* s >= 1: the max contributes e^0 */
+      zk_cpu_store_scaled(job->y, r, 0, n, e, 1.0f / s, y);
+      return;
+    }
+    log_row(y, x, m, logf(s), n);
   }
   zk_cpu_commit(job->y, r, 0, n, y);
 }
