@@ -23,7 +23,13 @@
  * walk pays an add's latency per element.  The lanes' partial sums round in
  * another order than one element at a time, within ACC like any order; a
  * NaN or Inf reaches only its own and later lanes, as in a walk. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define SCAN_VECTORS 1 /* __builtin_shuffle is gcc's; other compilers walk one element at a time */
+#else
+#define SCAN_VECTORS 0
+#endif
 #define SCAN_LANES 16
+#if SCAN_VECTORS
 typedef float scan_vec __attribute__((vector_size(SCAN_LANES * sizeof(float))));
 typedef int32_t scan_mask __attribute__((vector_size(SCAN_LANES * sizeof(int32_t))));
 
@@ -37,14 +43,17 @@ typedef int32_t scan_mask __attribute__((vector_size(SCAN_LANES * sizeof(int32_t
   }
 static const scan_mask scan_reversed = {15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0};
 static const scan_mask scan_last = {15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15};
+#endif
 
 /* The block of len elements that starts at x[0] (reverse: ends at x[0],
  * walked downwards): y_j = carry + the block's running sum at j (before
  * x_j when exclusive).  Returns the block's total. */
 ZK_HOT static float scan_block(float *y, const float *x, int64_t len, float carry, int exclusive, int reverse) {
+  int64_t k = 0;
+  float local = 0.0f;
+#if SCAN_VECTORS
   const scan_vec zero = {0}, carry_v = zero + carry;
   scan_vec run = zero; /* the block's sum so far, in every lane */
-  int64_t k = 0;
   for (; k + SCAN_LANES <= len; k += SCAN_LANES) {
     const float *src = reverse ? x - k - (SCAN_LANES - 1) : x + k;
     scan_vec v;
@@ -61,7 +70,8 @@ ZK_HOT static float scan_block(float *y, const float *x, int64_t len, float carr
     if (reverse) out = __builtin_shuffle(out, scan_reversed);
     memcpy(reverse ? y - k - (SCAN_LANES - 1) : y + k, &out, sizeof out);
   }
-  float local = run[0];
+  local = run[0];
+#endif
   for (; k < len; k++) { /* the tail, one element at a time */
     int64_t j = reverse ? -k : k;
     float v = x[j];
