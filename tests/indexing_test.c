@@ -284,8 +284,8 @@ static int extra_cpu_equals_cuda(zk_ctx *ctx, zk_backend be, char *msg, size_t c
       {"fused_scatter_add", 1, 300, 0, 5000, 40, 0, 0},  {"fused_scatter_add", 0, 100, 0, 257, 33, 1, 1},
       /* N of 12 and 11 bits: two radix passes, the second of 4 and 3 bits */
       {"fused_scatter_add", 0, 3000, 0, 20000, 64, 0, 0}, {"fused_scatter_add", 0, 1500, 1, 3000, 40, 0, 1},
-      /* N of 17 to 19 bits (with the bad key N): the sort's two passes of
-       * 10-bit digits; uniform, every index equal, and skewed */
+      /* N of 17 to 19 bits (with the bad key N): three radix passes;
+       * uniform, every index equal, and skewed (every tenth on one row) */
       {"fused_scatter_add", 0, 70000, 0, 30000, 16, 0, 0}, {"fused_scatter_add", 1, 300000, 1, 4000, 8, 0, 1},
       {"fused_scatter_add", 0, 140000, 2, 40000, 8, 0, 0},
   };
