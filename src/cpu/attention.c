@@ -144,9 +144,12 @@ static void lse_backward_row(int64_t r, float *scratch, const void *arg) {
   const float *x = zk_cpu_view(job->x, r, 0, n, scratch);
   float lse = lse_row(job, r, x, n, e, e + padded(n), &m, &s);
   zk_cpu_load(job->dy, r, 0, 1, &dy);
+  if (lse > -INFINITY && m < INFINITY) { /* (dy/s)·e rounded straight into dx */
+    zk_cpu_store_scaled(job->out, r, 0, n, e, dy / s, e);
+    return;
+  }
   float *dx = zk_cpu_target(job->out, r, 0, e); /* e itself when converting */
   if (lse == -INFINITY) fill_row(dx, n, 0.0f); /* constant forward: no gradient */
-  else if (m < INFINITY) scale_into(dx, e, dy / s, n);
   else lse_vjp_row(dx, x, lse, dy, n);
   zk_cpu_commit(job->out, r, 0, n, dx);
 }

@@ -5,8 +5,8 @@
  * straight into the tensor, zk_cpu_store_scaled).  An f32 row is read and
  * written in place (zk_cpu_view and zk_cpu_target point into the tensors);
  * an f16/bf16 row is converted into one scratch buffer that serves as the
- * input and as log_softmax's output.  Either way the row stays in L1/L2 across the passes,
- * so DRAM sees one read and one write per element.  Every loop reads
+ * input and as log_softmax's output.  Either way the row stays in L1/L2
+ * across the passes, so DRAM sees one read and one write per element.  Every loop reads
  * element j of its inputs before writing element j of its output, which
  * makes the exact aliases (y = x forward, dx = dy backward) safe.
  *

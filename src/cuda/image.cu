@@ -283,12 +283,12 @@ __global__ void __launch_bounds__(256) conv_kernel(ConvParams p) {
 // window of four rows (48), and the rows in flight stay packed (8 bytes a
 // column): kAhead rows are loaded ahead where the output-row walk had one
 // (ncu, bf16 at 128 registers: 25% occupancy, latency-bound at 33% of
-// DRAM).  f32 takes the same walk with two
-// channels a thread: conv_kernel's four (36 weights and a window of 48
-// floats, 124 registers, one row ahead) stayed at 71% of copy, and the
-// walk with four f32 channels took 172 registers (134 for the partial
-// tiles alone).  At two, the weights are 18 registers and a column is the
-// same 8 bytes as in 16-bit, so the walk's slots are unchanged.
+// DRAM).  f32 takes the same walk with two channels a thread:
+// conv_kernel's four (36 weights and a window of 48 floats, 124
+// registers, one row ahead) stayed at 71% of copy, and the walk with four
+// f32 channels took 172 registers (134 for the partial tiles alone).  At
+// two, the weights are 18 registers and a column is the same 8 bytes as in
+// 16-bit, so the walk's slots are unchanged.
 constexpr int kAhead = 3;  // = the accumulators' rotation, so both rotate by renaming
 
 // Channels a thread of the input-row walk: one 8-byte column.
