@@ -330,6 +330,17 @@ static int extra_topk_k(zk_ctx *ctx, zk_backend b, char *msg, size_t cap) {
                                 (uint64_t)(400 + d * 64 + ci * 16 + ki * 3 + fi));
           if (zk_run_case(&t, ctx, &o, msg, cap)) return 1;
         }
+  /* Many rows: the CUDA warp kernel's grid is persistent, so each warp
+   * takes several rows through its two shared-memory stages (more than
+   * three a warp on a GPU of up to 160 SMs), with edge rows (overflows to
+   * the radix select) and tie-heavy rows among them. */
+  for (int d = 1; d < 3; d++)
+    for (int fi = 1; fi < 3; fi++) {
+      zk_op_test t = with_fill(OP_TOPK, warp_fills[fi]);
+      t.scalars[0] = fi == 1 ? 8 : 50;
+      zk_case_opts o = opts(b, dtypes[d], 8009, fi == 1 ? 64 : 136, 0, (uint64_t)(600 + d * 4 + fi));
+      if (zk_run_case(&t, ctx, &o, msg, cap)) return 1;
+    }
   /* k = D on short rows, several rows (the full sort of every row). */
   zk_op_test t = with_fill(OP_TOPK, FILL_EDGE);
   t.scalars[0] = 257;

@@ -1057,11 +1057,7 @@ int pow2_at_least(int64_t n) {
 // over the default 48 KB, so the limit is raised once, to max_bytes).
 template <auto KERNEL>
 void launch_with_smem(cudaStream_t stream, const PagedParams &p, unsigned grid, size_t max_bytes, size_t bytes) {
-  static bool raised = false;  // per kernel; a benign race (the call is idempotent)
-  if (!raised) {
-    cudaFuncSetAttribute(KERNEL, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)max_bytes);
-    raised = true;
-  }
+  zk_raise_smem_limit<KERNEL>(max_bytes);
   KERNEL<<<grid, PAGED_THREADS, bytes, stream>>>(p);
 }
 

@@ -72,6 +72,23 @@ template <int PENDING>
 __device__ __forceinline__ void zk_cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING) : "memory");
 }
+// 16 bytes global -> shared (dst: a shared-memory address, as
+// __cvta_generic_to_shared gives it).
+__device__ __forceinline__ void zk_cp_async16(unsigned dst, const void *src) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(src) : "memory");
+}
+
+// Raises KERNEL's dynamic shared memory limit to `bytes` (over the default
+// 48 KB) on its first launch; the attribute is idempotent, so two threads
+// racing on the flag only set it twice.
+template <auto KERNEL>
+inline void zk_raise_smem_limit(size_t bytes) {
+  static bool raised = false;
+  if (!raised) {
+    cudaFuncSetAttribute(KERNEL, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+    raised = true;
+  }
+}
 
 template <typename... P, typename... A>
 static inline void zk_launch_dependent(zk_ctx *ctx, void (*kernel)(P...), dim3 grid, dim3 block, size_t smem,

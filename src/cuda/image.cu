@@ -528,11 +528,6 @@ constexpr int kStagedBlocksPerSm = sizeof(T) == 4 ? 4 : 3;
 // step's first row (three rows) stays in 32 bits.
 constexpr int64_t kStagedRowBytesMax = (int64_t)1 << 30;
 
-// 16 bytes global -> shared (dst: a shared-memory address).
-__device__ __forceinline__ void copy16_async(unsigned dst, const void *src) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(src) : "memory");
-}
-
 // The staged walk's blocks: chunk fastest, then column tile (neighbouring
 // tiles, which share halo columns, run side by side), band, image.
 struct StagedGrid {
@@ -597,7 +592,7 @@ __global__ void __launch_bounds__(kStageThreads, kStagedBlocksPerSm<T>) conv_sta
     for (int k = 0; k < kCopiesPerThread; k++) {
       const int q = s * kStageRowsPerStep + copy_row[k];
       if (copy_live[k] && (unsigned)(i0 - 1 + q) < (unsigned)row_end)
-        copy16_async(copy_dst[k] + (q & (kStageRing - 1)) * kRingRowBytes, step_rows + copy_src[k]);
+        zk_cp_async16(copy_dst[k] + (q & (kStageRing - 1)) * kRingRowBytes, step_rows + copy_src[k]);
     }
     zk_cp_async_commit();
   };

@@ -359,12 +359,13 @@ struct Format16<__nv_bfloat16> {
   static constexpr uint32_t INF_BITS = 0x7f80u;
   using Pair = __nv_bfloat162;
 };
+// (Selects, not branches: the warp kernel computes a key for every vector
+// and candidate, and early returns compiled to divergent branches.)
 template <typename T16>
 __device__ __forceinline__ uint32_t order_key16(uint32_t bits) {
   const uint32_t magnitude = bits & 0x7fffu;
-  if (magnitude > Format16<T16>::INF_BITS) return 0xffffu;
-  if (magnitude == 0) return 0x8000u;
-  return (bits & 0x8000u) ? ~bits & 0xffffu : bits | 0x8000u;
+  const uint32_t key = (bits ^ ((bits & 0x8000u) ? 0xffffu : 0x8000u)) & 0xffffu;
+  return magnitude > Format16<T16>::INF_BITS ? 0xffffu : magnitude == 0 ? 0x8000u : key;
 }
 template <typename T16>
 struct TopkCandidate16 {
@@ -539,22 +540,38 @@ __global__ void __launch_bounds__(TOPK_THREADS, topk_filter_min_blocks<T, VEC>()
 // costs (its barriers, the floor's two steps, a tail where few threads
 // rank) outweighed its 16 elements a thread on these 8 KB rows (64% of the
 // copy rate at k = 8, 43% at k = 50); a warp owns a row here and meets no
-// block barrier.  Lane l reads vectors l, l + 32, ... (16 loads in flight
-// on a row of 4096), keeps each vector's maximum as a 16-bit order key,
-// and lists its TOPK_WARP_LIST largest.  The floor is the k-th largest
-// listed key, found bit by bit (16 warp counts); at least k elements reach
-// it (listed maxima are distinct elements).  Only vectors whose maximum
-// reaches the floor are read again (L1 or L2) and their elements compared
-// with it: on N(0, 1) rows of 4096 (simulated) ~51 vectors and ~54
-// candidates at k = 50, ~8 and ~8 at k = 8, as tight as the k-th of all
-// 512 maxima.  Candidates are packed into the warp's shared list in lane
-// order (a prefix sum of the lanes' counts) and ranked by the warp.  More
-// than TOPK_WARP_CAP candidates (ties at the floor: an all-equal row) take
-// a warp radix select over the row.
+// block barrier.
+//
+// The grid is persistent: warp w takes rows w, w + W, ... (W warps in the
+// grid), and its rows pass through two shared-memory stages, filled by
+// 16-byte cp.async copies: row r + W is in flight while row r is worked
+// on, and row r + 2W is issued as soon as row r's stage is free.  (With a
+// row a warp read into registers, every warp of a wave loaded, then
+// worked, then ended together: DRAM idled through each row's dependent
+// chain of floor, rereads and ranking, 44% busy at k = 50.)
+//
+// A row: lane l takes vectors l, l + 32, ..., keeps each vector's maximum
+// as a 16-bit order key, and lists its TOPK_WARP_LIST largest.  The floor
+// is the k-th largest listed key, found bit by bit (16 warp counts); at
+// least k elements reach it (listed maxima are distinct elements).  Only
+// vectors whose maximum reaches the floor are read again and their
+// elements compared with it: on N(0, 1) rows of 4096 (simulated) ~51
+// vectors and ~54 candidates at k = 50, ~8 and ~8 at k = 8, as tight as
+// the k-th of all 512 maxima.  Candidates are packed into the warp's
+// shared list in lane order (a prefix sum of the lanes' counts) and
+// ranked by the warp.  More than TOPK_WARP_CAP candidates (ties at the
+// floor: an all-equal row) take a warp radix select over the row.
+#define TOPK_WARP_WARPS 4  // warps a block: 3 blocks an SM fit their stages
 #define TOPK_WARP_CAP 256  // candidates a warp keeps; also its radix select's 256 bins
-#define TOPK_WARP_BATCH 8  // vectors a lane reads at once
 #define TOPK_WARP_LIST 4   // vector maxima a lane lists for the floor (32 * 4 >= TOPK_FILTER_K)
 static_assert(32 * TOPK_WARP_LIST >= TOPK_FILTER_K, "the lanes list at least k keys");
+
+// One warp's shared memory: two row stages and the candidate list.
+struct TopkWarpShared {
+  uint4 stage[2][TOPK_FILTER_ROW * 2 / 16];
+  uint32_t keys[TOPK_WARP_CAP];  // 16-byte aligned: ranked four keys a read
+};
+constexpr size_t TOPK_WARP_SMEM = TOPK_WARP_WARPS * sizeof(TopkWarpShared);
 
 // The value F with !(x < F) exactly for the 16-bit x whose order key is at
 // least floor_key (as floor_value): 0 gives -Inf, a NaN floor +Inf.
@@ -565,10 +582,11 @@ __device__ __forceinline__ float floor_value16(uint32_t floor_key) {
   return zk_bits16_to_f32<T16>((floor_key & 0x8000u) ? floor_key & 0x7fffu : ~floor_key & 0xffffu);
 }
 
-// Element e (0..7) of a vector of eight 16-bit elements, as its bits
-// (compile-time word selects, so that the vector stays in registers).
+// Element e (0..7) of a vector of eight 16-bit elements, as its bits (word
+// selects, so that the vector stays in registers; e may be a run-time
+// value).
 __device__ __forceinline__ uint32_t element_bits16(const uint4 &raw, int e) {
-  const uint32_t word = e < 2 ? raw.x : e < 4 ? raw.y : e < 6 ? raw.z : raw.w;
+  const uint32_t word = (e & 4) ? ((e & 2) ? raw.w : raw.z) : ((e & 2) ? raw.y : raw.x);
   return (e & 1) ? word >> 16 : word & 0xffffu;
 }
 
@@ -623,41 +641,52 @@ __device__ void topk_warp_radix_row(const TopkParams &p, const T *row, T *values
   write_ranked<T>(buf, n, lane, 32, row, values, indices, p.k);
 }
 
+// Issues this lane's copies of row r (if there is one) into a stage, as
+// one cp.async group (empty past the last row, so every lane's group count
+// stays the same).
 template <typename T>
-__global__ void __launch_bounds__(TOPK_THREADS, 3) topk_warp_kernel(TopkParams p) {
+__device__ __forceinline__ void topk_stage_row(const TopkParams &p, int64_t r, int vectors, uint4 *stage) {
+  if (r < p.rows) {
+    const uint4 *src = reinterpret_cast<const uint4 *>((const T *)p.x + r * p.x_stride);
+    const unsigned dst = (unsigned)__cvta_generic_to_shared(stage);
+    for (int v = threadIdx.x & 31; v < vectors; v += 32) zk_cp_async16(dst + v * 16u, src + v);
+  }
+  zk_cp_async_commit();
+}
+
+template <typename T>
+__global__ void __launch_bounds__(TOPK_WARP_WARPS * 32, 3) topk_warp_kernel(TopkParams p) {
   static_assert(sizeof(T) == 2, "16-bit rows");
-  constexpr int WARPS = TOPK_THREADS / 32, EPV = zk_vec<T>::EPV, LOADS = TOPK_FILTER_ROW / EPV / 32;
-  constexpr int BATCH = TOPK_WARP_BATCH;
+  constexpr int EPV = zk_vec<T>::EPV, LOADS = TOPK_FILTER_ROW / EPV / 32;
   using Cand = TopkCandidate<T>;
-  __shared__ __align__(16) uint32_t warp_keys[WARPS][TOPK_WARP_CAP];  // 16: ranked four keys a read
+  extern __shared__ uint4 topk_warp_smem[];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  uint32_t *const keys = warp_keys[warp];
+  TopkWarpShared &sh = reinterpret_cast<TopkWarpShared *>(topk_warp_smem)[warp];
   const int vectors = (int)(p.cols / EPV);
-  for (int64_t r = (int64_t)blockIdx.x * WARPS + warp; r < p.rows; r += (int64_t)gridDim.x * WARPS) {
-    const T *row = (const T *)p.x + r * p.x_stride;
-    const uint4 *row_vectors = reinterpret_cast<const uint4 *>(row);
+  const int64_t warps = (int64_t)gridDim.x * TOPK_WARP_WARPS;
+  int64_t r = (int64_t)blockIdx.x * TOPK_WARP_WARPS + warp;
+  topk_stage_row<T>(p, r, vectors, sh.stage[0]);
+  topk_stage_row<T>(p, r + warps, vectors, sh.stage[1]);
+  for (int s = 0; r < p.rows; r += warps, s ^= 1) {
+    zk_cp_async_wait<1>();  // this lane's copies of row r have landed
+    __syncwarp();           // and every lane's
+    const uint4 *row_vectors = sh.stage[s];
+    const T *row = reinterpret_cast<const T *>(row_vectors);
     // Each vector's maximum key (0: no vector; every element's key is > 0;
     // 16 bits, two a register, vector 2i in the low half), and the lane's
-    // TOPK_WARP_LIST largest, descending (an insertion).  Read in batches
-    // of BATCH vectors: all LOADS at once took 106 registers.
+    // TOPK_WARP_LIST largest, descending (an insertion).
     uint32_t vector_keys[LOADS / 2] = {}, listed[TOPK_WARP_LIST] = {};
 #pragma unroll
-    for (int l0 = 0; l0 < LOADS; l0 += BATCH) {
-      uint4 raw[BATCH];
+    for (int l = 0; l < LOADS; l++) {
+      // Past the row the stage holds stale bytes: read anyway, keyed 0.
+      const uint32_t key = vector_max_key16<T>(row_vectors[l * 32 + lane]);
+      uint32_t carry = l * 32 + lane < vectors ? key : 0u;
+      vector_keys[l / 2] |= carry << (l % 2 * 16);
 #pragma unroll
-      for (int b = 0; b < BATCH; b++)
-        if ((l0 + b) * 32 + lane < vectors) raw[b] = row_vectors[(l0 + b) * 32 + lane];
-#pragma unroll
-      for (int b = 0; b < BATCH; b++) {
-        const int l = l0 + b;
-        uint32_t carry = l * 32 + lane < vectors ? vector_max_key16<T>(raw[b]) : 0u;
-        vector_keys[l / 2] |= carry << (l % 2 * 16);
-#pragma unroll
-        for (int i = 0; i < TOPK_WARP_LIST; i++) {
-          const uint32_t larger = max(listed[i], carry);
-          carry = min(listed[i], carry);
-          listed[i] = larger;
-        }
+      for (int i = 0; i < TOPK_WARP_LIST; i++) {
+        const uint32_t larger = max(listed[i], carry);
+        carry = min(listed[i], carry);
+        listed[i] = larger;
       }
     }
     // The largest key that at least k listed keys reach, a bit at a time
@@ -693,21 +722,22 @@ __global__ void __launch_bounds__(TOPK_THREADS, 3) topk_warp_kernel(TopkParams p
       const unsigned mine = __popc(hits), through = zk_warp_inclusive_sum(mine);
       unsigned at = n + through - mine;
       n += __shfl_sync(0xffffffffu, through, 31);
-#pragma unroll
-      for (int e = 0; e < EPV; e++)
-        if (hits >> e & 1) {
-          if (at < TOPK_WARP_CAP) keys[at] = Cand::key_of(element_bits16(v, e), first + e);
-          at++;
-        }
+      // The lane's hits in element order: one or two a step at k = 50,
+      // where a loop over all eight elements paid each one's branch.
+      for (; hits; hits &= hits - 1, at++) {
+        const int e = __ffs(hits) - 1;
+        if (at < TOPK_WARP_CAP) sh.keys[at] = Cand::key_of(element_bits16(v, e), first + e);
+      }
     }
     __syncwarp();
     T *values = (T *)p.values + r * p.v_stride;
     uint32_t *indices = p.indices + r * p.i_stride;
     if (n > TOPK_WARP_CAP)
-      topk_warp_radix_row<T>(p, row, values, indices, keys);
+      topk_warp_radix_row<T>(p, row, values, indices, sh.keys);
     else
-      write_ranked<T>(keys, n, lane, 32, row, values, indices, p.k);
-    __syncwarp();  // keys are reused by the next row
+      write_ranked<T>(sh.keys, n, lane, 32, row, values, indices, p.k);
+    __syncwarp();  // every lane is done with stage s and the keys
+    topk_stage_row<T>(p, r + 2 * warps, vectors, sh.stage[s]);
   }
 }
 
@@ -727,10 +757,17 @@ static zk_status topk(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
     const unsigned blocks = (unsigned)(x->rows < (1 << 30) ? x->rows : (1 << 30));
     if (p.cols % zk_vec<T>::EPV == 0 && zk_rows_aligned(x, 16)) {
       if constexpr (sizeof(T) == 2) {
-        constexpr int64_t ROWS_A_BLOCK = TOPK_THREADS / 32;
-        const int64_t warp_blocks = (x->rows + ROWS_A_BLOCK - 1) / ROWS_A_BLOCK;
-        const unsigned grid = (unsigned)(warp_blocks < (1 << 30) ? warp_blocks : (1 << 30));
-        topk_warp_kernel<T><<<grid, TOPK_THREADS, 0, stream>>>(p);
+        // Persistent: at most the blocks that are resident at once.
+        const int64_t warp_blocks = (x->rows + TOPK_WARP_WARPS - 1) / TOPK_WARP_WARPS;
+        zk_raise_smem_limit<topk_warp_kernel<T>>(TOPK_WARP_SMEM);
+        static int per_sm = 0;  // blocks resident an SM (3 on sm_90; a benign race, as above)
+        if (per_sm == 0 && (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, topk_warp_kernel<T>,
+                                                                           TOPK_WARP_WARPS * 32, TOPK_WARP_SMEM) != cudaSuccess ||
+                            per_sm < 1))
+          per_sm = 1;
+        const int64_t resident = (int64_t)zk_cuda(ctx)->sm_count * per_sm;
+        const unsigned grid = (unsigned)(warp_blocks < resident ? warp_blocks : resident);
+        topk_warp_kernel<T><<<grid, TOPK_WARP_WARPS * 32, TOPK_WARP_SMEM, stream>>>(p);
       } else {
         topk_filter_kernel<T, true><<<blocks, TOPK_THREADS, 0, stream>>>(p);
       }
