@@ -552,34 +552,99 @@ __global__ void __launch_bounds__(TOPK_THREADS, topk_filter_min_blocks<T, VEC>()
 //
 // A row: lane l takes vectors l, l + 32, ..., keeps each vector's maximum
 // as a 16-bit order key, and lists its TOPK_WARP_LIST largest.  The floor
-// is the k-th largest listed key, found bit by bit (16 warp counts); at
-// least k elements reach it (listed maxima are distinct elements).  Only
-// vectors whose maximum reaches the floor are read again and their
+// is the k-th largest listed key, found two bits at a time (warp counts);
+// at least k elements reach it (listed maxima are distinct elements).
+// Only vectors whose maximum reaches the floor are read again and their
 // elements compared with it: on N(0, 1) rows of 4096 (simulated) ~51
 // vectors and ~54 candidates at k = 50, ~8 and ~8 at k = 8, as tight as
-// the k-th of all 512 maxima.  Candidates are packed into the warp's
-// shared list in lane order (a prefix sum of the lanes' counts) and
-// ranked by the warp.  More than TOPK_WARP_CAP candidates (ties at the
-// floor: an all-equal row) take a warp radix select over the row.
+// the k-th of all 512 maxima.  Candidates are appended to the warp's
+// shared list and ranked by the warp: sorted (write_sorted64) or counted
+// (write_ranked).  More than TOPK_WARP_CAP candidates (ties at the floor:
+// an all-equal row) take a warp radix select over the row.  The work a
+// row is dependent chains of shared-memory reads and warp collectives
+// with 3 warps a scheduler, so it is kept to few instructions: packed
+// compares, selects for branches, no lockstep steps.
 #define TOPK_WARP_WARPS 4  // warps a block: 3 blocks an SM fit their stages
 #define TOPK_WARP_CAP 256  // candidates a warp keeps; also its radix select's 256 bins
 #define TOPK_WARP_LIST 4   // vector maxima a lane lists for the floor (32 * 4 >= TOPK_FILTER_K)
 static_assert(32 * TOPK_WARP_LIST >= TOPK_FILTER_K, "the lanes list at least k keys");
+static_assert(TOPK_FILTER_K <= 64, "write_sorted64 writes the k first of 64");
 
 // One warp's shared memory: two row stages and the candidate list.
 struct TopkWarpShared {
   uint4 stage[2][TOPK_FILTER_ROW * 2 / 16];
   uint32_t keys[TOPK_WARP_CAP];  // 16-byte aligned: ranked four keys a read
+  unsigned count;                // candidates found (may pass TOPK_WARP_CAP)
 };
 constexpr size_t TOPK_WARP_SMEM = TOPK_WARP_WARPS * sizeof(TopkWarpShared);
 
-// The value F with !(x < F) exactly for the 16-bit x whose order key is at
-// least floor_key (as floor_value): 0 gives -Inf, a NaN floor +Inf.
+// The 16-bit value F with !(x < F) exactly for the x whose order key is
+// at least floor_key (as floor_value), as its bits twice (a pair): 0 gives
+// -Inf, a NaN floor +Inf.
 template <typename T16>
-__device__ __forceinline__ float floor_value16(uint32_t floor_key) {
-  if (floor_key == 0) return -INFINITY;
-  if (floor_key == 0xffffu) return INFINITY;
-  return zk_bits16_to_f32<T16>((floor_key & 0x8000u) ? floor_key & 0x7fffu : ~floor_key & 0xffffu);
+__device__ __forceinline__ uint32_t floor_pair16(uint32_t floor_key) {
+  constexpr uint32_t INF = Format16<T16>::INF_BITS;
+  const uint32_t bits = floor_key == 0         ? 0x8000u | INF
+                        : floor_key == 0xffffu ? INF
+                        : (floor_key & 0x8000u) ? floor_key & 0x7fffu
+                                                : ~floor_key & 0xffffu;
+  return bits | bits << 16;
+}
+
+// Bit e set where element e of a vector of eight 16-bit elements passes
+// !(x < F) (F: floor_pair16): four packed unordered compares (a NaN
+// passes), their 0xffff halves gathered a byte each, then a bit each.
+template <typename T16>
+__device__ __forceinline__ uint32_t vector_hits16(const uint4 &raw, uint32_t floor_pair) {
+  using T2 = typename Format16<T16>::Pair;
+  T2 f;
+  memcpy(&f, &floor_pair, sizeof f);
+  const T2 *pair = reinterpret_cast<const T2 *>(&raw);
+  const uint32_t low = __byte_perm(__hgeu2_mask(pair[0], f), __hgeu2_mask(pair[1], f), 0x6420);
+  const uint32_t high = __byte_perm(__hgeu2_mask(pair[2], f), __hgeu2_mask(pair[3], f), 0x6420);
+  // Distinct bits a byte, so the multiply sums the bytes into the top one
+  // without carries.
+  return ((low & 0x08040201u) * 0x01010101u >> 24) | ((high & 0x80402010u) * 0x01010101u >> 24);
+}
+
+// Ranks and writes the warp's n <= 64 candidate keys (distinct, in a
+// shared list): a bitonic sort across the warp, descending, two keys a
+// lane (elements 2·lane and 2·lane + 1; 0 pads, below every key), in 15
+// shuffle steps, where write_ranked's n^2 compares took about 600
+// instructions a row at k = 50; then ranks 2·lane and 2·lane + 1 are
+// written if below k.
+template <typename T>
+__device__ __forceinline__ void write_sorted64(const uint32_t *keys, unsigned n, const T *row, T *values,
+                                               uint32_t *indices, unsigned k) {
+  using Cand = TopkCandidate<T>;
+  const unsigned lane = threadIdx.x & 31;
+  uint32_t a = 2 * lane < n ? keys[2 * lane] : 0u, b = 2 * lane + 1 < n ? keys[2 * lane + 1] : 0u;
+#pragma unroll
+  for (unsigned size = 2; size <= 64; size <<= 1) {
+    // Runs of `size` alternate descending and ascending; the lower element
+    // of a pair keeps the larger key in a descending run.
+    const bool descending = (2 * lane & size) == 0;
+#pragma unroll
+    for (unsigned stride = size / 2; stride >= 2; stride >>= 1) {
+      const uint32_t pa = __shfl_xor_sync(0xffffffffu, a, stride / 2), pb = __shfl_xor_sync(0xffffffffu, b, stride / 2);
+      const bool keep_max = ((lane & stride / 2) == 0) == descending;
+      a = keep_max ? max(a, pa) : min(a, pa);
+      b = keep_max ? max(b, pb) : min(b, pb);
+    }
+    const uint32_t larger = max(a, b), smaller = min(a, b);  // stride 1: a and b are a pair
+    a = descending ? larger : smaller;
+    b = descending ? smaller : larger;
+  }
+  if (2 * lane < k) {
+    const uint32_t j = Cand::index(a);
+    values[2 * lane] = row[j];
+    indices[2 * lane] = j;
+  }
+  if (2 * lane + 1 < k) {
+    const uint32_t j = Cand::index(b);
+    values[2 * lane + 1] = row[j];
+    indices[2 * lane + 1] = j;
+  }
 }
 
 // Element e (0..7) of a vector of eight 16-bit elements, as its bits (word
@@ -663,6 +728,7 @@ __global__ void __launch_bounds__(TOPK_WARP_WARPS * 32, 3) topk_warp_kernel(Topk
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   TopkWarpShared &sh = reinterpret_cast<TopkWarpShared *>(topk_warp_smem)[warp];
   const int vectors = (int)(p.cols / EPV);
+  const unsigned k = (unsigned)p.k;  // <= TOPK_FILTER_K
   const int64_t warps = (int64_t)gridDim.x * TOPK_WARP_WARPS;
   int64_t r = (int64_t)blockIdx.x * TOPK_WARP_WARPS + warp;
   topk_stage_row<T>(p, r, vectors, sh.stage[0]);
@@ -670,6 +736,7 @@ __global__ void __launch_bounds__(TOPK_WARP_WARPS * 32, 3) topk_warp_kernel(Topk
   for (int s = 0; r < p.rows; r += warps, s ^= 1) {
     zk_cp_async_wait<1>();  // this lane's copies of row r have landed
     __syncwarp();           // and every lane's
+    if (lane == 0) sh.count = 0;
     const uint4 *row_vectors = sh.stage[s];
     const T *row = reinterpret_cast<const T *>(row_vectors);
     // Each vector's maximum key (0: no vector; every element's key is > 0;
@@ -689,51 +756,54 @@ __global__ void __launch_bounds__(TOPK_WARP_WARPS * 32, 3) topk_warp_kernel(Topk
         listed[i] = larger;
       }
     }
-    // The largest key that at least k listed keys reach, a bit at a time
-    // from the top; 0 (every element a candidate) when fewer than k are
-    // listed (a short row).
+    // The largest key that at least k listed keys reach, two bits at a time
+    // from the top (the three trials' counts are independent: eight
+    // dependent warp reductions where a bit a step took sixteen); 0 (every
+    // element a candidate) when fewer than k are listed (a short row).
     uint32_t floor_key = 0;
-    for (int b = 15; b >= 0; b--) {
-      const uint32_t trial = floor_key | 1u << b;
-      unsigned reach = 0;
 #pragma unroll
-      for (int i = 0; i < TOPK_WARP_LIST; i++) reach += listed[i] >= trial;
-      if (__reduce_add_sync(0xffffffffu, reach) >= p.k) floor_key = trial;
+    for (int b = 14; b >= 0; b -= 2) {
+      unsigned reach[3] = {0, 0, 0};
+#pragma unroll
+      for (int t = 0; t < 3; t++)
+#pragma unroll
+        for (int i = 0; i < TOPK_WARP_LIST; i++) reach[t] += listed[i] >= (floor_key | (t + 1u) << b);
+      const unsigned c1 = __reduce_add_sync(0xffffffffu, reach[0]), c2 = __reduce_add_sync(0xffffffffu, reach[1]),
+                     c3 = __reduce_add_sync(0xffffffffu, reach[2]);
+      floor_key |= (c3 >= k ? 3u : c2 >= k ? 2u : c1 >= k ? 1u : 0u) << b;  // c1 >= c2 >= c3
     }
-    const float F = floor_value16<T>(floor_key);
+    const uint32_t floor_pair = floor_pair16<T>(floor_key);
     const uint32_t least = max(floor_key, 1u);  // a floor of 0 takes every vector there is, none past the row
     uint32_t pending = 0;  // bit l: vector l * 32 + lane reaches the floor
 #pragma unroll
     for (int l = 0; l < LOADS; l++) pending |= (uint32_t)((vector_keys[l / 2] >> (l % 2 * 16) & 0xffffu) >= least) << l;
-    // A vector a lane a step, read again; the step's candidates go to the
-    // list in lane order.  n is the same in every lane.
-    unsigned n = 0;
-    while (__any_sync(0xffffffffu, pending)) {
-      uint4 v = {};
-      uint32_t hits = 0, first = 0;  // bit e: element e of the vector is a candidate
-      if (pending) {
-        const int l = __ffs(pending) - 1;
-        pending &= pending - 1;
-        first = (uint32_t)(l * 32 + lane) * EPV;
-        v = row_vectors[l * 32 + lane];
-#pragma unroll
-        for (int e = 0; e < EPV; e++) hits |= (uint32_t)!(zk_bits16_to_f32<T>(element_bits16(v, e)) < F) << e;
-      }
-      const unsigned mine = __popc(hits), through = zk_warp_inclusive_sum(mine);
-      unsigned at = n + through - mine;
-      n += __shfl_sync(0xffffffffu, through, 31);
-      // The lane's hits in element order: one or two a step at k = 50,
-      // where a loop over all eight elements paid each one's branch.
-      for (; hits; hits &= hits - 1, at++) {
-        const int e = __ffs(hits) - 1;
-        if (at < TOPK_WARP_CAP) sh.keys[at] = Cand::key_of(element_bits16(v, e), first + e);
+    // Each lane reads its own pending vectors again and appends their
+    // candidates at the warp's shared count: no step in lockstep, no scan
+    // (the list's order does not matter: it is sorted or ranked by count,
+    // so the result is the same whatever order the atomics take).
+    __syncwarp();  // lane 0's reset of the count is seen
+    while (pending) {
+      const int l = __ffs(pending) - 1;
+      pending &= pending - 1;
+      const uint4 v = row_vectors[l * 32 + lane];
+      uint32_t hits = vector_hits16<T>(v, floor_pair);
+      if (hits) {
+        unsigned at = atomicAdd(&sh.count, (unsigned)__popc(hits));
+        const uint32_t first = (uint32_t)(l * 32 + lane) * EPV;
+        for (; hits; hits &= hits - 1, at++) {
+          const int e = __ffs(hits) - 1;
+          if (at < TOPK_WARP_CAP) sh.keys[at] = Cand::key_of(element_bits16(v, e), first + e);
+        }
       }
     }
     __syncwarp();
+    const unsigned n = sh.count;
     T *values = (T *)p.values + r * p.v_stride;
     uint32_t *indices = p.indices + r * p.i_stride;
     if (n > TOPK_WARP_CAP)
       topk_warp_radix_row<T>(p, row, values, indices, sh.keys);
+    else if (n > 32 && n <= 64)  // up to 32, write_ranked's one candidate a lane is cheaper
+      write_sorted64<T>(sh.keys, n, row, values, indices, k);
     else
       write_ranked<T>(sh.keys, n, lane, 32, row, values, indices, p.k);
     __syncwarp();  // every lane is done with stage s and the keys
