@@ -830,7 +830,7 @@ static zk_status topk(zk_ctx *ctx, const zk_call *call, const zk_args *a) {
         // Persistent: at most the blocks that are resident at once.
         const int64_t warp_blocks = (x->rows + TOPK_WARP_WARPS - 1) / TOPK_WARP_WARPS;
         zk_raise_smem_limit<topk_warp_kernel<T>>(TOPK_WARP_SMEM);
-        static int per_sm = 0;  // blocks resident an SM (3 on sm_90; a benign race, as above)
+        static int per_sm = 0;  // blocks resident an SM (3 on sm_90; a benign race: the query is idempotent)
         if (per_sm == 0 && (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, topk_warp_kernel<T>,
                                                                            TOPK_WARP_WARPS * 32, TOPK_WARP_SMEM) != cudaSuccess ||
                             per_sm < 1))
