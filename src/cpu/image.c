@@ -156,25 +156,37 @@ ZK_HOT static void conv_pixel(float *out, const float *const rows[3], int64_t j,
 }
 
 /* Pixels 1 .. W-2 of a row whose three input rows are all present: the
- * nine taps of conv_pixel in the same order, summed in registers. */
+ * nine taps of conv_pixel in the same order, summed in registers.  The
+ * weights of a tile of CONV_TILE channels are copied to a local array, so
+ * that the nine taps' weights sit at constant offsets from one register:
+ * with nine weight pointers and nine input pointers the loop ran out of
+ * general registers and reloaded spilled pointers every vector.  (A row of
+ * up to CONV_TILE channels is one tile: the order of the walk is the same.) */
+#define CONV_TILE 64
+
 ZK_HOT static void conv_interior(float *restrict out, const float *restrict up, const float *restrict mid,
                                  const float *restrict down, int64_t W, int64_t C, const float *restrict w,
                                  const float *restrict bias) {
-  const float *w0 = w, *w1 = w + 3 * C, *w2 = w + 6 * C;
-  for (int64_t j = 1; j + 1 < W; j++) {
-    const float *a = up + (j - 1) * C, *b = mid + (j - 1) * C, *d = down + (j - 1) * C;
-    float *o = out + j * C;
-    for (int64_t c = 0; c < C; c++) {
-      float s = a[c] * w0[c];
-      s += a[C + c] * w0[C + c];
-      s += a[2 * C + c] * w0[2 * C + c];
-      s += b[c] * w1[c];
-      s += b[C + c] * w1[C + c];
-      s += b[2 * C + c] * w1[2 * C + c];
-      s += d[c] * w2[c];
-      s += d[C + c] * w2[C + c];
-      s += d[2 * C + c] * w2[2 * C + c];
-      o[c] = bias ? s + bias[c] : s;
+  for (int64_t c0 = 0; c0 < C; c0 += CONV_TILE) {
+    const int64_t cn = C - c0 < CONV_TILE ? C - c0 : CONV_TILE;
+    float wt[9][CONV_TILE];
+    for (int k = 0; k < 9; k++)
+      for (int64_t l = 0; l < cn; l++) wt[k][l] = w[k * C + c0 + l];
+    for (int64_t j = 1; j + 1 < W; j++) {
+      const float *a = up + (j - 1) * C + c0, *b = mid + (j - 1) * C + c0, *d = down + (j - 1) * C + c0;
+      float *o = out + j * C + c0;
+      for (int64_t l = 0; l < cn; l++) {
+        float s = a[l] * wt[0][l];
+        s += a[C + l] * wt[1][l];
+        s += a[2 * C + l] * wt[2][l];
+        s += b[l] * wt[3][l];
+        s += b[C + l] * wt[4][l];
+        s += b[2 * C + l] * wt[5][l];
+        s += d[l] * wt[6][l];
+        s += d[C + l] * wt[7][l];
+        s += d[2 * C + l] * wt[8][l];
+        o[l] = bias ? s + bias[c0 + l] : s;
+      }
     }
   }
 }
