@@ -164,6 +164,32 @@ ZK_HOT static void conv_pixel(float *out, const float *const rows[3], int64_t j,
  * up to CONV_TILE channels is one tile: the order of the walk is the same.) */
 #define CONV_TILE 64
 
+/* One tile of conv_interior; `bias` is tested once per call (has_bias is a
+ * constant where it is inlined): `bias ? s + bias[c] : s` inside the loop
+ * became masked loads from bias, which with bias NULL fault on every
+ * vector and are suppressed in microcode (5x slower without a bias). */
+static inline void conv_interior_tile(float *restrict out, const float *restrict up, const float *restrict mid,
+                                      const float *restrict down, int64_t W, int64_t C, int64_t cn,
+                                      const float (*restrict wt)[CONV_TILE], const float *restrict bias,
+                                      const int has_bias) {
+  for (int64_t j = 1; j + 1 < W; j++) {
+    const float *a = up + (j - 1) * C, *b = mid + (j - 1) * C, *d = down + (j - 1) * C;
+    float *o = out + j * C;
+    for (int64_t l = 0; l < cn; l++) {
+      float s = a[l] * wt[0][l];
+      s += a[C + l] * wt[1][l];
+      s += a[2 * C + l] * wt[2][l];
+      s += b[l] * wt[3][l];
+      s += b[C + l] * wt[4][l];
+      s += b[2 * C + l] * wt[5][l];
+      s += d[l] * wt[6][l];
+      s += d[C + l] * wt[7][l];
+      s += d[2 * C + l] * wt[8][l];
+      o[l] = has_bias ? s + bias[l] : s;
+    }
+  }
+}
+
 ZK_HOT static void conv_interior(float *restrict out, const float *restrict up, const float *restrict mid,
                                  const float *restrict down, int64_t W, int64_t C, const float *restrict w,
                                  const float *restrict bias) {
@@ -172,22 +198,10 @@ ZK_HOT static void conv_interior(float *restrict out, const float *restrict up, 
     float wt[9][CONV_TILE];
     for (int k = 0; k < 9; k++)
       for (int64_t l = 0; l < cn; l++) wt[k][l] = w[k * C + c0 + l];
-    for (int64_t j = 1; j + 1 < W; j++) {
-      const float *a = up + (j - 1) * C + c0, *b = mid + (j - 1) * C + c0, *d = down + (j - 1) * C + c0;
-      float *o = out + j * C + c0;
-      for (int64_t l = 0; l < cn; l++) {
-        float s = a[l] * wt[0][l];
-        s += a[C + l] * wt[1][l];
-        s += a[2 * C + l] * wt[2][l];
-        s += b[l] * wt[3][l];
-        s += b[C + l] * wt[4][l];
-        s += b[2 * C + l] * wt[5][l];
-        s += d[l] * wt[6][l];
-        s += d[C + l] * wt[7][l];
-        s += d[2 * C + l] * wt[8][l];
-        o[l] = bias ? s + bias[c0 + l] : s;
-      }
-    }
+    if (bias)
+      conv_interior_tile(out + c0, up + c0, mid + c0, down + c0, W, C, cn, wt, bias + c0, 1);
+    else
+      conv_interior_tile(out + c0, up + c0, mid + c0, down + c0, W, C, cn, wt, NULL, 0);
   }
 }
 
