@@ -19,6 +19,18 @@
 #define ZK_HOT
 #endif
 
+/* Loops with an intrinsics version behind a run-time CPU check (F16C
+ * conversions, AVX streaming stores, topk's AVX-512 candidate pass) where
+ * x86-64 gcc allows.  -DZK_PORTABLE leaves them out: the sanitizer build
+ * of CI sets it, so that its pass runs the portable fallbacks, which the
+ * CPUs CI runs on would otherwise never take. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(ZK_PORTABLE)
+#define ZK_INTRINSICS 1
+#include <immintrin.h>
+#else
+#define ZK_INTRINSICS 0
+#endif
+
 /* Elements per chunk: a few chunks of f32 fit in L1 together. */
 #define ZK_CHUNK 2048
 

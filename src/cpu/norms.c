@@ -12,10 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "norms.h"
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define ZK_STREAM_AVX 1
-#endif
+#define ZK_STREAM_AVX ZK_INTRINSICS
 
 /* x̂_j = (c[j] - mean)·rstd.  RMS: c is the row itself and mean 0.
  * LayerNorm: c_j = (x_j - x_0) - m1 with m1 = Σ(x_j - x_0)/D (the spec's

@@ -12,9 +12,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
 #include "cpu.h"
 
 #define LANES 16
@@ -271,7 +268,7 @@ ZK_HOT static int64_t topk_candidates(const float *v, int64_t n, float floor, ui
   return have;
 }
 
-#if defined(__x86_64__)
+#if ZK_INTRINSICS
 /* topk_candidates with AVX-512: a block's 64 tests are four mask compares
  * (!(x < F) is "not less than", true for NaN), joined into one 64-bit
  * word, so a block without a candidate costs one test of that word.  The
@@ -325,7 +322,7 @@ ZK_HOT static void topk_rank_counted(const uint64_t *cand, int64_t found, int64_
 void zk_cpu_topk_keys(const float *v, int64_t n, int64_t k, uint64_t *best, uint64_t *cand, int64_t cap) {
   const float floor = topk_floor(v, n, k);
   int64_t found;
-#if defined(__x86_64__)
+#if ZK_INTRINSICS
   if (__builtin_cpu_supports("avx512f")) found = topk_candidates_avx512(v, n, floor, cand, cap);
   else
 #endif

@@ -14,10 +14,7 @@
  * a time (vcvtps2ph with imm 4 rounds by MXCSR, as the scalar conversion
  * does): the same bits, about 8x fewer instructions.  The tail stays
  * scalar, in the clone (ZK_HOT) that the CPU picks. */
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define ZK_F16C 1
-#endif
+#define ZK_F16C ZK_INTRINSICS
 
 #if ZK_F16C
 __attribute__((target("avx,f16c"))) static int64_t load_f16_x8(const uint16_t *src, int64_t n, float *dst) {
