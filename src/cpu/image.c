@@ -174,7 +174,7 @@ ZK_HOT static void conv_pixel(float *out, const float *const rows[3], int64_t j,
 /* One tile of conv_interior; `bias` is tested once per call (has_bias is a
  * constant where it is inlined): `bias ? s + bias[c] : s` inside the loop
  * became masked loads from bias, which with bias NULL fault on every
- * vector and are suppressed in microcode (5x slower without a bias). */
+ * vector and are suppressed in microcode (6-7x slower without a bias). */
 static inline void conv_interior_tile(float *restrict out, const float *restrict up, const float *restrict mid,
                                       const float *restrict down, int64_t W, int64_t C, int64_t cn,
                                       const float (*restrict wt)[CONV_TILE], const float *restrict bias,

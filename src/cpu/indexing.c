@@ -4,7 +4,7 @@
  * Gather-add is one f32 addition per element, tasks of one row chunk each.
  * bf16 rows are converted, added and rounded in one loop (the same f32
  * operations and bits: the conversion is exact), where the views took a
- * pass over L1 each and made bf16 slower than f32.  (A software prefetch
+ * pass over L1 each and left bf16 no faster than f32 for half the bytes.  (A software prefetch
  * of the next gathered row or update was tried as well: slower in f32,
  * no better in bf16.)
  * Scatter-add never lets two threads touch one output element: a stable

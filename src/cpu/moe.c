@@ -205,7 +205,7 @@ ZK_HOT static void add_scaled(float *restrict acc, float w, const float *restric
 }
 
 /* The same from a bf16 row, converted in the loop (exactly), where a view
- * took an L1 pass of its own and made bf16 combine slower than f32. */
+ * took an L1 pass of its own. */
 ZK_HOT static void add_scaled_bf16(float *restrict acc, float w, const uint16_t *restrict v, int64_t n) {
   for (int64_t i = 0; i < n; i++) acc[i] += w * zk_bf16_to_f32(v[i]);
 }

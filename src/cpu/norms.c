@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include "norms.h"
-#define ZK_STREAM_AVX ZK_INTRINSICS
 
 /* x̂_j = (c[j] - mean)·rstd.  RMS: c is the row itself and mean 0.
  * LayerNorm: c_j = (x_j - x_0) - m1 with m1 = Σ(x_j - x_0)/D (the spec's
@@ -76,7 +75,7 @@ static int streams(const zk_rows *t) {
   return t->rows * t->cols * zk_dtype_size(t->dtype) >= STREAM_MIN_BYTES;
 }
 
-#if ZK_STREAM_AVX
+#if ZK_INTRINSICS
 /* 32-byte streaming stores (AVX; the caller checks the CPU has it). */
 __attribute__((target("avx"))) static void stream_avx(char *d, const char *s, size_t n) {
   for (size_t i = 0; i + 32 <= n; i += 32)
@@ -86,7 +85,7 @@ __attribute__((target("avx"))) static void stream_avx(char *d, const char *s, si
 
 /* memcpy with streaming stores for the 32-byte-aligned body of dst. */
 static void stream_copy(void *dst, const void *src, size_t bytes) {
-#if ZK_STREAM_AVX
+#if ZK_INTRINSICS
   if (__builtin_cpu_supports("avx")) {
     char *d = dst;
     const char *s = src;

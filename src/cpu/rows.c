@@ -14,9 +14,7 @@
  * a time (vcvtps2ph with imm 4 rounds by MXCSR, as the scalar conversion
  * does): the same bits, about 8x fewer instructions.  The tail stays
  * scalar, in the clone (ZK_HOT) that the CPU picks. */
-#define ZK_F16C ZK_INTRINSICS
-
-#if ZK_F16C
+#if ZK_INTRINSICS
 __attribute__((target("avx,f16c"))) static int64_t load_f16_x8(const uint16_t *src, int64_t n, float *dst) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
@@ -33,7 +31,7 @@ __attribute__((target("avx,f16c"))) static int64_t store_f16_x8(uint16_t *dst, i
 
 ZK_HOT static void load_f16(const uint16_t *src, int64_t n, float *dst) {
   int64_t i = 0;
-#if ZK_F16C
+#if ZK_INTRINSICS
   if (__builtin_cpu_supports("f16c")) i = load_f16_x8(src, n, dst);
 #endif
   for (; i < n; i++) dst[i] = zk_f16_to_f32(src[i]);
@@ -43,7 +41,7 @@ ZK_HOT static void load_bf16(const uint16_t *src, int64_t n, float *dst) {
 }
 ZK_HOT static void store_f16(uint16_t *dst, int64_t n, const float *src) {
   int64_t i = 0;
-#if ZK_F16C
+#if ZK_INTRINSICS
   if (__builtin_cpu_supports("f16c")) i = store_f16_x8(dst, n, src);
 #endif
   for (; i < n; i++) dst[i] = zk_f32_to_f16(src[i]);

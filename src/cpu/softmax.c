@@ -6,9 +6,10 @@
  * written in place (zk_cpu_view and zk_cpu_target point into the tensors);
  * an f16/bf16 row is converted into one scratch buffer that serves as the
  * input and as log_softmax's output.  Either way the row stays in L1/L2
- * across the passes, so DRAM sees one read and one write per element.  Every loop reads
- * element j of its inputs before writing element j of its output, which
- * makes the exact aliases (y = x forward, dx = dy backward) safe.
+ * across the passes, so DRAM sees one read and one write per element.
+ * Every loop reads element j of its inputs before writing element j of its
+ * output, which makes the exact aliases (y = x forward, dx = dy backward)
+ * safe.
  *
  * The cost is the exp: at 8192 x 4096 on two cores the row passes are
  * compute-bound on the exponential (zk_exp_nonpos_f), not on DRAM. */
